@@ -1,0 +1,1 @@
+"""The service: an online shop's ordering backend."""

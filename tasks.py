@@ -1,0 +1,354 @@
+"""The menu: `inv --list`. Each task reads its arguments, calls tools/, prints the result.
+
+Exit codes: 0 success / in sync, 1 error, 2 out of sync (pending migrations, stale schema.sql,
+models that need a migration), 130 interrupted. See README.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+from invoke import Collection, Exit, task
+
+from tools.config import Config
+from tools.errors import WorkflowError
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def edge(fn):
+    """Turn WorkflowError / Ctrl-C into one line and a non-zero exit (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except WorkflowError as exc:
+            raise Exit(f"error: {exc}", code=exc.code) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted: nothing more was started (an apply in progress rolls back its current file)", code=130) from None
+
+    return wrapper
+
+
+def _config() -> Config:
+    return Config.load()
+
+
+def _stack(config: Config):
+    from tools.stack import get_stack
+
+    return get_stack(config)
+
+
+# --- top level -------------------------------------------------------------------------------
+
+@task(help={"no_docker": "Do not install or use Docker: use local PostgreSQL clusters (STACK=local)"})
+@edge
+def setup(c, no_docker=False):
+    """Provision this machine: .env, the Atlas CLI, Docker + images (or local PostgreSQL)."""
+    from tools.setup import setup as run_setup
+
+    config = run_setup(Config.load().root, log, docker=False if no_docker else None)
+    stack = _stack(config)
+    print(f"setup complete: stack backend {stack.name} ({stack.why})")
+
+
+@task
+@edge
+def doctor(c):
+    """Check tools, stack and environments; print what is used and why (URLs masked)."""
+    from tools.setup import doctor as run_doctor
+
+    config = _config()
+    failed = 0
+    for check in run_doctor(config):
+        failed += not check.ok
+        print(f"{'ok ' if check.ok else 'FAIL'} {check.name:<18} {config.mask(check.detail)}")
+    if failed:
+        raise Exit(f"error: {failed} check(s) failed", code=1)
+
+
+@task
+@edge
+def dev(c):
+    """The main job: stack up, dump the models, initial migration if none, apply to local, status."""
+    from tools import migrate
+
+    config = _config()
+    stack = _stack(config)
+    stack.up(log)
+    if not migrate.migration_files(config):
+        _print_diff(migrate.diff(config, stack, "initial", log), config)
+    report = migrate.apply(config, "local", log)
+    _print_apply(report)
+    st = migrate.status(config, "local")
+    _print_status(st)
+    if st.code:
+        raise Exit(code=st.code)
+
+
+# --- db -------------------------------------------------------------------------------------
+
+@task(help={"services": "Comma-separated services to start (default: all)"})
+@edge
+def db_up(c, services=""):
+    """Start the database stack and wait until it is healthy; print what runs where."""
+    config = _config()
+    stack = _stack(config)
+    stack.up(log, tuple(s for s in services.split(",") if s))
+    _print_states(config, stack)
+
+
+@task(help={"volumes": "Also delete the local database's data (irreversible)"})
+@edge
+def db_down(c, volumes=False):
+    """Stop the stack (the local database's data survives unless --volumes)."""
+    config = _config()
+    stack = _stack(config)
+    stack.down(log, volumes=volumes)
+    print(f"stack stopped ({stack.name}){'; local data deleted' if volumes else ''}")
+
+
+@task
+@edge
+def db_status(c):
+    """Show the backend in use and why, each service's state and its (masked) URL."""
+    config = _config()
+    stack = _stack(config)
+    _print_states(config, stack)
+
+
+@task(help={"env": "Only local (db.reset never touches another environment)", "yes": "Do not ask"})
+@edge
+def db_reset(c, env="local", yes=False):
+    """Drop and recreate the local database, then apply every migration."""
+    from tools import migrate
+    from tools.stack import recreate_database
+
+    config = _config()
+    if env != "local":
+        raise WorkflowError(f"db.reset only resets the local database, not {env!r}", hint="use inv migrate.apply for other environments")
+    stack = _stack(config)
+    stack.up(log, ("db",))
+    recreate_database(config.url_for("local"), what="local database")
+    log("local database recreated")
+    _print_apply(migrate.apply(config, "local", log))
+
+
+@task(help={"dev": "Open the dev database instead of the local one"})
+@edge
+def db_psql(c, dev=False):
+    """Open psql on the local database (or the dev database with --dev)."""
+    config = _config()
+    argv, env = _stack(config).psql_argv("dev" if dev else "local")
+    import subprocess
+
+    raise Exit(code=subprocess.call(argv, env=env))
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+@task(help={"check": "Do not write: exit 2 if schema.sql is stale against the models"})
+@edge
+def schema_dump(c, check=False):
+    """Dump the models to schema.sql (in the app container, or on the host without Docker)."""
+    from tools import migrate
+
+    config = _config()
+    report = migrate.dump(config, _stack(config), log, write=not check)
+    if check and report.changed:
+        raise Exit("schema.sql is stale against the models: run inv schema.dump", code=migrate.OUT_OF_SYNC)
+    print(("schema.sql updated" if report.changed else "schema.sql unchanged") if not check else "schema.sql is up to date")
+
+
+# --- migrate ---------------------------------------------------------------------------------
+
+@task(help={"name": "Name of the migration, e.g. add_user_preferences (snake_case)"})
+@edge
+def migrate_diff(c, name=""):
+    """Dump the models, diff them against migrations/ with Atlas, write the new migration."""
+    from tools import migrate
+
+    config = _config()
+    _print_diff(migrate.diff(config, _stack(config), name, log), config)
+
+
+@task(help={
+    "env": "Environment from atlas.hcl (default: local)",
+    "yes": "Do not ask for confirmation on a protected environment (CI)",
+    "dry_run": "Print the pending files and their SQL; change nothing",
+})
+@edge
+def migrate_apply(c, env="local", yes=False, dry_run=False):
+    """Apply pending migrations to an environment (protected ones ask first)."""
+    from tools import migrate
+
+    config = _config()
+    report = migrate.apply(config, env, log, yes=yes, dry_run=dry_run)
+    if dry_run:
+        _print_dry_run(config, report)
+        return
+    _print_apply(report)
+
+
+@task(help={"env": "Environment from atlas.hcl (default: local)"})
+@edge
+def migrate_status(c, env="local"):
+    """Show the migration status of an environment; exit 2 while files are pending."""
+    from tools import migrate
+
+    report = migrate.status(_config(), env)
+    _print_status(report)
+    if report.code:
+        raise Exit(code=report.code)
+
+
+@task(help={"latest": "Lint the latest N files (default 1)", "base": "Lint files new since this git ref instead"})
+@edge
+def migrate_lint(c, latest=1, base=""):
+    """Lint migration files with Atlas on the dev database; exit 1 on findings that are errors."""
+    from tools import migrate
+
+    config = _config()
+    _stack(config).up(log, ("dev-db",))
+    report = migrate.lint(config, latest=int(latest), base=base or None)
+    for line in report.lines():
+        print(line)
+    if report.errors:
+        raise Exit(f"error: lint found {len(report.errors)} error(s)", code=1)
+    print("lint: no errors" + (f" ({len(report.findings)} finding(s))" if report.findings else ""))
+
+
+@task
+@edge
+def migrate_validate(c):
+    """Check atlas.sum and replay every migration on the dev database."""
+    from tools import migrate
+
+    config = _config()
+    _stack(config).up(log, ("dev-db",))
+    migrate.validate(config)
+    print(f"migrations valid ({len(migrate.migration_files(config))} files)")
+
+
+@task(help={"base": "Lint files new since this git ref (default: the merge base with main)"})
+@edge
+def migrate_check(c, base=""):
+    """CI gate: schema.sql fresh, no missing migration, atlas.sum valid, lint clean. Exit 0/1/2."""
+    from tools import migrate
+
+    config = _config()
+    report = migrate.check(config, _stack(config), log, base=base or None)
+    for code, line in report.problems:
+        print(f"{'out of sync' if code == migrate.OUT_OF_SYNC else 'error'}: {line}")
+    if report.code:
+        raise Exit(code=report.code)
+    print("in sync: schema.sql, migrations/ and atlas.sum match the models")
+
+
+@task
+@edge
+def migrate_hash(c):
+    """Recompute migrations/atlas.sum after a hand edit."""
+    from tools import migrate
+
+    migrate.rehash(_config())
+    print("migrations/atlas.sum updated")
+
+
+@task(help={"name": "Name of the migration, e.g. backfill_totals (snake_case)"})
+@edge
+def migrate_new(c, name=""):
+    """Create an empty migration file to write by hand (then inv migrate.hash)."""
+    from tools import migrate
+
+    path = migrate.new(_config(), name)
+    print(f"created migrations/{path.name}: write the SQL, then run inv migrate.hash")
+
+
+# --- printing -----------------------------------------------------------------------------------
+
+def _print_states(config: Config, stack) -> None:
+    print(f"backend: {stack.name} ({stack.why})")
+    urls = {}
+    for key, getter in (("dev-db", config.dev_url), ("db", lambda: config.url_for("local"))):
+        try:
+            urls[key] = config.mask(getter())
+        except WorkflowError as exc:
+            urls[key] = str(exc)
+    for state in stack.states():
+        url = urls.get(state.name, "")
+        print(f"  {state.name:<7} {state.state:<22} {url or state.detail}")
+
+
+def _print_diff(report, config: Config) -> None:
+    if report.schema_changed:
+        print("schema.sql updated from the models")
+    if not report.files:
+        print("no changes: the migrations already match the models")
+        return
+    for renamed in report.renumbered:
+        print(f"renumbered {renamed} (its version was not above the newest existing one)")
+    for path in report.files:
+        print(f"new migration: migrations/{path.name}")
+    for stmt in report.statements:
+        print("  " + stmt.replace("\n", "\n  "))
+    for finding in report.lint:
+        print(f"lint: {finding}")
+
+
+def _print_apply(report) -> None:
+    if report.applied:
+        for name in report.applied:
+            print(f"applied {name}")
+        print(f"{report.env}: {len(report.applied)} migration(s) applied")
+    elif not report.pending:
+        print(f"{report.env}: already at the latest version, nothing to apply")
+    if report.after:
+        _print_status(report.after)
+
+
+def _print_dry_run(config: Config, report) -> None:
+    from tools import migrate
+
+    if not report.pending:
+        print(f"{report.env}: nothing pending (dry run, nothing changed)")
+        return
+    print(f"{report.env}: {len(report.pending)} pending file(s) (dry run, nothing applied):")
+    for name in report.pending:
+        print(f"-- {name}")
+        for stmt in migrate.statements_of((migrate.migrations_dir(config) / name).read_text()):
+            print(stmt + ";")
+
+
+def _print_status(report) -> None:
+    word = {"OK": "in sync", "PENDING": "PENDING"}.get(report.status, report.status)
+    current = report.current if report.current and report.current[:1].isdigit() else "none"
+    print(f"{report.env}: {word}; current version {current}; "
+          f"{report.applied} applied, {len(report.pending)} pending of {report.available}")
+    for name in report.pending:
+        print(f"  pending {name}")
+
+
+# --- the menu --------------------------------------------------------------------------------
+
+def _rename(fn, name):
+    fn.__name__ = name
+    return fn
+
+
+db = Collection("db")
+for t, n in ((db_up, "up"), (db_down, "down"), (db_status, "status"), (db_reset, "reset"), (db_psql, "psql")):
+    db.add_task(t, name=n)
+schema = Collection("schema")
+schema.add_task(schema_dump, name="dump")
+migrate_ns = Collection("migrate")
+for t, n in ((migrate_diff, "diff"), (migrate_apply, "apply"), (migrate_status, "status"), (migrate_lint, "lint"),
+             (migrate_validate, "validate"), (migrate_check, "check"), (migrate_hash, "hash"), (migrate_new, "new")):
+    migrate_ns.add_task(t, name=n)
+
+ns = Collection(setup, doctor, dev, db, schema, migrate_ns)

@@ -1,0 +1,142 @@
+"""Shared fixtures: prerequisites (skip locally, fail under CI=true), temporary project copies."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".state", "__pycache__", ".pytest_cache", ".env", "bench")
+
+# Every password a test hands to the workflow; no captured output may contain one.
+PASSWORDS: set[str] = set()
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip a test whose prerequisite is missing, except under CI=true where that is a failure."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"prerequisite missing under CI=true: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def atlas_binary() -> str | None:
+    from tools.atlas import find_binary
+
+    return find_binary()
+
+
+def free_port() -> int:
+    from tools.pgcluster import free_port as fp
+
+    return fp()
+
+
+def assert_no_secret(text: str) -> None:
+    for pw in PASSWORDS:
+        assert pw not in text, "a password appeared in the output"
+
+
+@dataclass
+class Project:
+    """A temporary copy of the project, with its own .env, ports and backend."""
+
+    root: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def inv(self, *args: str, input: str | None = None, timeout: float = 900, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, **self.env, **(extra_env or {})}
+        env.pop("PYTEST_CURRENT_TEST", None)
+        proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.root, env=env, text=True,
+                              capture_output=True, input=input, timeout=timeout,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+        assert_no_secret(proc.stdout + proc.stderr)
+        return proc
+
+    def run(self, argv: list[str], timeout: float = 300, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, **self.env, **(extra_env or {})}
+        proc = subprocess.run(argv, cwd=self.root, env=env, text=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        assert_no_secret(proc.stdout + proc.stderr)
+        return proc
+
+    def write(self, rel: str, text: str) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    def files(self) -> dict[str, str]:
+        """Every file of the copy that the workflow may write, for before/after comparisons."""
+        out = {}
+        for rel in ("schema.sql",):
+            p = self.root / rel
+            out[rel] = p.read_text() if p.exists() else ""
+        for p in sorted((self.root / "migrations").glob("*")):
+            out[f"migrations/{p.name}"] = p.read_text()
+        return out
+
+
+def make_project(tmp_path: Path, stack: str, migrations: bool = True) -> Project:
+    # The server runs as the `postgres` user when tests run as root: it must reach the copy.
+    for parent in [tmp_path, *tmp_path.parents]:
+        if parent == Path(tempfile.gettempdir()):
+            break
+        parent.chmod(parent.stat().st_mode | 0o111)
+    root = tmp_path / "project"
+    shutil.copytree(ROOT, root, ignore=COPY_IGNORE)
+    if not migrations:
+        shutil.rmtree(root / "migrations")
+        (root / "migrations").mkdir()
+    password = "pw" + secrets.token_hex(12)
+    PASSWORDS.add(password)
+    env = {
+        "STACK": stack,
+        "POSTGRES_USER": "app",
+        "POSTGRES_PASSWORD": password,
+        "POSTGRES_DB": "app",
+        "DB_PORT": str(free_port()),
+        "DEV_DB_PORT": str(free_port()),
+        "STAGING_DATABASE_URL": "",
+        "PRODUCTION_DATABASE_URL": "",
+        "DATABASE_URL": "",
+        "DEV_DATABASE_URL": "",
+        "ATLAS_NO_UPDATE_NOTIFIER": "1",
+    }
+    env["DATABASE_URL"] = f"postgres://app:{password}@127.0.0.1:{env['DB_PORT']}/app?sslmode=disable"
+    env["DEV_DATABASE_URL"] = f"postgres://app:{password}@127.0.0.1:{env['DEV_DB_PORT']}/dev?sslmode=disable"
+    if (ROOT / ".env").exists():  # keep the machine's image choices (recorded by inv setup)
+        from dotenv import dotenv_values
+
+        for key in ("POSTGRES_IMAGE", "PYTHON_IMAGE"):
+            value = dotenv_values(ROOT / ".env").get(key)
+            if value:
+                env[key] = value
+    (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    return Project(root=root, env=env)
+
+
+@pytest.fixture
+def local_project(tmp_path):
+    """A project copy on the local backend (PostgreSQL clusters), torn down afterwards."""
+    from tools.pgcluster import find_bindir
+    from tools.errors import WorkflowError
+
+    try:
+        find_bindir()
+        have_pg = True
+    except WorkflowError:
+        have_pg = False
+    require(have_pg, "PostgreSQL server binaries are not installed")
+    require(atlas_binary() is not None, "the Atlas CLI is not installed (run inv setup)")
+    project = make_project(tmp_path, "local")
+    yield project
+    project.inv("db.down", "--volumes", timeout=120)

@@ -1,0 +1,153 @@
+"""The workflow on a real PostgreSQL 15 (local clusters) and the real Atlas, through `inv`."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ADD_COLUMN = ("    is_active: Mapped[bool]", "    nickname: Mapped[str | None] = mapped_column(String(50))\n    is_active: Mapped[bool]")
+
+
+def add_nickname(project):
+    path = project.root / "app/models/customers.py"
+    text = path.read_text()
+    assert ADD_COLUMN[0] in text
+    path.write_text(text.replace(ADD_COLUMN[0], ADD_COLUMN[1], 1))
+
+
+def psql(project, sql: str, url_var: str = "DATABASE_URL") -> str:
+    import psycopg
+
+    from tools.config import libpq_url
+
+    with psycopg.connect(libpq_url(project.env[url_var], url_var), autocommit=True) as conn:
+        cur = conn.execute(sql)
+        rows = cur.fetchall() if cur.description else []
+    return "\n".join("|".join(str(v) for v in row) for row in rows)
+
+
+def test_diff_apply_status_cycle(local_project):
+    p = local_project
+    assert p.inv("db.up").returncode == 0
+    first = p.inv("migrate.apply", "--env", "local")
+    assert first.returncode == 0, first.stderr
+    assert "migration(s) applied" in first.stdout
+    assert p.inv("migrate.status").returncode == 0
+
+    add_nickname(p)
+    before = set(p.files())
+    diff = p.inv("migrate.diff", "--name", "add_nickname")
+    assert diff.returncode == 0, diff.stderr
+    new = sorted(set(p.files()) - before)
+    assert len(new) == 1 and new[0].endswith("_add_nickname.sql")
+    sql = p.files()[new[0]]
+    assert 'ADD COLUMN "nickname" character varying(50) NULL' in sql
+    assert "nickname" in p.files()["schema.sql"]
+    assert "new migration: " + new[0] in diff.stdout
+
+    pending = p.inv("migrate.status", "--env", "local")
+    assert pending.returncode == 2, pending.stdout
+    assert "PENDING" in pending.stdout and new[0].split("/")[1] in pending.stdout
+
+    applied = p.inv("migrate.apply", "--env", "local")
+    assert applied.returncode == 0, applied.stderr
+    assert "applied " + new[0].split("/")[1] in applied.stdout
+    assert psql(p, "SELECT data_type FROM information_schema.columns WHERE table_name='customers' AND column_name='nickname'") == "character varying"
+
+    synced = p.inv("migrate.status", "--env", "local")
+    assert synced.returncode == 0 and "in sync" in synced.stdout
+
+    files = p.files()
+    again = p.inv("migrate.diff", "--name", "nothing_new")
+    assert again.returncode == 0 and "no changes" in again.stdout
+    assert p.files() == files
+
+    check = p.inv("migrate.check")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_initial_migration_from_empty_directory(tmp_path):
+    from tests.conftest import make_project, require, atlas_binary
+
+    require(atlas_binary() is not None, "the Atlas CLI is not installed")
+    p = make_project(tmp_path, "local", migrations=False)
+    try:
+        dev = p.inv("dev")
+        assert dev.returncode == 0, dev.stderr
+        assert re.search(r"new migration: migrations/\d{14}_initial\.sql", dev.stdout)
+        assert "local: in sync" in dev.stdout
+        assert (p.root / "migrations/atlas.sum").exists()
+    finally:
+        p.inv("db.down", "--volumes")
+
+
+def test_staging_uses_its_own_variable(local_project):
+    p = local_project
+    assert p.inv("db.up").returncode == 0
+    unset = p.inv("migrate.apply", "--env", "staging")
+    assert unset.returncode == 1
+    assert unset.stderr.strip().splitlines() == ["error: STAGING_DATABASE_URL is not set, so environment 'staging' has no database: set STAGING_DATABASE_URL in the environment or in .env (see .env.example)"]
+
+    psql(p, "CREATE DATABASE staging_copy")
+    staging_url = p.env["DATABASE_URL"].replace("/app?", "/staging_copy?")
+    applied = p.inv("migrate.apply", "--env", "staging", extra_env={"STAGING_DATABASE_URL": staging_url})
+    assert applied.returncode == 0, applied.stderr
+    assert "staging: 1 migration(s) applied" in applied.stdout
+    assert psql(p, "SELECT count(*) FROM pg_tables WHERE schemaname='public'", "DATABASE_URL") == "0"
+
+
+def test_production_refuses_without_tty_or_yes(local_project):
+    p = local_project
+    assert p.inv("db.up").returncode == 0
+    psql(p, "CREATE DATABASE prod_copy")
+    prod = {"PRODUCTION_DATABASE_URL": p.env["DATABASE_URL"].replace("/app?", "/prod_copy?")}
+    refused = p.inv("migrate.apply", "--env", "production", extra_env=prod)
+    assert refused.returncode == 1
+    assert "protected environment" in refused.stderr and "--yes" in refused.stderr
+    assert p.inv("migrate.status", "--env", "production", extra_env=prod).returncode == 2
+    assert p.inv("migrate.apply", "--env", "production", "--yes", extra_env=prod).returncode == 0
+
+
+def test_guide_commands_work_verbatim(local_project):
+    """The Atlas guide's plain commands, with the environment the README activates."""
+    p = local_project
+    assert p.inv("db.up").returncode == 0
+    from tools.atlas import find_binary
+
+    atlas = find_binary()
+    add_nickname(p)
+    dump = p.run([sys.executable, "tools/dump_schema.py"])
+    assert dump.returncode == 0
+    (p.root / "schema.sql").write_text(dump.stdout)
+    diff = p.run([atlas, "migrate", "diff", "add_user_preferences", "--env", "sqlalchemy"])
+    assert diff.returncode == 0, diff.stderr
+    assert any(f.endswith("_add_user_preferences.sql") for f in p.files())
+    for cmd in (["migrate", "hash", "--env", "sqlalchemy"], ["migrate", "validate", "--env", "sqlalchemy"]):
+        proc = p.run([atlas, *cmd])
+        assert proc.returncode == 0, proc.stderr
+    apply = p.run([atlas, "migrate", "apply", "--env", "sqlalchemy", "--url", p.env["DATABASE_URL"]])
+    assert apply.returncode == 0, apply.stderr
+    status = p.run([atlas, "migrate", "status", "--env", "sqlalchemy"])
+    assert "Migration Status: OK" in status.stdout
+
+
+@pytest.mark.parametrize("name,message", [
+    ("", "a migration name is required"),
+    ("add column", "invalid migration name 'add column'"),
+    ("../evil", "invalid migration name '../evil'"),
+    ("it's", "invalid migration name \"it's\""),
+    ("initial", "a migration named 'initial' exists already"),
+], ids=["empty", "space", "slash", "quote", "existing"])
+def test_bad_migration_names_change_nothing(local_project, name, message):
+    p = local_project
+    before = p.files()
+    proc = p.inv("migrate.diff", "--name", name)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]  # one line
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert p.files() == before

@@ -1,0 +1,1 @@
+"""Host-side workflow: the logic behind tasks.py (see README.md)."""

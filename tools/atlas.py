@@ -1,0 +1,149 @@
+"""The Atlas CLI: find or build the binary, build argv, run it, parse its JSON, map its errors.
+
+Atlas's exit codes are not enough for CI (`migrate status` exits 0 when migrations are
+pending, `migrate diff` exits 0 when nothing changed), so callers read its JSON output.
+URLs reach Atlas through the environment (atlas.hcl's getenv()), never on its command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.errors import WorkflowError
+
+PINNED_VERSION = "v0.13.1"
+JSON = "{{ json . }}"
+INSTALL_HINT = "run inv setup (builds Atlas v0.13.1), or install Atlas (https://atlasgo.io/getting-started) or set ATLAS_BIN"
+
+
+def venv_bin() -> Path:
+    return Path(sys.prefix) / "bin"
+
+
+def find_binary(environ: dict[str, str] | None = None) -> str | None:
+    """ATLAS_BIN, else `atlas` on PATH, else the one setup installs next to this Python."""
+    environ = os.environ if environ is None else environ
+    named = environ.get("ATLAS_BIN", "").strip()
+    if named:
+        path = shutil.which(named)
+        if not path:
+            raise WorkflowError(f"ATLAS_BIN={named} is not an executable", hint=INSTALL_HINT)
+        return path
+    on_path = shutil.which("atlas", path=environ.get("PATH"))
+    if on_path:
+        return on_path
+    local = venv_bin() / "atlas"
+    return str(local) if local.exists() else None
+
+
+def require_binary(environ: dict[str, str] | None = None) -> str:
+    path = find_binary(environ)
+    if not path:
+        raise WorkflowError("the Atlas CLI is not installed", hint=INSTALL_HINT)
+    return path
+
+
+def build_pinned(module_dir: Path, dest: Path, log) -> Path:
+    """Build the pinned Atlas from the Go module proxy (tools/atlas/go.mod) into `dest`."""
+    go = shutil.which("go")
+    if not go:
+        raise WorkflowError("no Atlas CLI and no Go toolchain to build one", hint="install Go >= 1.24 (https://go.dev/dl) or Atlas itself (https://atlasgo.io/getting-started)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    log(f"building Atlas {PINNED_VERSION} from the Go module proxy (about 2 minutes the first time)...")
+    ldflags = f"-s -w -X ariga.io/atlas/cmd/atlas/internal/cmdapi.version={PINNED_VERSION}"
+    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
+    tmp = dest.with_name(dest.name + ".tmp")
+    proc = subprocess.run(
+        [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), "ariga.io/atlas/cmd/atlas"],
+        cwd=module_dir, env=env, capture_output=True, text=True, timeout=1800,
+    )
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise WorkflowError(f"building Atlas failed: {tail}", hint="check that the Go module proxy is reachable (GOPROXY)")
+    tmp.replace(dest)
+    return dest
+
+
+def version(binary: str) -> str:
+    proc = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30,
+                          env=dict(os.environ, ATLAS_NO_UPDATE_NOTIFIER="1"))
+    first = (proc.stdout.strip().splitlines() or ["unknown"])[0]
+    return first.replace("atlas version", "").strip() or "unknown"
+
+
+@dataclass
+class Result:
+    argv: list[str]
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def error(self) -> str:
+        """Atlas's own error line, without its `Error: ` prefix."""
+        lines = [l.strip() for l in (self.stderr + "\n" + self.stdout).splitlines() if l.strip()]
+        errors = [l for l in lines if l.startswith("Error:")]
+        line = (errors or lines or ["no output"])[-1]
+        return line.removeprefix("Error:").strip()
+
+    def json(self):
+        text = self.stdout.strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            # Some commands print progress before the JSON document.
+            start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+            if start < 0:
+                raise WorkflowError(f"unexpected output from atlas {' '.join(self.argv[1:3])}", hint="run it by hand to see") from None
+            return json.loads(text[start:])
+
+
+class Atlas:
+    """Runs the Atlas CLI in the project directory with a prepared environment."""
+
+    def __init__(self, root: Path, env: dict[str, str], binary: str | None = None, mask=lambda s: s):
+        self.root = root
+        self.env = env
+        self.binary = binary or require_binary(env)
+        self.mask = mask
+
+    def argv(self, *args: str) -> list[str]:
+        return [self.binary, *args]
+
+    def run(self, *args: str, timeout: float = 600, check: bool = True) -> Result:
+        argv = self.argv(*args)
+        try:
+            proc = subprocess.run(argv, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise WorkflowError(f"atlas {args[0]} {args[1] if len(args) > 1 else ''} timed out after {timeout:.0f}s", hint="check that the database answers (inv db.status)") from None
+        result = Result(argv=argv, code=proc.returncode, stdout=self.mask(proc.stdout), stderr=self.mask(proc.stderr))
+        if check and result.code != 0:
+            raise map_error(result)
+        return result
+
+
+def map_error(result: Result) -> WorkflowError:
+    """Turn an Atlas failure into one line with what to do."""
+    msg = result.error
+    low = msg.lower()
+    cmd = " ".join(a for a in result.argv[1:3])
+    if "checksum mismatch" in low or "atlas.sum" in low and "mismatch" in low:
+        return WorkflowError("migrations/atlas.sum does not match the migration files", hint="if the edit was intended run inv migrate.hash, otherwise restore the files (git checkout migrations/)")
+    if "password authentication failed" in low:
+        return WorkflowError(f"atlas {cmd}: the database refused the password", hint="check the URL's user and password in .env")
+    if "connection refused" in low or "no such host" in low or "connect: " in low or "dial tcp" in low:
+        return WorkflowError(f"atlas {cmd}: cannot reach the database ({msg})", hint="start it with inv db.up, or check the URL in .env")
+    if "does not exist" in low and "database" in low:
+        return WorkflowError(f"atlas {cmd}: {msg}", hint="create the database, or fix the database name in the URL")
+    if "not clean" in low:
+        return WorkflowError(f"atlas {cmd}: {msg}", hint="the dev database must be empty: inv db.up recreates it")
+    return WorkflowError(f"atlas {cmd} failed: {msg}")

@@ -1,0 +1,163 @@
+"""`inv setup` and `inv doctor`: provision what the workflow needs, and report on it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools import atlas as atlas_mod
+from tools.config import Config, env_var_for, mask
+from tools.errors import WorkflowError
+
+
+def ensure_dotenv(root: Path, log) -> bool:
+    """Create .env from .env.example with a random password. Never touches an existing .env."""
+    env_file, example = root / ".env", root / ".env.example"
+    if env_file.exists():
+        return False
+    from dotenv import set_key
+
+    text = example.read_text()
+    env_file.write_text(text)
+    env_file.chmod(0o600)
+    set_key(str(env_file), "POSTGRES_PASSWORD", secrets.token_hex(16), quote_mode="never")
+    log("created .env from .env.example with a random POSTGRES_PASSWORD")
+    return True
+
+
+def record(root: Path, values: dict[str, str], log) -> None:
+    from dotenv import set_key
+
+    for key, value in values.items():
+        set_key(str(root / ".env"), key, value, quote_mode="never")
+        log(f"recorded {key}={value} in .env")
+
+
+def ensure_atlas(root: Path, log) -> str:
+    found = atlas_mod.find_binary()
+    if found:
+        return found
+    return str(atlas_mod.build_pinned(root / "tools" / "atlas", atlas_mod.venv_bin() / "atlas", log))
+
+
+def can_provision_docker() -> bool:
+    return os.geteuid() == 0 and Path("/etc/debian_version").exists()
+
+
+def ensure_docker(config: Config, log) -> None:
+    from tools import docker_setup
+
+    if not docker_setup.engine_ok():
+        docker_setup.ensure_engine(log)
+    docker_setup.ensure_compose(log)
+    extra = docker_setup.ensure_images(config.root, config.values, log)
+    if extra:
+        record(config.root, extra, log)
+        config.values.update(extra)
+    from tools.stack import ComposeStack
+
+    stack = ComposeStack(config)
+    log("building the app image (docker compose build app)...")
+    proc = stack._run("build", "app", timeout=1800)
+    if proc.returncode != 0:
+        raise stack._fail(proc, "docker compose build app")
+
+
+def setup(root: Path, log, docker: bool | None = None) -> Config:
+    ensure_dotenv(root, log)
+    config = Config.load(root)
+    binary = ensure_atlas(root, log)
+    log(f"atlas: {binary} ({atlas_mod.version(binary)})")
+    stack_pref = config.get("STACK").strip().lower()
+    want_docker = docker if docker is not None else stack_pref != "local"
+    if want_docker:
+        from tools.stack import docker_answers
+
+        if docker_answers() or can_provision_docker():
+            ensure_docker(config, log)
+        elif stack_pref == "compose":
+            raise WorkflowError("STACK=compose but no Docker engine answers", hint="start Docker, or set STACK=local")
+        else:
+            log("no Docker engine and no way to install one here: the local backend (PostgreSQL clusters) will be used")
+    if not want_docker or not _docker_ok():
+        from tools.pgcluster import find_bindir
+
+        log(f"PostgreSQL server binaries: {find_bindir()}")
+    return Config.load(root)
+
+
+def _docker_ok() -> bool:
+    from tools.stack import docker_answers
+
+    return docker_answers()
+
+
+# --- doctor ---------------------------------------------------------------------------------
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _tool_version(argv: list[str]) -> str | None:
+    if not shutil.which(argv[0]):
+        return None
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = (out.stdout or out.stderr).strip().splitlines()
+    return lines[0] if out.returncode == 0 and lines else None
+
+
+def doctor(config: Config) -> list[Check]:
+    from tools.stack import docker_answers, get_stack, reachable
+
+    checks = [Check("python", True, f"{platform.python_version()} ({sys.executable})")]
+    try:
+        binary = atlas_mod.require_binary()
+        checks.append(Check("atlas", True, f"{atlas_mod.version(binary)} ({binary})"))
+    except WorkflowError as exc:
+        checks.append(Check("atlas", False, str(exc)))
+    engine = docker_answers()
+    checks.append(Check("docker engine", engine, "answers" if engine else "not answering (the local backend works without it)"))
+    compose = _tool_version(["docker", "compose", "version", "--short"]) if engine else None
+    checks.append(Check("docker compose", bool(compose) or not engine, compose or ("not installed" if engine else "not needed without an engine")))
+    try:
+        from tools.pgcluster import find_bindir
+
+        checks.append(Check("postgres binaries", True, str(find_bindir())))
+    except WorkflowError as exc:
+        checks.append(Check("postgres binaries", not (not engine), str(exc)))
+    checks.append(Check(".env", (config.root / ".env").exists(), ".env present" if (config.root / ".env").exists() else "missing: run inv setup (or copy .env.example)"))
+    try:
+        stack = get_stack(config)
+        checks.append(Check("stack", True, f"{stack.name} ({stack.why})"))
+    except WorkflowError as exc:
+        checks.append(Check("stack", False, str(exc)))
+    try:
+        dev = config.dev_url()
+        why = reachable(dev)
+        checks.append(Check("dev database", why is None, f"{mask(dev)}" + (f" - {why}" if why else " - reachable")))
+    except WorkflowError as exc:
+        checks.append(Check("dev database", False, str(exc)))
+    for env in config.env_names:
+        if env == "sqlalchemy":
+            continue
+        variable = env_var_for(env)
+        try:
+            url = config.url_for(env)
+        except WorkflowError as exc:
+            checks.append(Check(f"env {env}", env != "local", str(exc) if config.get(variable) else f"{variable} not set"))
+            continue
+        why = reachable(url) if env == "local" else None
+        checks.append(Check(f"env {env}", why is None, f"{variable}={mask(url)}" + (f" - {why}" if why else "")))
+    return checks

@@ -1,0 +1,283 @@
+"""The database stack: Docker Compose, or local PostgreSQL clusters when there is no Docker.
+
+Both backends serve the same two databases on 127.0.0.1 with the same credentials (.env):
+the dev database (Atlas's throw-away scratch space, DEV_DB_PORT) and the `local` target
+(DB_PORT). `STACK=compose|local` chooses; unset means Compose when a Docker engine answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tools.config import Config, libpq_url
+from tools.errors import WorkflowError
+
+SERVICES = ("dev-db", "db", "app")
+UP_TIMEOUT = 180
+
+
+@dataclass
+class ServiceState:
+    name: str
+    state: str
+    detail: str = ""
+
+
+def docker_answers(timeout: float = 5) -> bool:
+    docker = shutil.which("docker")
+    if not docker:
+        return False
+    try:
+        return subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=timeout).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def get_stack(config: Config, backend: str | None = None):
+    name, why = (backend, "requested") if backend else config.stack_choice(docker_answers)
+    return (ComposeStack if name == "compose" else LocalStack)(config, why)
+
+
+def _port(config: Config, variable: str, default: int) -> int:
+    raw = config.get(variable, str(default)).strip()
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise WorkflowError(f"{variable}={raw!r} is not a port number", hint=f"set {variable} to a free port such as {default} in .env")
+    return int(raw)
+
+
+# --- databases on a running server ---------------------------------------------------------
+
+def _connect(url: str, dbname: str | None = None, timeout: int = 5):
+    import psycopg
+
+    kwargs = {"connect_timeout": timeout, "autocommit": True}
+    if dbname:
+        kwargs["dbname"] = dbname
+    return psycopg.connect(libpq_url(url, "database URL"), **kwargs)
+
+
+def connection_error(exc: Exception, what: str) -> WorkflowError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    low = text.lower()
+    if "password authentication failed" in low:
+        return WorkflowError(f"{what}: the server refused the password", hint="check the user and password in the URL (.env)")
+    if "does not exist" in low:
+        return WorkflowError(f"{what}: {text}", hint="create it, or fix the database name in the URL")
+    return WorkflowError(f"{what} is not reachable", hint="start the stack with inv db.up, or check the URL's host and port in .env")
+
+
+def recreate_database(url: str, protect: tuple[str, ...] = (), what: str = "dev database") -> None:
+    """Drop and create the database named by `url` (on its own server). Refuses protected URLs."""
+    parts = urlsplit(url)
+    key = (parts.hostname, parts.port or 5432, parts.path.strip("/"))
+    for other in protect:
+        try:
+            o = urlsplit(other)
+        except ValueError:
+            continue
+        if (o.hostname, o.port or 5432, o.path.strip("/")) == key:
+            raise WorkflowError(f"the {what} is also an environment's database ({key[2]} on {key[0]}:{key[1]})", hint="point DEV_DATABASE_URL at a throw-away database, never a real one")
+    dbname = key[2]
+    try:
+        with _connect(url, dbname="postgres") as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+    except WorkflowError:
+        raise
+    except Exception as exc:  # psycopg errors: report in one line
+        raise connection_error(exc, f"the {what} server") from None
+
+
+def ensure_database(url: str, what: str) -> None:
+    parts = urlsplit(url)
+    dbname = parts.path.strip("/")
+    try:
+        with _connect(url, dbname="postgres") as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{dbname}"')
+    except Exception as exc:
+        raise connection_error(exc, what) from None
+
+
+def reachable(url: str) -> str | None:
+    """None when the database answers, else a one-line reason."""
+    try:
+        with _connect(url, timeout=3) as conn:
+            conn.execute("SELECT 1")
+        return None
+    except WorkflowError as exc:
+        return str(exc)
+    except Exception as exc:
+        return str(connection_error(exc, "database"))
+
+
+def dump_on_host(root: Path, timeout: float = 120) -> str:
+    proc = subprocess.run([sys.executable, str(root / "tools" / "dump_schema.py")], cwd=root,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise dump_error(proc.stderr)
+    return proc.stdout
+
+
+def dump_error(stderr: str) -> WorkflowError:
+    lines = [l for l in stderr.strip().splitlines() if l.strip()]
+    last = lines[-1] if lines else "no output"
+    return WorkflowError(f"the models failed to load: {last}", hint="fix the error in app/models/ (run python tools/dump_schema.py to see the traceback)")
+
+
+# --- Compose --------------------------------------------------------------------------------
+
+class ComposeStack:
+    name = "compose"
+
+    def __init__(self, config: Config, why: str = ""):
+        self.config = config
+        self.why = why
+        self.root = config.root
+
+    def argv(self, *args: str) -> list[str]:
+        docker = shutil.which("docker") or "docker"
+        return [docker, "compose", "--project-directory", str(self.root), "-f", str(self.root / "compose.yaml"), *args]
+
+    def _run(self, *args: str, timeout: float = 300, capture: bool = True) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run(self.argv(*args), cwd=self.root, env=self.config.child_env(), capture_output=capture,
+                                  text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except FileNotFoundError:
+            raise WorkflowError("the docker CLI is not installed", hint="install Docker, or use the local backend (STACK=local)") from None
+        except subprocess.TimeoutExpired:
+            raise WorkflowError(f"docker compose {args[0]} did not finish within {timeout:.0f}s", hint="see docker compose logs") from None
+
+    def _fail(self, proc: subprocess.CompletedProcess, what: str) -> WorkflowError:
+        lines = [l.strip() for l in (proc.stderr or "").splitlines() + (proc.stdout or "").splitlines() if l.strip()]
+        errors = [l for l in lines if "error" in l.lower() or "required" in l.lower()]
+        line = self.config.mask((errors or lines or ["no output"])[-1])
+        if "cannot connect to the docker daemon" in line.lower():
+            return WorkflowError("no Docker engine answers", hint="start Docker (or run inv setup), or use the local backend: STACK=local")
+        if "port is already allocated" in line.lower() or "address already in use" in line.lower():
+            return WorkflowError(f"{what}: a port is taken ({line})", hint="free it, or choose other ports in .env (DB_PORT / DEV_DB_PORT)")
+        return WorkflowError(f"{what} failed: {line}", hint="see docker compose logs")
+
+    def up(self, log, services: tuple[str, ...] = ()) -> None:
+        if not docker_answers():
+            raise WorkflowError("no Docker engine answers", hint="start Docker (or run inv setup), or use the local backend: STACK=local")
+        log(f"starting {', '.join(services or SERVICES)} with docker compose (waits until healthy, up to {UP_TIMEOUT}s)...")
+        proc = self._run("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT), *services, timeout=UP_TIMEOUT + 600)
+        if proc.returncode != 0:
+            raise self._fail(proc, "docker compose up")
+
+    def down(self, log, volumes: bool = False) -> None:
+        proc = self._run("down", "--remove-orphans", *(["--volumes"] if volumes else []))
+        if proc.returncode != 0:
+            raise self._fail(proc, "docker compose down")
+
+    def states(self) -> list[ServiceState]:
+        if not docker_answers():
+            return [ServiceState(s, "no Docker engine") for s in SERVICES]
+        proc = self._run("ps", "--all", "--format", "json", timeout=60)
+        if proc.returncode != 0:
+            raise self._fail(proc, "docker compose ps")
+        text = proc.stdout.strip()
+        rows = json.loads(text) if text.startswith("[") else [json.loads(l) for l in text.splitlines() if l.strip()]
+        found = {r.get("Service"): r for r in rows}
+        out = []
+        for service in SERVICES:
+            row = found.get(service)
+            if not row:
+                out.append(ServiceState(service, "not created"))
+                continue
+            health = row.get("Health") or ""
+            out.append(ServiceState(service, row.get("State", "?") + (f" ({health})" if health else ""), row.get("Image", "")))
+        return out
+
+    def dump_schema(self, log) -> str:
+        states = {s.name: s.state for s in self.states()}
+        if not states.get("app", "").startswith("running"):
+            self.up(log, ("app",))
+        proc = self._run("exec", "-T", "app", "python", "tools/dump_schema.py", timeout=300)
+        if proc.returncode != 0:
+            raise dump_error(proc.stderr)
+        return proc.stdout
+
+    def psql_argv(self, target: str) -> tuple[list[str], dict[str, str]]:
+        service, url = ("dev-db", self.config.dev_url()) if target == "dev" else ("db", self.config.url_for("local"))
+        parts = urlsplit(url)
+        return self.argv("exec", service, "psql", "-U", parts.username or "postgres", "-d", parts.path.strip("/")), self.config.child_env()
+
+
+# --- local clusters -------------------------------------------------------------------------
+
+class LocalStack:
+    name = "local"
+
+    def __init__(self, config: Config, why: str = ""):
+        self.config = config
+        self.why = why
+        self.root = config.root
+        self.state_dir = self.root / ".state" / "pg"
+
+    def clusters(self):
+        from tools.pgcluster import Cluster
+
+        user = self.config.get("POSTGRES_USER", "app")
+        password = self.config.get("POSTGRES_PASSWORD")
+        if not password:
+            raise WorkflowError("POSTGRES_PASSWORD is not set", hint="run inv setup, or copy .env.example to .env and set it")
+        return {
+            "dev-db": Cluster(self.state_dir / "dev", _port(self.config, "DEV_DB_PORT", 5434), user, password),
+            "db": Cluster(self.state_dir / "db", _port(self.config, "DB_PORT", 5433), user, password),
+        }
+
+    def up(self, log, services: tuple[str, ...] = ()) -> None:
+        clusters = self.clusters()
+        wanted = [s for s in (services or tuple(clusters)) if s in clusters]
+        started = time.monotonic()
+        for name in wanted:
+            cluster = clusters[name]
+            if cluster.running():
+                continue
+            log(f"starting local PostgreSQL cluster {name} on 127.0.0.1:{cluster.port}...")
+            cluster.start()
+        if "dev-db" in wanted:
+            ensure_database(self.config.dev_url(), "the dev database")
+        if "db" in wanted:
+            ensure_database(self.config.url_for("local"), "the local database")
+        if time.monotonic() - started > 2:
+            log(f"local clusters ready in {time.monotonic() - started:.1f}s")
+
+    def down(self, log, volumes: bool = False) -> None:
+        clusters = self.clusters()
+        clusters["db"].stop()
+        clusters["dev-db"].destroy()  # throw-away by design
+        if volumes:
+            clusters["db"].destroy()
+
+    def states(self) -> list[ServiceState]:
+        out = []
+        for name, cluster in self.clusters().items():
+            if cluster.running():
+                out.append(ServiceState(name, "running", f"pid {cluster.pid()}, 127.0.0.1:{cluster.port}"))
+            else:
+                out.append(ServiceState(name, "stopped" if cluster.initialised else "not created"))
+        out.append(ServiceState("app", "host", f"schema dump runs with {Path(sys.executable).name} on the host"))
+        return out
+
+    def dump_schema(self, log) -> str:
+        return dump_on_host(self.root)
+
+    def psql_argv(self, target: str) -> tuple[list[str], dict[str, str]]:
+        url = self.config.dev_url() if target == "dev" else self.config.url_for("local")
+        psql = shutil.which("psql")
+        if not psql:
+            raise WorkflowError("psql is not installed", hint="install the PostgreSQL client (apt-get install postgresql-client)")
+        parts = urlsplit(url)
+        env = self.config.child_env(PGPASSWORD=parts.password or "", PGSSLMODE="disable")
+        return [psql, "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "postgres", parts.path.strip("/")], env
