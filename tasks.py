@@ -180,19 +180,58 @@ def migrate_diff(c, name=""):
 @task(help={
     "env": "Environment from atlas.hcl (default: local)",
     "yes": "Do not ask for confirmation on a protected environment (CI)",
-    "dry_run": "Print the pending files and their SQL; change nothing",
+    "dry_run": "Print the pending files, their SQL and the lint report; change nothing",
+    "allow_destructive": "Apply even when lint finds destructive changes (drops, narrowing, ...)",
+    "ignore_drift": "Apply even when the target differs from what its applied migrations build",
+    "lock_timeout": "How long to wait for the apply lock held by a concurrent apply (default 10s)",
 })
 @edge
-def migrate_apply(c, env="local", yes=False, dry_run=False):
-    """Apply pending migrations to an environment (protected ones ask first)."""
+def migrate_apply(c, env="local", yes=False, dry_run=False, allow_destructive=False, ignore_drift=False, lock_timeout=""):
+    """Apply pending migrations: drift check, lint, confirmation for protected envs, apply, status."""
     from tools import migrate
 
     config = _config()
-    report = migrate.apply(config, env, log, yes=yes, dry_run=dry_run)
+    config.url_for(env)
+    _stack(config).up(log, ("dev-db",))
+    report = migrate.apply(config, env, log, yes=yes, dry_run=dry_run, allow_destructive=allow_destructive,
+                           ignore_drift=ignore_drift, lock_timeout=lock_timeout)
     if dry_run:
         _print_dry_run(config, report)
         return
     _print_apply(report)
+
+
+@task(help={"env": "Environment from atlas.hcl (default: local)"})
+@edge
+def migrate_drift(c, env="local"):
+    """Compare an environment's real schema with what its applied migrations build; exit 2 on drift."""
+    from tools import fidelity
+
+    config = _config()
+    config.url_for(env)
+    _stack(config).up(log, ("dev-db",))
+    differences = fidelity.drift(config, env)
+    for difference in differences:
+        print(f"drift: {difference}")
+    if differences:
+        raise Exit(f"error: {env} differs from its migrations in {len(differences)} place(s)", code=2)
+    print(f"{env}: no drift (its schema is what its applied migrations build)")
+
+
+@task
+@edge
+def migrate_verify(c):
+    """Build the schema from migrations/ and from schema.sql, compare catalogs; exit 2 on difference."""
+    from tools import fidelity
+
+    config = _config()
+    _stack(config).up(log, ("dev-db",))
+    differences = fidelity.verify(config)
+    for difference in differences:
+        print(f"differs: {difference}")
+    if differences:
+        raise Exit(f"error: migrations/ and schema.sql build different databases ({len(differences)} difference(s))", code=2)
+    print("verified: migrations/ and schema.sql build identical catalogs")
 
 
 @task(help={"env": "Environment from atlas.hcl (default: local)"})
@@ -295,6 +334,8 @@ def _print_diff(report, config: Config) -> None:
         print(f"renumbered {renamed} (its version was not above the newest existing one)")
     for path in report.files:
         print(f"new migration: migrations/{path.name}")
+    if report.corrections:
+        print(f"  ({len(report.corrections)} statement(s) added where Atlas falls short; see the comments in the file)")
     for stmt in report.statements:
         print("  " + stmt.replace("\n", "\n  "))
     for finding in report.lint:
@@ -323,6 +364,13 @@ def _print_dry_run(config: Config, report) -> None:
         print(f"-- {name}")
         for stmt in migrate.statements_of((migrate.migrations_dir(config) / name).read_text()):
             print(stmt + ";")
+    for difference in report.drift:
+        print(f"drift: {difference}")
+    if report.safety:
+        for finding in report.safety.blocking:
+            print(f"destructive: {finding}")
+        for finding in report.safety.advisory:
+            print(f"lock safety: {finding}")
 
 
 def _print_status(report) -> None:
@@ -348,7 +396,8 @@ schema = Collection("schema")
 schema.add_task(schema_dump, name="dump")
 migrate_ns = Collection("migrate")
 for t, n in ((migrate_diff, "diff"), (migrate_apply, "apply"), (migrate_status, "status"), (migrate_lint, "lint"),
-             (migrate_validate, "validate"), (migrate_check, "check"), (migrate_hash, "hash"), (migrate_new, "new")):
+             (migrate_validate, "validate"), (migrate_check, "check"),
+             (migrate_drift, "drift"), (migrate_verify, "verify"), (migrate_hash, "hash"), (migrate_new, "new")):
     migrate_ns.add_task(t, name=n)
 
 ns = Collection(setup, doctor, dev, db, schema, migrate_ns)

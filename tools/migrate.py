@@ -105,6 +105,7 @@ class DiffReport:
     schema_changed: bool = False
     lint: list[str] = field(default_factory=list)
     renumbered: list[str] = field(default_factory=list)
+    corrections: list[str] = field(default_factory=list)
 
 
 def fresh_dev(config: Config) -> str:
@@ -119,24 +120,102 @@ def diff(config: Config, stack, name: str, log) -> DiffReport:
     name = validate_name(config, name)
     stack.up(log, ("dev-db", "app") if stack.name == "compose" else ("dev-db",))
     report = DiffReport(schema_changed=dump(config, stack, log).changed)
+    schema_sql = (config.root / "schema.sql").read_text()
     fresh_dev(config)
-    before = {p.name for p in migration_files(config)}
+    history = [p.name for p in migration_files(config)]
     atlas = atlas_for(config)
     try:
         atlas.run("migrate", "diff", name, "--env", GUIDE_ENV)
     finally:
         fresh_dev(config)  # Atlas leaves what it could not carry behind: never reuse it
-    new = [p for p in migration_files(config) if p.name not in before]
+    new = [p for p in migration_files(config) if p.name not in history]
+    try:
+        if new:
+            new, report.renumbered = ensure_increasing(config, set(history), new)
+            if report.renumbered:
+                rehash(config)
+        new, report.corrections = correct(config, name, history, new, schema_sql, log)
+    except BaseException:
+        for path in migration_files(config):
+            if path.name not in history:
+                path.unlink()
+        rehash(config)
+        raise
     if not new:
         return report
-    new, report.renumbered = ensure_increasing(config, before, new)
-    if report.renumbered:
-        atlas.run("migrate", "hash", "--env", GUIDE_ENV)
     report.files = new
     for path in new:
         report.statements += statements_of(path.read_text())
     report.lint = lint(config, latest=len(new)).lines()
     return report
+
+
+def correct(config: Config, name: str, history: list[str], new: list[Path], schema_sql: str, log) -> tuple[list[Path], list[str]]:
+    """Make the new migration build exactly what schema.sql builds, by catalogs; else refuse.
+
+    Adds what Atlas leaves out (objects of kinds it ignores, primary-key names, UNIQUE
+    constraints, deferrability, declared sequences) under a comment, re-hashes atlas.sum and
+    verifies again. Returns the new files and the corrective statements it added.
+    """
+    from tools import catalog, corrections, fidelity
+
+    with fidelity.scratch_databases(config, "history", "models", "replay", "verify") as (hist, models, replay, check):
+        if history:
+            fidelity.replay_migrations(config, hist, amount=len(history))
+        fidelity.execute_sql(models, schema_sql, "schema.sql")
+        h_snap, m_snap = catalog.snapshot_url(hist), catalog.snapshot_url(models)
+        ignored = corrections.plan_ignored(h_snap, m_snap, schema_sql)
+        if ignored.unfixable:
+            raise WorkflowError("the models have changes no migration can be generated for (no file was written):\n  "
+                                + "\n  ".join(ignored.unfixable), hint="see the lines above")
+        added: list[str] = []
+        if not ignored.empty:
+            new = new or [new_file(config, name)]
+            _add(new[-1], ignored.before, ignored.after, "Atlas ignores these object kinds in schema.sql: copied from it")
+            added += ignored.before + ignored.after
+            rehash(config)
+        if new:
+            fidelity.replay_migrations(config, replay)
+            r_snap = catalog.snapshot_url(replay)
+        else:
+            r_snap = h_snap
+        details = corrections.plan_details(r_snap, m_snap, catalog.diff(r_snap, m_snap))
+        if details.unfixable:
+            raise WorkflowError("the generated migration would not build what the models declare (no file was written):\n  "
+                                + "\n  ".join(details.unfixable), hint="write the change by hand: inv migrate.new, then inv migrate.hash")
+        if not details.empty:
+            new = new or [new_file(config, name)]
+            _add(new[-1], [], details.after, "Corrections: Atlas v0.13.1 drops these details; they make the database match the models exactly")
+            added += details.after
+            rehash(config)
+        if not new:
+            return [], []
+        fidelity.replay_migrations(config, check)
+        left = catalog.diff(catalog.snapshot_url(check), m_snap)
+        if left:
+            raise WorkflowError("after corrections the migrations still differ from the models (no file was written):\n  "
+                                + "\n  ".join(map(str, left)), hint="write the change by hand: inv migrate.new, then inv migrate.hash")
+    return new, added
+
+
+def new_file(config: Config, name: str) -> Path:
+    """An empty migration file with a version above every existing one."""
+    before = {p.name for p in migration_files(config)}
+    atlas_for(config).run("migrate", "new", name, "--env", GUIDE_ENV)
+    created = [p for p in migration_files(config) if p.name not in before]
+    files, _ = ensure_increasing(config, before, created)
+    return files[0]
+
+
+def _add(path: Path, before: list[str], after: list[str], why: str) -> None:
+    from tools.corrections import render
+
+    text = path.read_text()
+    head = render(why + " (before Atlas's statements: the tables may depend on them)", before)
+    tail = render(why, after)
+    if tail and text and not text.endswith("\n"):
+        text += "\n"
+    path.write_text(head + text + tail)
 
 
 def ensure_increasing(config: Config, before: set[str], new: list[Path]) -> tuple[list[Path], list[str]]:
@@ -195,21 +274,29 @@ class ApplyReport:
     pending: list[str] = field(default_factory=list)
     dry_run: bool = False
     after: StatusReport | None = None
+    safety: object | None = None
+    drift: list = field(default_factory=list)
 
 
-def guard(config: Config, env: str, yes: bool, ask) -> None:
+def guard(config: Config, env: str, yes: bool, ask, isatty=None) -> None:
     """Protected environments need a typed confirmation, or --yes; no TTY and no --yes refuses."""
     if env == "local" or not config.is_protected(env) or yes:
         return
-    if not sys.stdin.isatty():
+    if not (isatty or sys.stdin.isatty)():
         raise WorkflowError(f"{env} is a protected environment and there is no terminal to confirm", hint="pass --yes to apply without asking (e.g. in CI)")
     answer = ask(f"Apply to {env}? Type the environment name to confirm: ")
     if (answer or "").strip() != env:
         raise WorkflowError(f"not confirmed; nothing was applied to {env}", hint=f"type {env} exactly to confirm")
 
 
-def apply(config: Config, env: str, log, yes: bool = False, dry_run: bool = False, ask=input) -> ApplyReport:
-    config.url_for(env)
+def apply(config: Config, env: str, log, yes: bool = False, dry_run: bool = False, ask=input,
+          allow_destructive: bool = False, ignore_drift: bool = False, lock_timeout: str = "",
+          check_drift: bool = True) -> ApplyReport:
+    """Status -> drift check -> lint (Atlas + squawk) -> confirm -> apply -> status."""
+    from tools import safety
+
+    target = config.url_for(env)
+    lock_timeout = validate_duration(lock_timeout or config.get("ATLAS_LOCK_TIMEOUT", "10s"))
     before = status(config, env)
     report = ApplyReport(env=env, pending=before.pending, dry_run=dry_run)
     if before.status not in ("OK", "PENDING"):
@@ -217,11 +304,24 @@ def apply(config: Config, env: str, log, yes: bool = False, dry_run: bool = Fals
     if not before.pending:
         report.after = before
         return report
+    if check_drift and before.applied:
+        from tools import fidelity
+
+        report.drift = fidelity.drift(config, env, applied=before.applied)
+        if report.drift and not (ignore_drift or dry_run):
+            first = str(report.drift[0])
+            raise WorkflowError(f"{env} has drifted from its migrations ({len(report.drift)} difference(s), first: {first})", hint=f"see inv migrate.drift --env {env}; pass --ignore-drift to apply anyway")
+    report.safety = safety.analyze(config, before.pending, target_url=target)
     if dry_run:
         return report
+    if report.safety.blocking and not allow_destructive:
+        first = report.safety.blocking[0]
+        raise WorkflowError(f"{len(report.safety.blocking)} destructive change(s) pending, first: {first}", hint=f"review them (inv migrate.apply --env {env} --dry-run), then pass --allow-destructive")
+    for finding in report.safety.advisory:
+        log(f"lock safety: {finding}")
     guard(config, env, yes, ask)
     log(f"applying {len(before.pending)} migration(s) to {env}...")
-    result = atlas_for(config).run("migrate", "apply", "--env", env, "--format", JSON, check=False)
+    result = atlas_for(config).run("migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
     data = _json_or_none(result)
     if data:
         report.applied = [f["Name"] for f in data.get("Applied") or [] if not f.get("Error")]
@@ -234,6 +334,12 @@ def apply(config: Config, env: str, log, yes: bool = False, dry_run: bool = Fals
         raise map_error(result)
     report.after = status(config, env)
     return report
+
+
+def validate_duration(value: str) -> str:
+    if not re.fullmatch(r"\d+(ms|s|m|h)", value.strip()):
+        raise WorkflowError(f"invalid lock timeout {value!r}", hint="use a duration such as 10s, 500ms or 2m")
+    return value.strip()
 
 
 def _json_or_none(result):
@@ -307,17 +413,9 @@ def rehash(config: Config) -> None:
 
 
 def new(config: Config, name: str) -> Path:
-    name = validate_name(config, name)
-    before = {p.name for p in migration_files(config)}
-    atlas = atlas_for(config)
-    atlas.run("migrate", "new", name, "--env", GUIDE_ENV)
-    created = [p for p in migration_files(config) if p.name not in before]
-    if not created:
-        raise WorkflowError("atlas migrate new created no file", hint="run atlas migrate new by hand to see why")
-    files, renamed = ensure_increasing(config, before, created)
-    if renamed:
-        atlas.run("migrate", "hash", "--env", GUIDE_ENV)
-    return files[0]
+    path = new_file(config, validate_name(config, name))
+    rehash(config)
+    return path
 
 
 # --- the CI gate ------------------------------------------------------------------------------

@@ -26,3 +26,11 @@ CREATE TABLE "public"."order_items" ("id" bigserial NOT NULL, "order_id" bigint 
 CREATE INDEX "ix_order_items_product_id" ON "public"."order_items" ("product_id");
 -- Create index "uq_order_items_order_id_product_id" to table: "order_items"
 CREATE UNIQUE INDEX "uq_order_items_order_id_product_id" ON "public"."order_items" ("order_id", "product_id");
+-- Corrections: Atlas v0.13.1 drops these details; they make the database match the models exactly
+ALTER TABLE "public"."customers" RENAME CONSTRAINT "customers_pkey" TO "pk_customers";
+ALTER TABLE "public"."order_items" RENAME CONSTRAINT "order_items_pkey" TO "pk_order_items";
+ALTER TABLE "public"."orders" RENAME CONSTRAINT "orders_pkey" TO "pk_orders";
+ALTER TABLE "public"."products" RENAME CONSTRAINT "products_pkey" TO "pk_products";
+ALTER TABLE "public"."customers" ADD CONSTRAINT "uq_customers_email" UNIQUE USING INDEX "uq_customers_email";
+ALTER TABLE "public"."order_items" ADD CONSTRAINT "uq_order_items_order_id_product_id" UNIQUE USING INDEX "uq_order_items_order_id_product_id";
+ALTER TABLE "public"."products" ADD CONSTRAINT "uq_products_sku" UNIQUE USING INDEX "uq_products_sku";

@@ -1,0 +1,98 @@
+"""The same workflow scenario through `inv`, on the Compose stack and on local clusters."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import atlas_binary, make_project, require
+
+pytestmark = pytest.mark.e2e
+
+
+def docker_ready() -> bool:
+    from tools.stack import docker_answers
+
+    if not docker_answers():
+        return False
+    proc = subprocess.run(["docker", "compose", "version"], capture_output=True)
+    return proc.returncode == 0
+
+
+@pytest.fixture(params=["compose", "local"])
+def project(request, tmp_path):
+    backend = request.param
+    require(atlas_binary() is not None, "the Atlas CLI is not installed (run inv setup)")
+    if backend == "compose":
+        require(docker_ready(), "no Docker engine with the Compose plugin (run inv setup, or STACK=local)")
+    else:
+        from tools.errors import WorkflowError
+        from tools.pgcluster import find_bindir
+
+        try:
+            find_bindir()
+            ok = True
+        except WorkflowError:
+            ok = False
+        require(ok, "PostgreSQL server binaries are not installed")
+    p = make_project(tmp_path, backend)
+    yield p
+    p.inv("db.down", "--volumes", timeout=300)
+
+
+def test_workflow_scenario(project):
+    p = project
+    backend = p.env["STACK"]
+
+    up = p.inv("db.up", timeout=900)
+    assert up.returncode == 0, up.stderr
+    assert f"backend: {backend}" in up.stdout
+    assert "****@127.0.0.1" in up.stdout  # masked URLs
+
+    again = p.inv("db.up")
+    assert again.returncode == 0, again.stderr
+
+    status = p.inv("db.status")
+    assert status.returncode == 0 and "running" in status.stdout
+
+    # the main job on a fresh copy: applies the committed initial migration to `local`
+    dev = p.inv("dev")
+    assert dev.returncode == 0, dev.stderr
+    assert "local: in sync" in dev.stdout
+
+    path = p.root / "app/models/catalog.py"
+    path.write_text(path.read_text().replace(
+        "    is_archived: Mapped[bool]",
+        "    weight_grams: Mapped[int | None] = mapped_column(Integer)\n    is_archived: Mapped[bool]", 1))
+    diff = p.inv("migrate.diff", "--name", "add_weight")
+    assert diff.returncode == 0, diff.stderr
+    assert 'ADD COLUMN "weight_grams" integer NULL' in diff.stdout
+    assert p.inv("migrate.status").returncode == 2
+    applied = p.inv("migrate.apply")
+    assert applied.returncode == 0, applied.stderr
+    assert p.inv("migrate.status").returncode == 0
+    assert "no changes" in p.inv("migrate.diff", "--name", "nothing").stdout
+
+    # data survives a restart without --volumes, and db.reset rebuilds from migrations
+    assert p.inv("db.down").returncode == 0
+    assert p.inv("db.up", timeout=900).returncode == 0
+    assert p.inv("migrate.status").returncode == 0
+    reset = p.inv("db.reset")
+    assert reset.returncode == 0, reset.stderr
+    assert "2 migration(s) applied" in reset.stdout
+    refused = p.inv("db.reset", "--env", "staging")
+    assert refused.returncode == 1 and "only resets the local database" in refused.stderr
+
+    doctor = p.inv("doctor")
+    assert f"stack" in doctor.stdout and backend in doctor.stdout
+
+
+def test_stack_down_is_a_clear_error(project):
+    p = project
+    proc = p.inv("migrate.status")
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1
+    assert "inv db.up" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,53 @@
+"""Pre-apply analysis that needs no database: type narrowing rules, SQL findings, squawk wiring."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import require
+from tools import safety
+
+
+@pytest.mark.parametrize("old,new,lossy", [
+    ("character varying(200)", "varchar(20)", True),
+    ("character varying(20)", "varchar(200)", False),
+    ("character varying(20)", "text", False),
+    ("text", "varchar(5)", True),
+    ("integer", "bigint", False),
+    ("bigint", "int", True),
+    ("smallint", "int4", False),
+    ("numeric(12,2)", "numeric(10, 2)", True),
+    ("numeric(12,2)", "numeric(14, 2)", False),
+    ("numeric(12,2)", "numeric(12, 1)", True),
+    ("integer", "boolean", True),
+    ("timestamp with time zone", "timestamptz", False),
+], ids=lambda v: str(v))
+def test_narrowing(old, new, lossy):
+    assert (safety.narrowing(old, new) is not None) is lossy
+
+
+def test_sql_findings_without_a_target(tmp_path):
+    f = tmp_path / "1_x.sql"
+    f.write_text('DROP TYPE "public"."status";\nALTER TABLE t ALTER COLUMN c TYPE int;\n')
+    findings = safety.type_change_findings([f], None)
+    assert [(x.code, x.blocking) for x in findings] == [("drop-type", True)]
+
+
+def test_broken_sql_is_a_blocking_finding(tmp_path):
+    f = tmp_path / "1_x.sql"
+    f.write_text("ALTER TABLEE t ADD COLUMN c int;\n")
+    (finding,) = safety.type_change_findings([f], None)
+    assert finding.code == "syntax" and finding.blocking
+
+
+def test_squawk_reports_lock_problems_with_the_alternative(tmp_path):
+    require(safety.squawk_binary() is not None, "squawk is not installed (pip install squawk-cli)")
+    f = tmp_path / "1_x.sql"
+    f.write_text("CREATE INDEX ix_a ON t (a);\nALTER TABLE t DROP COLUMN b;\n")
+    findings = safety.squawk([f])
+    rules = {x.code: x for x in findings}
+    assert "require-concurrent-index-creation" in rules
+    assert "concurrently" in rules["require-concurrent-index-creation"].text.lower()
+    assert not rules["require-concurrent-index-creation"].blocking
+    assert rules["ban-drop-column"].blocking
+    assert not any(code in safety.SQUAWK_EXCLUDE for code in rules)

@@ -1,0 +1,217 @@
+"""Correct what Atlas v0.13.1 leaves out of a migration, or refuse loudly.
+
+Atlas silently ignores some object kinds in a SQL schema (views, functions, triggers,
+standalone sequences, extensions, domains, composite types, policies, row-level security) and
+gets some details wrong (primary-key names, UNIQUE constraints created as plain unique indexes,
+FOREIGN KEY deferrability, defaults on declared sequences). Comparing catalogs (tools/catalog.py)
+tells exactly what differs; this module turns each difference it can fix exactly into SQL and
+returns the rest as unfixable. SQL is read with a real PostgreSQL parser (pglast).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# Kinds Atlas ignores in a SQL schema: copied from schema.sql into the migration.
+# "before": tables may depend on them; "after": they depend on tables.
+BEFORE_KINDS = ("extension", "domain", "composite", "sequence")
+AFTER_KINDS = ("function", "view", "trigger", "policy")
+IGNORED_KINDS = BEFORE_KINDS + AFTER_KINDS
+HAND_WRITTEN = "write it by hand: inv migrate.new --name <change>, edit the file, inv migrate.hash"
+
+
+@dataclass
+class Statement:
+    kind: str
+    name: str  # qualified as in catalog snapshots (functions: "schema.name(" prefix)
+    sql: str
+
+
+@dataclass
+class Plan:
+    before: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
+    unfixable: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.before or self.after)
+
+
+def q(*parts: str) -> str:
+    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+
+
+def _names(nodes) -> list[str]:
+    return [n.sval for n in nodes]
+
+
+def _qual(schema: str | None, name: str) -> str:
+    return f"{schema or 'public'}.{name}"
+
+
+def ignored_statements(schema_sql: str) -> list[Statement]:
+    """The statements of schema.sql that create objects of kinds Atlas ignores, in file order."""
+    import pglast
+    from pglast import ast, enums
+
+    out = []
+    for raw in pglast.parse_sql(schema_sql):
+        stmt = raw.stmt
+        sql = schema_sql.encode()[raw.stmt_location: raw.stmt_location + raw.stmt_len].decode().strip() if raw.stmt_len else schema_sql.encode()[raw.stmt_location:].decode().strip()
+        sql = sql.rstrip(";").strip() + ";"
+        if isinstance(stmt, ast.CreateExtensionStmt):
+            out.append(Statement("extension", stmt.extname, sql))
+        elif isinstance(stmt, ast.CreateSeqStmt):
+            out.append(Statement("sequence", _qual(stmt.sequence.schemaname, stmt.sequence.relname), sql))
+        elif isinstance(stmt, ast.ViewStmt):
+            out.append(Statement("view", _qual(stmt.view.schemaname, stmt.view.relname), sql))
+        elif isinstance(stmt, ast.CreateTableAsStmt) and stmt.objtype == enums.ObjectType.OBJECT_MATVIEW:
+            out.append(Statement("view", _qual(stmt.into.rel.schemaname, stmt.into.rel.relname), sql))
+        elif isinstance(stmt, ast.CreateFunctionStmt):
+            parts = _names(stmt.funcname)
+            out.append(Statement("function", _qual(*(parts if len(parts) == 2 else [None, parts[-1]])) + "(", sql))
+        elif isinstance(stmt, ast.CreateTrigStmt):
+            out.append(Statement("trigger", f"{_qual(stmt.relation.schemaname, stmt.relation.relname)}.{stmt.trigname}", sql))
+        elif isinstance(stmt, ast.CreateDomainStmt):
+            parts = _names(stmt.domainname)
+            out.append(Statement("domain", _qual(*(parts if len(parts) == 2 else [None, parts[-1]])), sql))
+        elif isinstance(stmt, ast.CompositeTypeStmt):
+            out.append(Statement("composite", _qual(stmt.typevar.schemaname, stmt.typevar.relname), sql))
+        elif isinstance(stmt, ast.CreatePolicyStmt):
+            out.append(Statement("policy", f"{_qual(stmt.table.schemaname, stmt.table.relname)}.{stmt.policy_name}", sql))
+        elif isinstance(stmt, ast.AlterTableStmt) and stmt.cmds and all(
+                c.subtype in (enums.AlterTableType.AT_EnableRowSecurity, enums.AlterTableType.AT_ForceRowSecurity) for c in stmt.cmds):
+            out.append(Statement("rls", _qual(stmt.relation.schemaname, stmt.relation.relname), sql))
+    return out
+
+
+def _find(snapshot: dict, kind: str, name: str) -> str | None:
+    objects = snapshot.get(kind, {})
+    if kind == "function":
+        return next((k for k in objects if k.startswith(name)), None)
+    return name if name in objects else None
+
+
+def plan_ignored(history: dict, models: dict, schema_sql: str) -> Plan:
+    """SQL for the ignored-kind objects the models have and the history lacks; refusals for the rest."""
+    plan = Plan()
+    statements = ignored_statements(schema_sql)
+    for st in statements:
+        if st.kind == "rls":
+            table = models.get("table", {}).get(st.name, {})
+            old = history.get("table", {}).get(st.name)
+            if old is not None and (old.get("row_security"), old.get("force_row_security")) != (table.get("row_security"), table.get("force_row_security")):
+                plan.after.append(st.sql)
+            elif old is None:
+                plan.after.append(st.sql)
+            continue
+        key = _find(models, st.kind, st.name)
+        if key is None:
+            continue  # created then dropped inside schema.sql, or not a real object
+        if key not in history.get(st.kind, {}):
+            (plan.before if st.kind in BEFORE_KINDS else plan.after).append(st.sql)
+        elif history[st.kind][key] != models[st.kind][key]:
+            plan.unfixable.append(f"{st.kind} {key.rstrip('(')} changed in the models, and Atlas cannot carry changes to a {st.kind}: {HAND_WRITTEN}")
+    for kind in IGNORED_KINDS:
+        for key in history.get(kind, {}):
+            if key not in models.get(kind, {}) and not _owned_sequence(history, kind, key):
+                plan.unfixable.append(f"{kind} {key} was removed from the models, and Atlas cannot drop a {kind}: {HAND_WRITTEN}")
+    return plan
+
+
+def _owned_sequence(snapshot: dict, kind: str, key: str) -> bool:
+    """Serial columns' sequences come and go with their columns: Atlas handles those."""
+    return kind == "sequence" and bool(snapshot["sequence"][key].get("owned_by"))
+
+
+_DEFERRABILITY = re.compile(r"\s+(NOT DEFERRABLE|DEFERRABLE|INITIALLY DEFERRED|INITIALLY IMMEDIATE)\b")
+
+
+def _split(name: str, parts: int) -> list[str]:
+    return name.split(".", parts - 1)
+
+
+def plan_details(replayed: dict, models: dict, differences: list) -> Plan:
+    """SQL for the differences Atlas's own output gets wrong; refusals for everything left."""
+    plan = Plan()
+    handled: dict[int, object] = {}
+
+    def take(*diffs):
+        for d in diffs:
+            handled[id(d)] = d
+
+    only_left = {(d.kind, d.name): d for d in differences if d.field is None and d.left is not None}
+    only_right = {(d.kind, d.name): d for d in differences if d.field is None and d.right is not None}
+
+    # Primary keys: Atlas writes PRIMARY KEY (...) without the declared name.
+    for (kind, name), d in list(only_right.items()):
+        if kind != "constraint" or d.right.get("type") != "p":
+            continue
+        schema, table, conname = _split(name, 3)
+        match = next((l for (k, n), l in only_left.items() if k == "constraint" and l.left.get("type") == "p"
+                      and n.startswith(f"{schema}.{table}.")), None)
+        if match is None:
+            continue
+        old = match.name.split(".")[-1]
+        plan.after.append(f"ALTER TABLE {q(schema, table)} RENAME CONSTRAINT {q(old)} TO {q(conname)};")
+        take(d, match)
+        for key in (("index", f"{schema}.{old}"), ("index", f"{schema}.{conname}")):
+            if key in only_left:
+                take(only_left[key])
+            if key in only_right:
+                take(only_right[key])
+
+    # UNIQUE constraints: Atlas writes a unique index of the same name.
+    for (kind, name), d in list(only_right.items()):
+        if kind != "constraint" or d.right.get("type") != "u":
+            continue
+        schema, table, conname = _split(name, 3)
+        idx = next((x for x in differences if x.kind == "index" and x.name == f"{schema}.{conname}" and x.field == "backs_constraint"), None)
+        if idx is None:
+            continue
+        clause = " ".join(m.group(1) for m in _DEFERRABILITY.finditer(d.right.get("definition", "")))
+        plan.after.append(f"ALTER TABLE {q(schema, table)} ADD CONSTRAINT {q(conname)} UNIQUE USING INDEX {q(conname)}{' ' + clause if clause else ''};")
+        take(d, idx)
+
+    for d in differences:
+        if id(d) in handled or d.field is None:
+            continue
+        # Foreign keys: Atlas drops DEFERRABLE / INITIALLY DEFERRED.
+        if d.kind == "constraint" and d.field == "definition" and replayed["constraint"][d.name].get("type") == "f" \
+                and _DEFERRABILITY.sub("", d.left or "") == _DEFERRABILITY.sub("", d.right or ""):
+            schema, table, conname = _split(d.name, 3)
+            wanted = " ".join(m.group(1) for m in _DEFERRABILITY.finditer(d.right)) or "NOT DEFERRABLE"
+            plan.after.append(f"ALTER TABLE {q(schema, table)} ALTER CONSTRAINT {q(conname)} {wanted};")
+            take(d)
+        # Column defaults: e.g. a declared sequence Atlas rewrote to a serial-style one.
+        elif d.kind == "column" and d.field == "default":
+            schema, table, column = _split(d.name, 3)
+            action = f"SET DEFAULT {d.right}" if d.right is not None else "DROP DEFAULT"
+            plan.after.append(f"ALTER TABLE {q(schema, table)} ALTER COLUMN {q(column)} {action};")
+            take(d)
+        # A column Atlas made serial: same type underneath, the sequence is dropped below.
+        elif d.kind == "column" and d.field == "type":
+            pass
+
+    # Serial-style sequences Atlas invented for a column whose default we just pointed elsewhere.
+    for (kind, name), d in only_left.items():
+        if kind == "sequence" and id(d) not in handled and d.left.get("owned_by"):
+            owner = d.left["owned_by"]
+            if any(x.kind == "column" and x.name == owner and x.field == "default" for x in handled.values()):
+                plan.after.append(f"DROP SEQUENCE {q(*_split(name, 2))};")
+                take(d)
+
+    for d in differences:
+        if id(d) not in handled:
+            plan.unfixable.append(str(d))
+    return plan
+
+
+def render(title: str, statements: list[str]) -> str:
+    if not statements:
+        return ""
+    lines = [f"-- {title}"]
+    lines += statements
+    return "\n".join(lines) + "\n"

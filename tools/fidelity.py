@@ -1,0 +1,91 @@
+"""Independent checks of what Atlas produced, by PostgreSQL's catalogs (tools/catalog.py).
+
+- verify: the database that migrations/ builds == the database schema.sql builds;
+- drift:  a target's real schema == the schema its applied migrations build.
+
+Both work in throw-away databases on the dev server, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from urllib.parse import urlsplit, urlunsplit
+
+from tools.config import GUIDE_ENV, Config
+from tools.errors import WorkflowError
+
+
+@contextlib.contextmanager
+def scratch_databases(config: Config, *labels: str):
+    """Fresh databases next to the dev database; yields their URLs; drops them afterwards."""
+    from tools.stack import _connect, connection_error
+
+    dev = config.dev_url()
+    parts = urlsplit(dev)
+    base = parts.path.strip("/")
+    tag = secrets.token_hex(3)
+    names = [f"{base}_{label}_{tag}" for label in labels]
+    try:
+        with _connect(dev, dbname="postgres") as conn:
+            for name in names:
+                conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        raise connection_error(exc, "the dev database server") from None
+    try:
+        yield [urlunsplit(parts._replace(path="/" + name)) for name in names]
+    finally:
+        with contextlib.suppress(Exception), _connect(dev, dbname="postgres") as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def replay_migrations(config: Config, url: str, amount: int | None = None) -> None:
+    """Apply migrations/ (or its first `amount` files) to the empty database at `url`."""
+    from tools.migrate import atlas_for
+
+    atlas = atlas_for(config)
+    atlas.env = config.child_env(DATABASE_URL=url)
+    args = ["migrate", "apply", "--env", GUIDE_ENV]
+    if amount is not None:
+        args.append(str(amount))
+    try:
+        atlas.run(*args)
+    except WorkflowError as exc:
+        raise WorkflowError(f"replaying migrations/ failed: {exc.message}", hint=exc.hint or "fix the failing migration file") from None
+
+
+def execute_sql(url: str, sql: str, what: str) -> None:
+    from tools.stack import _connect
+
+    with _connect(url) as conn:
+        try:
+            conn.execute(sql)
+        except Exception as exc:
+            line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WorkflowError(f"{what} does not run on PostgreSQL: {line}", hint="fix the models (or the hand-written SQL)") from None
+
+
+def verify(config: Config, schema_sql: str | None = None) -> list:
+    """Differences between the database migrations/ builds and the one schema.sql builds."""
+    from tools import catalog
+
+    schema_sql = schema_sql if schema_sql is not None else (config.root / "schema.sql").read_text()
+    with scratch_databases(config, "replay", "models") as (replayed, models):
+        replay_migrations(config, replayed)
+        execute_sql(models, schema_sql, "schema.sql")
+        return catalog.diff(catalog.snapshot_url(replayed), catalog.snapshot_url(models))
+
+
+def drift(config: Config, env: str, applied: int | None = None) -> list:
+    """Differences between env's database and what its applied migrations build."""
+    from tools import catalog
+    from tools.migrate import status
+
+    target = config.url_for(env)
+    if applied is None:
+        applied = status(config, env).applied
+    with scratch_databases(config, "expected") as (expected,):
+        if applied:
+            replay_migrations(config, expected, amount=applied)
+        return catalog.diff(catalog.snapshot_url(expected), catalog.snapshot_url(target))
