@@ -110,6 +110,7 @@ def make_project(tmp_path: Path, stack: str, migrations: bool = True) -> Project
         "DATABASE_URL": "",
         "DEV_DATABASE_URL": "",
         "ATLAS_NO_UPDATE_NOTIFIER": "1",
+        "COMPOSE_PROJECT_NAME": "shoptest" + secrets.token_hex(4),
     }
     env["DATABASE_URL"] = f"postgres://app:{password}@127.0.0.1:{env['DB_PORT']}/app?sslmode=disable"
     env["DEV_DATABASE_URL"] = f"postgres://app:{password}@127.0.0.1:{env['DEV_DB_PORT']}/dev?sslmode=disable"

@@ -54,7 +54,7 @@ def ensure_docker(config: Config, log) -> None:
     from tools import docker_setup
 
     if not docker_setup.engine_ok():
-        docker_setup.ensure_engine(log)
+        docker_setup.ensure_engine(log, state_dir=config.root / ".state")
     docker_setup.ensure_compose(log)
     extra = docker_setup.ensure_images(config.root, config.values, log)
     if extra:

