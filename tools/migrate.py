@@ -33,6 +33,17 @@ def migration_files(config: Config) -> list[Path]:
     return sorted(p for p in directory.iterdir() if FILE_RE.match(p.name))
 
 
+def check_versions(config: Config) -> None:
+    """Atlas accepts two files with one version, then never applies the second: refuse that."""
+    seen: dict[str, str] = {}
+    for path in migration_files(config):
+        version = version_of(path)
+        if version in seen:
+            raise WorkflowError(f"migrations {seen[version]} and {path.name} share version {version}, so Atlas would never apply one of them",
+                                hint="rename one with a version above the newest file, then run inv migrate.hash")
+        seen[version] = path.name
+
+
 def version_of(path: Path) -> str:
     return FILE_RE.match(path.name).group("version")
 
@@ -118,6 +129,7 @@ def fresh_dev(config: Config) -> str:
 
 def diff(config: Config, stack, name: str, log) -> DiffReport:
     name = validate_name(config, name)
+    check_versions(config)
     stack.up(log, ("dev-db", "app") if stack.name == "compose" else ("dev-db",))
     report = DiffReport(schema_changed=dump(config, stack, log).changed)
     schema_sql = (config.root / "schema.sql").read_text()
@@ -297,6 +309,7 @@ def apply(config: Config, env: str, log, yes: bool = False, dry_run: bool = Fals
 
     target = config.url_for(env)
     lock_timeout = validate_duration(lock_timeout or config.get("ATLAS_LOCK_TIMEOUT", "10s"))
+    check_versions(config)
     before = status(config, env)
     report = ApplyReport(env=env, pending=before.pending, dry_run=dry_run)
     if before.status not in ("OK", "PENDING"):
@@ -312,6 +325,9 @@ def apply(config: Config, env: str, log, yes: bool = False, dry_run: bool = Fals
             first = str(report.drift[0])
             raise WorkflowError(f"{env} has drifted from its migrations ({len(report.drift)} difference(s), first: {first})", hint=f"see inv migrate.drift --env {env}; pass --ignore-drift to apply anyway")
     report.safety = safety.analyze(config, before.pending, target_url=target)
+    broken = [f for f in report.safety.findings if f.code in ("error", "syntax")]
+    if broken and not dry_run:
+        raise WorkflowError(f"a pending migration does not run: {broken[0].file}: {broken[0].text}", hint="fix the file, then run inv migrate.hash (nothing was applied)")
     if dry_run:
         return report
     if report.safety.blocking and not allow_destructive:
@@ -401,6 +417,7 @@ def lint(config: Config, latest: int = 1, base: str | None = None) -> LintReport
 
 
 def validate(config: Config) -> None:
+    check_versions(config)
     fresh_dev(config)
     try:
         atlas_for(config).run("migrate", "validate", "--env", GUIDE_ENV)

@@ -93,8 +93,9 @@ def atlas_findings(lint_report) -> list[Finding]:
         out.append(Finding(file, "atlas", code or "?", text, code.startswith(BLOCKING_ATLAS)))
     with_findings = {f for f, _, _ in lint_report.findings}
     for line in lint_report.errors:
-        if line.split(":", 1)[0] not in with_findings:  # a summary of findings listed above
-            out.append(Finding("", "atlas", "error", line, True))
+        file, _, text = line.partition(": ")
+        if file not in with_findings:  # else a summary of the findings listed above
+            out.append(Finding(file, "atlas", "error", text.strip(), True))
     return out
 
 

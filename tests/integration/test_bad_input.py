@@ -1,0 +1,260 @@
+"""Every mistake a user can make: one clear line, a non-zero exit, nothing changed.
+
+Runs against a real PostgreSQL 15 (local clusters) and the real Atlas. Each row asserts the
+message, the exit code, that no project file changed and that the target's catalog is
+byte-identical before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+
+from tests.conftest import ROOT, assert_no_secret, atlas_binary, make_project, require
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    require(atlas_binary() is not None, "the Atlas CLI is not installed (run inv setup)")
+    p = make_project(tmp_path_factory.mktemp("badinput"), "local")
+    up = p.inv("db.up")
+    assert up.returncode == 0, up.stderr
+    assert p.inv("migrate.apply").returncode == 0
+    yield p
+    p.inv("db.down", "--volumes")
+
+
+def catalog(p) -> str:
+    from tools.catalog import snapshot_url
+
+    return json.dumps(snapshot_url(p.env["DATABASE_URL"]), sort_keys=True)
+
+
+def all_files(p) -> dict[str, bytes]:
+    out = {}
+    for path in sorted(p.root.rglob("*")):
+        rel = path.relative_to(p.root)
+        if path.is_file() and not rel.parts[0] in (".state",) and "__pycache__" not in rel.parts:
+            out[str(rel)] = path.read_bytes()
+    return out
+
+
+@dataclass
+class Case:
+    id: str
+    args: tuple[str, ...]
+    fragment: str
+    code: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    setup: Callable | None = None  # (project) -> undo callable
+
+
+def url(p, **parts) -> str:
+    base = p.env["DATABASE_URL"]
+    for old, new in parts.items():
+        base = base.replace(old, new)
+    return base
+
+
+def with_file(rel: str, text: str, hash_after: bool = False):
+    def setup(p):
+        path = p.root / rel
+        existed = path.read_bytes() if path.exists() else None
+        sum_before = (p.root / "migrations/atlas.sum").read_bytes()
+        path.write_text(text)
+        if hash_after:
+            assert subprocess.run([atlas_binary(), "migrate", "hash", "--env", "sqlalchemy"], cwd=p.root,
+                                  env={**os.environ, **p.env}, capture_output=True).returncode == 0
+
+        def undo():
+            if existed is None:
+                path.unlink()
+            else:
+                path.write_bytes(existed)
+            (p.root / "migrations/atlas.sum").write_bytes(sum_before)
+        return undo
+    return setup
+
+
+def append_to(rel: str, text: str):
+    def setup(p):
+        path = p.root / rel
+        before = path.read_bytes()
+        path.write_bytes(before + text.encode())
+        return lambda: path.write_bytes(before)
+    return setup
+
+
+def newest_migration(p) -> str:
+    return sorted(x.name for x in (p.root / "migrations").glob("*.sql"))[-1]
+
+
+def tamper_sum(p):
+    path = p.root / "migrations" / newest_migration(p)
+    before = path.read_bytes()
+    path.write_bytes(before + b"\n-- edited after hashing\n")
+    return lambda: path.write_bytes(before)
+
+
+def duplicate_version(p):
+    name = newest_migration(p)
+    version = name.split("_", 1)[0]
+    return with_file(f"migrations/{version}_duplicate.sql", "SELECT 1;\n", hash_after=True)(p)
+
+
+def taken_port(p):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    port = sock.getsockname()[1]
+    p._taken = port
+    return sock.close
+
+
+M = "migrations/29991231235959_{}.sql"
+CASES = [
+    Case("unknown-env-apply", ("migrate.apply", "--env", "prod"), "unknown environment 'prod': use one of: local, staging, production"),
+    Case("unknown-env-status", ("migrate.status", "--env", "qa"), "unknown environment 'qa'"),
+    Case("unset-url", ("migrate.apply", "--env", "staging"), "STAGING_DATABASE_URL is not set"),
+    Case("mysql-url", ("migrate.apply", "--env", "staging"), "STAGING_DATABASE_URL must be a postgres:// URL", env={"STAGING_DATABASE_URL": "mysql://u:p@h/db"}),
+    Case("url-no-host", ("migrate.status", "--env", "staging"), "STAGING_DATABASE_URL has no host", env={"STAGING_DATABASE_URL": "postgres://u:p@/db"}),
+    Case("url-bad-port", ("migrate.status", "--env", "staging"), "STAGING_DATABASE_URL is not a valid URL", env={"STAGING_DATABASE_URL": "postgres://u:p@h:99999/db"}),
+    Case("url-no-db", ("migrate.status", "--env", "staging"), "STAGING_DATABASE_URL names no database", env={"STAGING_DATABASE_URL": "postgres://u:p@h:5432"}),
+    Case("unreachable", ("migrate.status", "--env", "staging"), "cannot reach the database", env={"STAGING_DATABASE_URL": "postgres://u:secretpw@127.0.0.1:9/db?sslmode=disable"}),
+    Case("wrong-password", ("migrate.status",), "the database refused the password", env={"DATABASE_URL": "WRONGPW"}),
+    Case("no-such-database", ("migrate.status",), "does not exist", env={"DATABASE_URL": "NODB"}),
+    Case("no-docker", ("migrate.diff", "--name", "x"), "no Docker engine answers", env={"STACK": "compose", "DOCKER_HOST": "unix:///nonexistent.sock"}),
+    Case("no-docker-up", ("db.up",), "no Docker engine answers", env={"STACK": "compose", "DOCKER_HOST": "unix:///nonexistent.sock"}),
+    Case("unknown-stack", ("db.status",), "STACK='kube' is not a known backend", env={"STACK": "kube"}),
+    Case("name-empty", ("migrate.diff", "--name", ""), "a migration name is required"),
+    Case("name-space", ("migrate.diff", "--name", "add column"), "invalid migration name 'add column'"),
+    Case("name-slash", ("migrate.diff", "--name", "a/b"), "invalid migration name 'a/b'"),
+    Case("name-quote", ("migrate.diff", "--name", "it's"), "invalid migration name \"it's\""),
+    Case("name-case", ("migrate.diff", "--name", "Add-Col"), "invalid migration name 'Add-Col'"),
+    Case("name-exists", ("migrate.diff", "--name", "initial"), "a migration named 'initial' exists already"),
+    Case("new-bad-name", ("migrate.new", "--name", "x;rm"), "invalid migration name 'x;rm'"),
+    Case("stale-schema", ("migrate.check",), "schema.sql is stale against the models", code=2,
+         setup=append_to("schema.sql", "\n-- edited by hand\n")),
+    Case("tampered-sum", ("migrate.apply",), "atlas.sum does not match the migration files", setup=tamper_sum),
+    Case("tampered-sum-validate", ("migrate.validate",), "atlas.sum does not match the migration files", setup=tamper_sum),
+    Case("broken-sql", ("migrate.apply",), 'a pending migration does not run: 29991231235959_broken.sql: executing statement: pq: syntax error at or near "TABLEE"',
+         setup=with_file(M.format("broken"), 'CREATE TABLE "public"."ok_table" (id int);\nALTER TABLEE oops;\n', hash_after=True)),
+    Case("duplicate-version", ("migrate.validate",), "_initial.sql share version", setup=duplicate_version),
+    Case("duplicate-version-apply", ("migrate.apply",), "_initial.sql share version", setup=duplicate_version),
+    Case("models-import-error", ("migrate.diff", "--name", "x"), "the models failed to load",
+         setup=append_to("app/models/__init__.py", "\nimport no_such_module_here\n")),
+    Case("bad-lock-timeout", ("migrate.apply", "--lock-timeout", "soon"), "invalid lock timeout 'soon'",
+         setup=with_file(M.format("pending"), "SELECT 1;\n", hash_after=True)),
+    Case("production-no-tty", ("migrate.apply", "--env", "production"), "production is a protected environment and there is no terminal",
+         env={"PRODUCTION_DATABASE_URL": "SELF"}, setup=with_file(M.format("pending"), "SELECT 1;\n", hash_after=True)),
+    Case("destructive", ("migrate.apply",), "destructive change(s) pending",
+         setup=with_file(M.format("drop"), 'ALTER TABLE "public"."customers" DROP COLUMN "full_name";\n', hash_after=True)),
+    Case("narrowing", ("migrate.apply",), "narrows character varying(320) to varchar(10)",
+         setup=with_file(M.format("narrow"), 'ALTER TABLE "public"."customers" ALTER COLUMN "email" TYPE varchar(10);\n', hash_after=True)),
+    Case("reset-other-env", ("db.reset", "--env", "staging"), "db.reset only resets the local database"),
+    Case("bad-port-var", ("db.up",), "DB_PORT='abc' is not a port number", env={"DB_PORT": "abc"}),
+    Case("dev-is-target", ("migrate.diff", "--name", "x"), "the dev database is also an environment's database", env={"DEV_DATABASE_URL": "SELF"}),
+    Case("atlas-bin-missing", ("migrate.status",), "ATLAS_BIN=/nonexistent/atlas is not an executable", env={"ATLAS_BIN": "/nonexistent/atlas"}),
+    Case("unknown-flag", ("migrate.apply", "--bogus"), "No idea what '--bogus' is"),
+    Case("no-password", ("db.up",), "POSTGRES_PASSWORD is not set", env={"POSTGRES_PASSWORD": ""}),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(project, case):
+    p = project
+    env = dict(case.env)
+    for key, value in env.items():
+        if value == "SELF":
+            env[key] = p.env["DATABASE_URL"]
+        elif value == "WRONGPW":
+            env[key] = url(p, **{p.env["POSTGRES_PASSWORD"]: "wrongpassword"})
+        elif value == "NODB":
+            env[key] = url(p, **{"/app?": "/nosuchdb?"})
+    undo = case.setup(p) if case.setup else None
+    try:
+        files_before, catalog_before = all_files(p), catalog(p)
+        proc = p.inv(*case.args, extra_env=env)
+        assert proc.returncode == case.code, proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert "Traceback" not in proc.stderr + proc.stdout
+        errors = [l for l in proc.stderr.splitlines() + proc.stdout.splitlines() if l.startswith(("error:", "out of sync:", "No idea"))]
+        assert len(errors) >= 1, proc.stderr
+        assert case.fragment in "\n".join(errors), proc.stderr + proc.stdout
+        if case.code == 1 and case.id != "unknown-flag":
+            assert len([l for l in proc.stderr.splitlines() if l.startswith("error:")]) == 1
+        assert all_files(p) == files_before, "a file changed"
+        assert catalog(p) == catalog_before, "the database changed"
+    finally:
+        if undo:
+            undo()
+
+
+def test_taken_port_is_named(tmp_path):
+    require(atlas_binary() is not None, "the Atlas CLI is not installed")
+    p = make_project(tmp_path, "local")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", int(p.env["DB_PORT"])))
+    sock.listen(1)
+    try:
+        proc = p.inv("db.up")
+        assert proc.returncode == 1
+        assert f"port {p.env['DB_PORT']} on 127.0.0.1 is taken" in proc.stderr
+    finally:
+        sock.close()
+        p.inv("db.down", "--volumes")
+
+
+def test_ctrl_c_during_apply_leaves_no_partial_file(project):
+    """SIGINT while a slow file runs: exit 130, the file rolled back, a rerun completes."""
+    p = project
+    undo = with_file(M.format("slow"), 'CREATE TABLE "public"."slow_marker" (id int);\nSELECT pg_sleep(5);\n', hash_after=True)(p)
+    try:
+        env = {**os.environ, **p.env}
+        proc = subprocess.Popen([sys.executable, "-m", "invoke", "migrate.apply"], cwd=p.root, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "pg_sleep" not in _activity(p):
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert_no_secret(out + err)
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
+        assert "slow_marker" not in catalog(p)
+        rerun = p.inv("migrate.apply")
+        assert rerun.returncode == 0, rerun.stderr
+        assert "slow_marker" in catalog(p)
+    finally:
+        undo()
+        _drop(p, "slow_marker")
+
+
+def _activity(p) -> str:
+    import psycopg
+
+    from tools.config import libpq_url
+
+    with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True) as conn:
+        return " ".join(r[0] or "" for r in conn.execute("SELECT query FROM pg_stat_activity").fetchall())
+
+
+def _drop(p, table: str) -> None:
+    import psycopg
+
+    from tools.config import libpq_url
+
+    with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True) as conn:
+        conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+        conn.execute("DELETE FROM atlas_schema_revisions.atlas_schema_revisions WHERE version = '29991231235959'")
