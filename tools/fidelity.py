@@ -19,7 +19,7 @@ from tools.errors import WorkflowError
 @contextlib.contextmanager
 def scratch_databases(config: Config, *labels: str):
     """Fresh databases next to the dev database; yields their URLs; drops them afterwards."""
-    from tools.stack import _connect, connection_error
+    from tools.stack import _connect, connection_error, dev_lock
 
     dev = config.dev_url()
     parts = urlsplit(dev)
@@ -27,9 +27,12 @@ def scratch_databases(config: Config, *labels: str):
     tag = secrets.token_hex(3)
     names = [f"{base}_{label}_{tag}" for label in labels]
     try:
-        with _connect(dev, dbname="postgres") as conn:
+        # CREATE DATABASE copies template1, which must not be in use: one creator at a time.
+        with dev_lock(dev), _connect(dev, dbname="postgres") as conn:
             for name in names:
                 conn.execute(f'CREATE DATABASE "{name}"')
+    except WorkflowError:
+        raise
     except Exception as exc:
         raise connection_error(exc, "the dev database server") from None
     try:
@@ -88,4 +91,5 @@ def drift(config: Config, env: str, applied: int | None = None) -> list:
     with scratch_databases(config, "expected") as (expected,):
         if applied:
             replay_migrations(config, expected, amount=applied)
-        return catalog.diff(catalog.snapshot_url(expected), catalog.snapshot_url(target))
+        return catalog.diff(catalog.snapshot_url(expected), catalog.snapshot_url(target),
+                            left_label="its migrations", right_label=f"the {env} database")

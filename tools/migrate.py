@@ -120,6 +120,7 @@ class DiffReport:
 
 
 def fresh_dev(config: Config) -> str:
+    """Drop and recreate the dev database (callers hold dev_lock)."""
     from tools.stack import recreate_database
 
     dev = config.dev_url()
@@ -127,10 +128,31 @@ def fresh_dev(config: Config) -> str:
     return dev
 
 
+def using_dev(fn):
+    """Run `fn` holding the dev database's lock: concurrent runs must not share it."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(config, *args, **kwargs):
+        from tools.stack import dev_lock
+
+        with dev_lock(config.dev_url()):
+            return fn(config, *args, **kwargs)
+
+    return wrapper
+
+
 def diff(config: Config, stack, name: str, log) -> DiffReport:
     name = validate_name(config, name)
     check_versions(config)
     stack.up(log, ("dev-db", "app") if stack.name == "compose" else ("dev-db",))
+    from tools.stack import dev_lock
+
+    with dev_lock(config.dev_url(), log=log):
+        return _diff(config, stack, name, log)
+
+
+def _diff(config: Config, stack, name: str, log) -> DiffReport:
     report = DiffReport(schema_changed=dump(config, stack, log).changed)
     schema_sql = (config.root / "schema.sql").read_text()
     fresh_dev(config)
@@ -305,11 +327,56 @@ def apply(config: Config, env: str, log, yes: bool = False, dry_run: bool = Fals
           allow_destructive: bool = False, ignore_drift: bool = False, lock_timeout: str = "",
           check_drift: bool = True) -> ApplyReport:
     """Status -> drift check -> lint (Atlas + squawk) -> confirm -> apply -> status."""
-    from tools import safety
-
     target = config.url_for(env)
     lock_timeout = validate_duration(lock_timeout or config.get("ATLAS_LOCK_TIMEOUT", "10s"))
     check_versions(config)
+    with apply_lock(target, env, lock_timeout, log):
+        return _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift)
+
+
+APPLY_LOCK_KEY = 0x5C4E_3A11  # our own advisory lock, taken on top of Atlas's, around the whole apply
+
+
+class apply_lock:
+    """Serialise whole applies (status, drift check, lint, apply) on one database.
+
+    Atlas takes its own advisory lock around executing files; this one also covers our checks,
+    so that a concurrent apply never sees another one half-way. Waits at most `timeout`.
+    """
+
+    def __init__(self, url: str, env: str, timeout: str, log):
+        self.url, self.env, self.timeout, self.log = url, env, timeout, log
+        self.conn = None
+
+    def __enter__(self):
+        from tools.stack import _connect, connection_error
+
+        try:
+            self.conn = _connect(self.url)
+        except Exception as exc:
+            raise connection_error(exc, f"the {self.env} database") from None
+        import psycopg
+
+        if self.conn.execute("SELECT pg_try_advisory_lock(%s)", (APPLY_LOCK_KEY,)).fetchone()[0]:
+            return self
+        self.log(f"another apply is running on {self.env}: waiting up to {self.timeout} for it...")
+        try:
+            self.conn.execute(f"SET lock_timeout = {duration_ms(self.timeout)}")
+            self.conn.execute("SELECT pg_advisory_lock(%s)", (APPLY_LOCK_KEY,))
+        except psycopg.errors.LockNotAvailable:
+            self.conn.close()
+            raise WorkflowError(f"another apply is still running on {self.env} after {self.timeout}", hint="wait for it to finish, or pass a longer --lock-timeout") from None
+        return self
+
+    def __exit__(self, *exc):
+        if self.conn is not None:
+            self.conn.close()  # ends the session: releases the lock
+        return False
+
+
+def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift) -> ApplyReport:
+    from tools import safety
+
     before = status(config, env)
     report = ApplyReport(env=env, pending=before.pending, dry_run=dry_run)
     if before.status not in ("OK", "PENDING"):
@@ -352,6 +419,11 @@ def apply(config: Config, env: str, log, yes: bool = False, dry_run: bool = Fals
     return report
 
 
+def duration_ms(value: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)(ms|s|m|h)", value).groups()
+    return int(number) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[unit]
+
+
 def validate_duration(value: str) -> str:
     if not re.fullmatch(r"\d+(ms|s|m|h)", value.strip()):
         raise WorkflowError(f"invalid lock timeout {value!r}", hint="use a duration such as 10s, 500ms or 2m")
@@ -388,6 +460,7 @@ class LintReport:
         return [f"{f}: {c + ': ' if c else ''}{t}" for f, c, t in self.findings] + self.errors
 
 
+@using_dev
 def lint(config: Config, latest: int = 1, base: str | None = None) -> LintReport:
     args = ["migrate", "lint", "--env", GUIDE_ENV, "--format", JSON]
     args += ["--git-base", base] if base else ["--latest", str(latest)]
@@ -416,6 +489,7 @@ def lint(config: Config, latest: int = 1, base: str | None = None) -> LintReport
     return report
 
 
+@using_dev
 def validate(config: Config) -> None:
     check_versions(config)
     fresh_dev(config)
@@ -464,6 +538,16 @@ def check(config: Config, stack, log, base: str | None = None) -> CheckReport:
 
     report = CheckReport()
     stack.up(log, ("dev-db", "app") if stack.name == "compose" else ("dev-db",))
+    from tools.stack import dev_lock
+
+    with dev_lock(config.dev_url(), log=log):
+        return _check(config, stack, log, base, report)
+
+
+def _check(config: Config, stack, log, base, report: CheckReport) -> CheckReport:
+    import shutil
+    import tempfile
+
     fresh = stack.dump_schema(log)
     committed = (config.root / "schema.sql").read_text() if (config.root / "schema.sql").exists() else ""
     if fresh != committed:

@@ -71,7 +71,12 @@ def connection_error(exc: Exception, what: str) -> WorkflowError:
         return WorkflowError(f"{what}: the server refused the password", hint="check the user and password in the URL (.env)")
     if "does not exist" in low:
         return WorkflowError(f"{what}: {text}", hint="create it, or fix the database name in the URL")
-    return WorkflowError(f"{what} is not reachable", hint="start the stack with inv db.up, or check the URL's host and port in .env")
+    import psycopg
+
+    if isinstance(exc, psycopg.Error) and not isinstance(exc, psycopg.OperationalError):
+        return WorkflowError(f"{what}: {text}")
+    reason = "connection refused" if "refused" in low else ("timed out" if "timeout" in low or "timed out" in low else text[:120])
+    return WorkflowError(f"{what} is not reachable ({reason})", hint="start the stack with inv db.up, or check the URL's host and port in .env")
 
 
 def recreate_database(url: str, protect: tuple[str, ...] = (), what: str = "dev database") -> None:
@@ -97,14 +102,67 @@ def recreate_database(url: str, protect: tuple[str, ...] = (), what: str = "dev 
 
 
 def ensure_database(url: str, what: str) -> None:
+    import psycopg
+
     parts = urlsplit(url)
     dbname = parts.path.strip("/")
     try:
         with _connect(url, dbname="postgres") as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None:
-                conn.execute(f'CREATE DATABASE "{dbname}"')
+                try:
+                    conn.execute(f'CREATE DATABASE "{dbname}"')
+                except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                    pass  # created meanwhile by a concurrent run
     except Exception as exc:
         raise connection_error(exc, what) from None
+
+
+DEV_LOCK_KEY = 0x5C4E_3A12
+_dev_lock_depth = 0
+
+
+class dev_lock:
+    """One user of the dev database at a time (it is dropped and recreated around each use).
+
+    Re-entrant within a process; waits at most `timeout` seconds for other processes.
+    """
+
+    def __init__(self, url: str, timeout: float = 600, log=None):
+        self.url, self.timeout, self.log = url, timeout, log
+        self.conn = None
+
+    def __enter__(self):
+        global _dev_lock_depth
+        _dev_lock_depth += 1
+        if _dev_lock_depth > 1:
+            return self
+        import psycopg
+
+        try:
+            self.conn = _connect(self.url, dbname="postgres")
+            if not self.conn.execute("SELECT pg_try_advisory_lock(%s)", (DEV_LOCK_KEY,)).fetchone()[0]:
+                if self.log:
+                    self.log(f"the dev database is in use by another run: waiting up to {self.timeout:.0f}s...")
+                self.conn.execute(f"SET lock_timeout = {int(self.timeout * 1000)}")
+                self.conn.execute("SELECT pg_advisory_lock(%s)", (DEV_LOCK_KEY,))
+        except psycopg.errors.LockNotAvailable:
+            self._release()
+            raise WorkflowError(f"the dev database stayed in use for {self.timeout:.0f}s", hint="wait for the other diff/lint/apply to finish") from None
+        except Exception as exc:
+            self._release()
+            raise connection_error(exc, "the dev database") from None
+        return self
+
+    def _release(self):
+        global _dev_lock_depth
+        _dev_lock_depth -= 1
+        if _dev_lock_depth == 0 and self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def __exit__(self, *exc):
+        self._release()
+        return False
 
 
 def reachable(url: str) -> str | None:

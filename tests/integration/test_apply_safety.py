@@ -1,0 +1,160 @@
+"""Applies under pressure: concurrency, SIGKILL, dry runs, drift, destructive changes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import assert_no_secret, atlas_binary, make_project, require
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def project(tmp_path):
+    require(atlas_binary() is not None, "the Atlas CLI is not installed (run inv setup)")
+    p = make_project(tmp_path, "local")
+    assert p.inv("db.up").returncode == 0
+    yield p
+    p.inv("db.down", "--volumes")
+
+
+def add_files(p, *bodies: str) -> list[str]:
+    names = []
+    for i, body in enumerate(bodies, start=1):
+        name = f"2999010100000{i}_step{i}.sql"
+        (p.root / "migrations" / name).write_text(body)
+        names.append(name)
+    proc = subprocess.run([atlas_binary(), "migrate", "hash", "--env", "sqlalchemy"], cwd=p.root, env={**os.environ, **p.env}, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return names
+
+
+def query(p, sql: str):
+    import psycopg
+
+    from tools.config import libpq_url
+
+    with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True) as conn:
+        cur = conn.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+
+def snapshot(p) -> str:
+    from tools.catalog import snapshot_url
+
+    return json.dumps(snapshot_url(p.env["DATABASE_URL"]), sort_keys=True)
+
+
+def test_eight_concurrent_applies_apply_each_file_once(project):
+    p = project
+    names = add_files(p, *[f'CREATE TABLE "public"."t{i}" (id int);\nINSERT INTO "public"."t{i}" VALUES ({i});\n' for i in range(1, 5)])
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: p.inv("migrate.apply", "--lock-timeout", "180s"), range(8)))
+    for r in results:
+        assert r.returncode == 0, r.stderr
+    applied = [line for r in results for line in r.stdout.splitlines() if line.startswith("applied ")]
+    assert len(applied) == 1 + len(names), applied  # the initial migration + 4 files, once in all
+    rows = query(p, "SELECT version, count(*) FROM atlas_schema_revisions.atlas_schema_revisions GROUP BY version")
+    assert all(count == 1 for _, count in rows) and len(rows) == 5
+    for i in range(1, 5):
+        assert query(p, f'SELECT count(*) FROM "public"."t{i}"') == [(1,)]
+
+
+def _wait_for(p, needle: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(needle in (q or "") for (q,) in query(p, "SELECT query FROM pg_stat_activity")):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{needle} never ran")
+
+
+def test_sigkill_mid_file_leaves_no_partial_file(project):
+    p = project
+    assert p.inv("migrate.apply").returncode == 0
+    add_files(p,
+              'CREATE TABLE "public"."first_done" (id int);\n',
+              'CREATE TABLE "public"."half_done" (id int);\nSELECT pg_sleep(3);\nCREATE TABLE "public"."never" (id int);\n')
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "migrate.apply"], cwd=p.root, env={**os.environ, **p.env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _wait_for(p, "pg_sleep")
+    os.killpg(proc.pid, signal.SIGKILL)  # between the two files' work: mid-way through the second
+    proc.communicate(timeout=30)
+    time.sleep(3.5)  # the server notices the dead client when the sleep ends, and rolls back
+    tables = {t for (t,) in query(p, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert "first_done" in tables
+    assert "half_done" not in tables and "never" not in tables
+    versions = {v for (v,) in query(p, "SELECT version FROM atlas_schema_revisions.atlas_schema_revisions")}
+    assert "29990101000001" in versions and "29990101000002" not in versions
+    rerun = p.inv("migrate.apply", "--lock-timeout", "60s")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "applied 29990101000002_step2.sql" in rerun.stdout
+    assert {"half_done", "never"} <= {t for (t,) in query(p, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+
+
+def test_dry_run_changes_nothing_not_even_the_revision_table(project):
+    p = project
+    before = snapshot(p)  # empty database: no revision table yet
+    dry = p.inv("migrate.apply", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "pending file(s) (dry run, nothing applied)" in dry.stdout
+    assert 'CREATE TABLE "public"."customers"' in dry.stdout
+    assert snapshot(p) == before
+    assert query(p, "SELECT count(*) FROM pg_namespace WHERE nspname = 'atlas_schema_revisions'") == [(0,)]
+
+
+def test_drift_is_listed_and_blocks_apply(project):
+    p = project
+    assert p.inv("migrate.apply").returncode == 0
+    assert p.inv("migrate.drift").returncode == 0
+    query(p, 'ALTER TABLE "public"."customers" ADD COLUMN "hotfix" text')
+    drift = p.inv("migrate.drift")
+    assert drift.returncode == 2
+    assert "drift: column public.customers.hotfix: only in the local database" in drift.stdout
+    add_files(p, 'CREATE TABLE "public"."later" (id int);\n')
+    refused = p.inv("migrate.apply")
+    assert refused.returncode == 1 and "has drifted from its migrations" in refused.stderr
+    assert p.inv("migrate.apply", "--ignore-drift").returncode == 0
+
+
+def test_destructive_change_needs_allow_destructive(project):
+    p = project
+    assert p.inv("migrate.apply").returncode == 0
+    query(p, "INSERT INTO customers (email, full_name) VALUES ('a@example.com', 'A')")
+    add_files(p, 'ALTER TABLE "public"."customers" DROP COLUMN "full_name";\n')
+    dry = p.inv("migrate.apply", "--dry-run")
+    assert "destructive:" in dry.stdout and "DS103" in dry.stdout
+    refused = p.inv("migrate.apply")
+    assert refused.returncode == 1 and "destructive change(s) pending" in refused.stderr
+    assert p.inv("migrate.apply", "--allow-destructive").returncode == 0
+    assert query(p, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'full_name'") == [(0,)]
+
+
+def test_lock_safety_findings_name_the_safe_alternative(project):
+    p = project
+    assert p.inv("migrate.apply").returncode == 0
+    add_files(p, 'CREATE INDEX "ix_customers_full_name" ON "public"."customers" ("full_name");\n')
+    applied = p.inv("migrate.apply")
+    assert applied.returncode == 0, applied.stderr
+    assert "require-concurrent-index-creation" in applied.stderr and "concurrently" in applied.stderr.lower()
+
+
+def test_failed_statement_names_file_and_statement(project):
+    p = project
+    assert p.inv("migrate.apply").returncode == 0
+    query(p, "INSERT INTO customers (email, full_name) VALUES ('dup@example.com', 'A')")
+    # runs on the empty dev database, fails on the target's data
+    add_files(p, "INSERT INTO customers (email, full_name) VALUES ('dup@example.com', 'B');\n")
+    failed = p.inv("migrate.apply")
+    assert failed.returncode == 1
+    assert "29990101000001_step1.sql failed at statement `INSERT INTO customers" in failed.stderr
+    assert "duplicate key" in failed.stderr
+    assert_no_secret(failed.stderr)
