@@ -91,6 +91,16 @@ def dev(c):
         raise Exit(code=st.code)
 
 
+@task(help={"quick": "Fewer runs and smaller sizes (a smoke run)", "runs": "Runs per measurement (median)"})
+@edge
+def bench(c, quick=False, runs=5):
+    """Benchmark the workflow against bare Atlas, psql and Alembic; write bench/results.md."""
+    import subprocess
+
+    argv = [sys.executable, str(Config.load().root / "bench" / "run.py"), "--runs", str(runs)] + (["--quick"] if quick else [])
+    raise Exit(code=subprocess.call(argv))
+
+
 # --- db -------------------------------------------------------------------------------------
 
 @task(help={"services": "Comma-separated services to start (default: all)"})
@@ -400,4 +410,4 @@ for t, n in ((migrate_diff, "diff"), (migrate_apply, "apply"), (migrate_status, 
              (migrate_drift, "drift"), (migrate_verify, "verify"), (migrate_hash, "hash"), (migrate_new, "new")):
     migrate_ns.add_task(t, name=n)
 
-ns = Collection(setup, doctor, dev, db, schema, migrate_ns)
+ns = Collection(setup, doctor, dev, bench, db, schema, migrate_ns)

@@ -87,6 +87,7 @@ class Project:
 
 def make_project(tmp_path: Path, stack: str, migrations: bool = True) -> Project:
     # The server runs as the `postgres` user when tests run as root: it must reach the copy.
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for parent in [tmp_path, *tmp_path.parents]:
         if parent == Path(tempfile.gettempdir()):
             break

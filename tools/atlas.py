@@ -55,14 +55,16 @@ def build_pinned(module_dir: Path, dest: Path, log) -> Path:
     if not go:
         raise WorkflowError("no Atlas CLI and no Go toolchain to build one", hint="install Go >= 1.24 (https://go.dev/dl) or Atlas itself (https://atlasgo.io/getting-started)")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    log(f"building Atlas {PINNED_VERSION} from the Go module proxy (about 2 minutes the first time)...")
+    from tools.progress import progress
+
     ldflags = f"-s -w -X ariga.io/atlas/cmd/atlas/internal/cmdapi.version={PINNED_VERSION}"
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
     tmp = dest.with_name(dest.name + ".tmp")
-    proc = subprocess.run(
-        [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), "ariga.io/atlas/cmd/atlas"],
-        cwd=module_dir, env=env, capture_output=True, text=True, timeout=1800,
-    )
+    with progress(log, f"Building Atlas {PINNED_VERSION} from the Go module proxy (about 2 minutes the first time)"):
+        proc = subprocess.run(
+            [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), "ariga.io/atlas/cmd/atlas"],
+            cwd=module_dir, env=env, capture_output=True, text=True, timeout=1800,
+        )
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]

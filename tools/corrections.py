@@ -59,8 +59,7 @@ def ignored_statements(schema_sql: str) -> list[Statement]:
     out = []
     for raw in pglast.parse_sql(schema_sql):
         stmt = raw.stmt
-        sql = schema_sql.encode()[raw.stmt_location: raw.stmt_location + raw.stmt_len].decode().strip() if raw.stmt_len else schema_sql.encode()[raw.stmt_location:].decode().strip()
-        sql = sql.rstrip(";").strip() + ";"
+        sql = _text_of(schema_sql, raw)
         if isinstance(stmt, ast.CreateExtensionStmt):
             out.append(Statement("extension", stmt.extname, sql))
         elif isinstance(stmt, ast.CreateSeqStmt):
@@ -87,6 +86,55 @@ def ignored_statements(schema_sql: str) -> list[Statement]:
     return out
 
 
+IDEMPOTENT_TAG = "$workflow$"
+
+
+def idempotent(schema_sql_statement: str) -> str:
+    """The same CREATE, harmless when the object exists already.
+
+    Atlas loads the desired state and replays the migration directory in one dev database
+    without removing what it does not know, so statements it ignores must tolerate each other.
+    """
+    import pglast
+    from pglast import ast
+    from pglast.stream import RawStream
+
+    (raw,) = pglast.parse_sql(schema_sql_statement)
+    stmt = raw.stmt
+    if isinstance(stmt, (ast.CreateSeqStmt, ast.CreateExtensionStmt)):
+        if not stmt.if_not_exists:
+            stmt.if_not_exists = True
+            return RawStream()(stmt) + ";"
+        return schema_sql_statement
+    if isinstance(stmt, (ast.CreateDomainStmt, ast.CompositeTypeStmt)):
+        body = schema_sql_statement.rstrip().rstrip(";")
+        return f"DO {IDEMPOTENT_TAG} BEGIN {body}; EXCEPTION WHEN duplicate_object THEN NULL; END {IDEMPOTENT_TAG};"
+    return schema_sql_statement
+
+
+def desired_state_for_atlas(schema_sql: str) -> str:
+    """schema.sql as Atlas should read it: without the kinds it ignores that depend on tables
+    (we carry those ourselves), and with the ones tables may depend on made idempotent."""
+    import pglast
+
+    ignored = {st.sql: st for st in ignored_statements(schema_sql)}
+    out = []
+    for raw in pglast.parse_sql(schema_sql):
+        sql = _text_of(schema_sql, raw)
+        st = ignored.get(sql)
+        if st is None:
+            out.append(sql)
+        elif st.kind in BEFORE_KINDS:
+            out.append(idempotent(sql))
+    return "\n\n".join(out) + "\n"
+
+
+def _text_of(schema_sql: str, raw) -> str:
+    data = schema_sql.encode()
+    chunk = data[raw.stmt_location: raw.stmt_location + raw.stmt_len] if raw.stmt_len else data[raw.stmt_location:]
+    return chunk.decode().strip().rstrip(";").strip() + ";"
+
+
 def _find(snapshot: dict, kind: str, name: str) -> str | None:
     objects = snapshot.get(kind, {})
     if kind == "function":
@@ -111,7 +159,10 @@ def plan_ignored(history: dict, models: dict, schema_sql: str) -> Plan:
         if key is None:
             continue  # created then dropped inside schema.sql, or not a real object
         if key not in history.get(st.kind, {}):
-            (plan.before if st.kind in BEFORE_KINDS else plan.after).append(st.sql)
+            if st.kind in BEFORE_KINDS:
+                plan.before.append(idempotent(st.sql))
+            else:
+                plan.after.append(st.sql)
         elif history[st.kind][key] != models[st.kind][key]:
             plan.unfixable.append(f"{st.kind} {key.rstrip('(')} changed in the models, and Atlas cannot carry changes to a {st.kind}: {HAND_WRITTEN}")
     for kind in IGNORED_KINDS:
@@ -184,6 +235,13 @@ def plan_details(replayed: dict, models: dict, differences: list) -> Plan:
             schema, table, conname = _split(d.name, 3)
             wanted = " ".join(m.group(1) for m in _DEFERRABILITY.finditer(d.right)) or "NOT DEFERRABLE"
             plan.after.append(f"ALTER TABLE {q(schema, table)} ALTER CONSTRAINT {q(conname)} {wanted};")
+            take(d)
+        # Any other constraint whose definition changed under the same name (e.g. a CHECK):
+        # Atlas compares constraints by name only and misses it.
+        elif d.kind == "constraint" and d.field == "definition":
+            schema, table, conname = _split(d.name, 3)
+            plan.after.append(f"ALTER TABLE {q(schema, table)} DROP CONSTRAINT {q(conname)};")
+            plan.after.append(f"ALTER TABLE {q(schema, table)} ADD CONSTRAINT {q(conname)} {d.right};")
             take(d)
         # Column defaults: e.g. a declared sequence Atlas rewrote to a serial-style one.
         elif d.kind == "column" and d.field == "default":

@@ -65,12 +65,14 @@ def _can_install() -> bool:
 
 
 def _apt_install(packages: list[str], log: Log) -> None:
-    log(f"installing {' '.join(packages)} with apt-get (a minute or two)...")
+    from tools.progress import progress
+
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    update = _run(["apt-get", "update", "-qq"], timeout=600, env=env)
-    if update.returncode != 0:
-        raise WorkflowError(f"apt-get update failed: {_tail(update)}", hint="check the machine's Debian mirror")
-    proc = _run(["apt-get", "install", "-y", "-qq", *packages], timeout=1800, env=env)
+    with progress(log, f"Installing {' '.join(packages)} with apt-get"):
+        update = _run(["apt-get", "update", "-qq"], timeout=600, env=env)
+        if update.returncode != 0:
+            raise WorkflowError(f"apt-get update failed: {_tail(update)}", hint="check the machine's Debian mirror")
+        proc = _run(["apt-get", "install", "-y", "-qq", *packages], timeout=1800, env=env)
     if proc.returncode != 0:
         raise WorkflowError(f"apt-get install {' '.join(packages)} failed: {_tail(proc)}", hint="install it by hand")
 
@@ -156,8 +158,10 @@ def build_base(log: Log) -> None:
         _apt_install(["debootstrap"], log)
     with tempfile.TemporaryDirectory(prefix="debootstrap-") as tmp:
         root = Path(tmp) / "rootfs"
-        log("building a Debian bookworm base image with debootstrap (about 30 s)...")
-        proc = _run(["debootstrap", "--variant=minbase", "bookworm", str(root), DEBIAN_MIRROR], timeout=1800)
+        from tools.progress import progress
+
+        with progress(log, "Building a Debian bookworm base image with debootstrap (about 30 s)"):
+            proc = _run(["debootstrap", "--variant=minbase", "bookworm", str(root), DEBIAN_MIRROR], timeout=1800)
         if proc.returncode != 0:
             raise WorkflowError(f"debootstrap failed: {_tail(proc)}", hint=f"check that {DEBIAN_MIRROR} is reachable")
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
@@ -173,8 +177,10 @@ def build_local(variable: str, project_dir: Path, log: Log) -> str:
     if image_exists(name):
         return name
     build_base(log)
-    log(f"building {name} from {context}/Dockerfile...")
-    proc = _run([_docker(), "build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", name, str(project_dir / context)], timeout=1800)
+    from tools.progress import progress
+
+    with progress(log, f"Building {name} from {context}/Dockerfile"):
+        proc = _run([_docker(), "build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", name, str(project_dir / context)], timeout=1800)
     if proc.returncode != 0:
         raise WorkflowError(f"building {name} failed: {_tail(proc)}", hint=f"run docker build {context} to see the log")
     return name

@@ -6,6 +6,7 @@ small report that tasks.py prints. Failures raise WorkflowError.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -159,7 +160,8 @@ def _diff(config: Config, stack, name: str, log) -> DiffReport:
     history = [p.name for p in migration_files(config)]
     atlas = atlas_for(config)
     try:
-        atlas.run("migrate", "diff", name, "--env", GUIDE_ENV)
+        with desired_state(schema_sql) as desired:
+            atlas.run("migrate", "diff", name, "--env", GUIDE_ENV, "--to", desired)
     finally:
         fresh_dev(config)  # Atlas leaves what it could not carry behind: never reuse it
     new = [p for p in migration_files(config) if p.name not in history]
@@ -182,6 +184,19 @@ def _diff(config: Config, stack, name: str, log) -> DiffReport:
         report.statements += statements_of(path.read_text())
     report.lint = lint(config, latest=len(new)).lines()
     return report
+
+
+@contextlib.contextmanager
+def desired_state(schema_sql: str):
+    """A file:// URL of schema.sql as Atlas should read it (see corrections.desired_state_for_atlas)."""
+    import tempfile
+
+    from tools.corrections import desired_state_for_atlas
+
+    with tempfile.TemporaryDirectory(prefix="desired-") as tmp:
+        path = Path(tmp) / "schema.sql"
+        path.write_text(desired_state_for_atlas(schema_sql))
+        yield f"file://{path}"
 
 
 def correct(config: Config, name: str, history: list[str], new: list[Path], schema_sql: str, log) -> tuple[list[Path], list[str]]:
@@ -403,8 +418,10 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
     for finding in report.safety.advisory:
         log(f"lock safety: {finding}")
     guard(config, env, yes, ask)
-    log(f"applying {len(before.pending)} migration(s) to {env}...")
-    result = atlas_for(config).run("migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
+    from tools.progress import progress
+
+    with progress(log, f"Applying {len(before.pending)} migration(s) to {env}"):
+        result = atlas_for(config).run("migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
     data = _json_or_none(result)
     if data:
         report.applied = [f["Name"] for f in data.get("Applied") or [] if not f.get("Error")]
@@ -561,11 +578,11 @@ def _check(config: Config, stack, log, base, report: CheckReport) -> CheckReport
     with tempfile.TemporaryDirectory(prefix="migrate-check-") as tmp:
         tmp_dir, desired = Path(tmp) / "migrations", Path(tmp) / "schema.sql"
         shutil.copytree(migrations_dir(config), tmp_dir)
-        desired.write_text(fresh)
         fresh_dev(config)
         try:
-            atlas.run("migrate", "diff", "pending_model_changes", "--env", GUIDE_ENV,
-                      "--dir", f"file://{tmp_dir}", "--to", f"file://{desired}")
+            with desired_state(fresh) as desired:
+                atlas.run("migrate", "diff", "pending_model_changes", "--env", GUIDE_ENV,
+                          "--dir", f"file://{tmp_dir}", "--to", desired)
         finally:
             fresh_dev(config)
         extra = sorted(p.name for p in tmp_dir.glob("*.sql") if not (migrations_dir(config) / p.name).exists())

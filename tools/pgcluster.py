@@ -145,9 +145,14 @@ class Cluster:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return None
+            return None  # stale: the server died; postgres clears the file on its next start
         except PermissionError:
-            return pid
+            pass
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.exists() and b"postgres" not in cmdline.read_bytes():
+            # The pid was reused by another program: the file is stale and would block a start.
+            pidfile.unlink(missing_ok=True)
+            return None
         return pid
 
     def running(self) -> bool:

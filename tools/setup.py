@@ -63,8 +63,10 @@ def ensure_docker(config: Config, log) -> None:
     from tools.stack import ComposeStack
 
     stack = ComposeStack(config)
-    log("building the app image (docker compose build app)...")
-    proc = stack._run("build", "app", timeout=1800)
+    from tools.progress import progress
+
+    with progress(log, "Building the app image (docker compose build app)"):
+        proc = stack._run("build", "app", timeout=1800)
     if proc.returncode != 0:
         raise stack._fail(proc, "docker compose build app")
 

@@ -32,13 +32,10 @@ class ServiceState:
 
 
 def docker_answers(timeout: float = 5) -> bool:
-    docker = shutil.which("docker")
-    if not docker:
-        return False
-    try:
-        return subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=timeout).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
+    """A Docker engine answers `docker info`."""
+    from tools.docker_setup import engine_ok
+
+    return engine_ok(timeout)
 
 
 def get_stack(config: Config, backend: str | None = None):
@@ -225,12 +222,24 @@ class ComposeStack:
         return WorkflowError(f"{what} failed: {line}", hint="see docker compose logs")
 
     def up(self, log, services: tuple[str, ...] = ()) -> None:
-        if not docker_answers():
+        states = {s.name: s.state for s in self.states()}
+        if any(state == "no Docker engine" for state in states.values()):
             raise WorkflowError("no Docker engine answers", hint="start Docker (or run inv setup), or use the local backend: STACK=local")
-        log(f"starting {', '.join(services or SERVICES)} with docker compose (waits until healthy, up to {UP_TIMEOUT}s)...")
-        proc = self._run("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT), *services, timeout=UP_TIMEOUT + 600)
+        if all(states.get(name, "").startswith("running") and "unhealthy" not in states.get(name, "") and "starting" not in states.get(name, "")
+               for name in services or SERVICES):
+            return  # already up and healthy: nothing to wait for
+        from tools.progress import progress
+
+        with progress(log, f"Starting {', '.join(services or SERVICES)} with docker compose (waits until healthy, up to {UP_TIMEOUT}s)"):
+            proc = self._run("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT), *services, timeout=UP_TIMEOUT + 600)
         if proc.returncode != 0:
             raise self._fail(proc, "docker compose up")
+        # Compose can exit 0 although a container failed to start (e.g. a taken port): check.
+        states = {s.name: s.state for s in self.states()}
+        down = [name for name in services or SERVICES if not states.get(name, "").startswith("running")]
+        if down:
+            proc.returncode = 1
+            raise self._fail(proc, f"docker compose up ({', '.join(down)} not running)")
 
     def down(self, log, volumes: bool = False) -> None:
         proc = self._run("down", "--remove-orphans", *(["--volumes"] if volumes else []))
@@ -238,10 +247,10 @@ class ComposeStack:
             raise self._fail(proc, "docker compose down")
 
     def states(self) -> list[ServiceState]:
-        if not docker_answers():
-            return [ServiceState(s, "no Docker engine") for s in SERVICES]
         proc = self._run("ps", "--all", "--format", "json", timeout=60)
         if proc.returncode != 0:
+            if not docker_answers():
+                return [ServiceState(s, "no Docker engine") for s in SERVICES]
             raise self._fail(proc, "docker compose ps")
         text = proc.stdout.strip()
         rows = json.loads(text) if text.startswith("[") else [json.loads(l) for l in text.splitlines() if l.strip()]

@@ -96,3 +96,38 @@ def test_stack_down_is_a_clear_error(project):
     assert proc.stderr.count("\n") == 1
     assert "inv db.up" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_local_cluster_recovers_after_a_crash(tmp_path):
+    """A killed server leaves a stale postmaster.pid: db.up starts it again, data intact."""
+    from tools.errors import WorkflowError
+    from tools.pgcluster import find_bindir
+
+    try:
+        find_bindir()
+        ok = True
+    except WorkflowError:
+        ok = False
+    require(ok and atlas_binary() is not None, "PostgreSQL server binaries and Atlas are needed")
+    p = make_project(tmp_path, "local")
+    try:
+        assert p.inv("db.up").returncode == 0
+        assert p.inv("migrate.apply").returncode == 0
+        pidfile = p.root / ".state/pg/db/postmaster.pid"
+        pid = int(pidfile.read_text().splitlines()[0])
+        import os
+        import signal
+        import time
+
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+            time.sleep(0.05)
+        assert pidfile.exists()  # stale
+        status = p.inv("db.status")
+        assert "db      stopped" in status.stdout
+        up = p.inv("db.up")
+        assert up.returncode == 0, up.stderr
+        assert p.inv("migrate.status").returncode == 0
+    finally:
+        p.inv("db.down", "--volumes")

@@ -151,3 +151,63 @@ def test_bad_migration_names_change_nothing(local_project, name, message):
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert p.files() == before
+
+
+def test_two_diffs_in_one_second_get_distinct_increasing_versions(local_project):
+    """Atlas names files by the second; the second file must not shadow or be skipped."""
+    p = local_project
+    assert p.inv("db.up").returncode == 0
+    add_nickname(p)
+    assert p.inv("migrate.diff", "--name", "first").returncode == 0
+    path = p.root / "app/models/customers.py"
+    path.write_text(path.read_text().replace("    is_active: Mapped[bool]", "    motto: Mapped[str | None] = mapped_column(String(80))\n    is_active: Mapped[bool]", 1))
+    # Same second as far as Atlas is concerned: freeze the newest version in the future.
+    newest = sorted((p.root / "migrations").glob("*_first.sql"))[0]
+    future = newest.with_name("29991231235959_first.sql")
+    newest.rename(future)
+    assert p.run([atlas_path(), "migrate", "hash", "--env", "sqlalchemy"]).returncode == 0
+    second = p.inv("migrate.diff", "--name", "second")
+    assert second.returncode == 0, second.stderr
+    versions = sorted(f.name for f in (p.root / "migrations").glob("*.sql"))
+    assert versions[-2:] == ["29991231235959_first.sql", "29991231235960_second.sql"], versions
+    applied = p.inv("migrate.apply")
+    assert applied.returncode == 0, applied.stderr
+    assert "applied 29991231235959_first.sql" in applied.stdout and "applied 29991231235960_second.sql" in applied.stdout
+    cols = psql(p, "SELECT column_name FROM information_schema.columns WHERE table_name='customers' AND column_name IN ('nickname','motto') ORDER BY 1")
+    assert cols == "motto\nnickname"
+
+
+def test_back_to_back_diffs_apply_both(local_project):
+    p = local_project
+    assert p.inv("db.up").returncode == 0
+    add_nickname(p)
+    first = p.inv("migrate.diff", "--name", "first")
+    path = p.root / "app/models/customers.py"
+    path.write_text(path.read_text().replace("    is_active: Mapped[bool]", "    motto: Mapped[str | None] = mapped_column(String(80))\n    is_active: Mapped[bool]", 1))
+    second = p.inv("migrate.diff", "--name", "second")
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    versions = [f.name.split("_")[0] for f in sorted((p.root / "migrations").glob("*.sql"))]
+    assert versions == sorted(set(versions)), versions
+    applied = p.inv("migrate.apply")
+    assert applied.returncode == 0 and applied.stdout.count("applied 2") == 3, applied.stdout
+
+
+def test_declared_constraint_names_work_on_the_migrated_database(local_project):
+    """ON CONFLICT ON CONSTRAINT needs the UNIQUE constraint, not just a unique index."""
+    p = local_project
+    assert p.inv("db.up").returncode == 0
+    assert p.inv("migrate.apply").returncode == 0
+    psql(p, "INSERT INTO customers (email, full_name) VALUES ('a@example.com', 'A') "
+            "ON CONFLICT ON CONSTRAINT uq_customers_email DO NOTHING")
+    psql(p, "INSERT INTO customers (email, full_name) VALUES ('a@example.com', 'B') "
+            "ON CONFLICT ON CONSTRAINT uq_customers_email DO UPDATE SET full_name = excluded.full_name")
+    assert psql(p, "SELECT full_name FROM customers") == "B"
+    assert psql(p, "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE contype = 'p' AND nspname = 'public' ORDER BY 1") == "pk_customers\npk_order_items\npk_orders\npk_products"
+    verify = p.inv("migrate.verify")
+    assert verify.returncode == 0 and "identical catalogs" in verify.stdout
+
+
+def atlas_path() -> str:
+    from tools.atlas import find_binary
+
+    return find_binary()

@@ -58,7 +58,8 @@ def test_unset_variable_is_named(root):
     ("postgres://u:p@/db", "has no host"),
     ("postgres://u:p@h:5432", "names no database"),
     ("postgres://u:p@h:99999/db", "not a valid URL"),
-], ids=["mysql", "garbage", "no-host", "no-db", "bad-port"])
+    ("postgres://u:p@h/db?search_path=public", "sets search_path, which would switch Atlas to schema scope"),
+], ids=["mysql", "garbage", "no-host", "no-db", "bad-port", "schema-scope"])
 def test_malformed_urls_are_rejected_without_echoing_them(root, value, fragment):
     with pytest.raises(WorkflowError) as err:
         load(root, {"STAGING_DATABASE_URL": value}).url_for("staging")
