@@ -163,6 +163,8 @@ def plan_ignored(history: dict, models: dict, schema_sql: str) -> Plan:
                 plan.before.append(idempotent(st.sql))
             else:
                 plan.after.append(st.sql)
+        elif st.kind == "sequence" and _alter_sequence(key, history[st.kind][key], models[st.kind][key]):
+            plan.after.append(_alter_sequence(key, history[st.kind][key], models[st.kind][key]))
         elif history[st.kind][key] != models[st.kind][key]:
             plan.unfixable.append(f"{st.kind} {key.rstrip('(')} changed in the models, and Atlas cannot carry changes to a {st.kind}: {HAND_WRITTEN}")
     for kind in IGNORED_KINDS:
@@ -170,6 +172,28 @@ def plan_ignored(history: dict, models: dict, schema_sql: str) -> Plan:
             if key not in models.get(kind, {}) and not _owned_sequence(history, kind, key):
                 plan.unfixable.append(f"{kind} {key} was removed from the models, and Atlas cannot drop a {kind}: {HAND_WRITTEN}")
     return plan
+
+
+def _alter_sequence(key: str, old: dict, new: dict) -> str | None:
+    """ALTER SEQUENCE for a declared sequence whose options changed (its current value is kept)."""
+    if old.get("owned_by") != new.get("owned_by"):
+        return None
+    clauses = []
+    if old.get("type") != new.get("type"):
+        clauses.append(f"AS {new['type']}")
+    if old.get("increment") != new.get("increment"):
+        clauses.append(f"INCREMENT BY {new['increment']}")
+    if old.get("min") != new.get("min"):
+        clauses.append(f"MINVALUE {new['min']}")
+    if old.get("max") != new.get("max"):
+        clauses.append(f"MAXVALUE {new['max']}")
+    if old.get("start") != new.get("start"):
+        clauses.append(f"START WITH {new['start']}")
+    if old.get("cycle") != new.get("cycle"):
+        clauses.append("CYCLE" if new.get("cycle") else "NO CYCLE")
+    if not clauses:
+        return None
+    return f"ALTER SEQUENCE {q(*_split(key, 2))} {' '.join(clauses)};"
 
 
 def _owned_sequence(snapshot: dict, kind: str, key: str) -> bool:

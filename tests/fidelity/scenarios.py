@@ -130,6 +130,11 @@ invoice_seq = Sequence("invoice_number_seq", start=1000, metadata=metadata)
 bills = Table("bills", metadata, Column("id", Integer, primary_key=True),
     Column("number", BigInteger, invoice_seq, server_default=invoice_seq.next_value(), nullable=False))
 ''', note="Atlas ignores the sequence; it is created and the default pointed at it"),
+    Scenario("sequence-start-changed", users() + '''
+invoice_seq = Sequence("invoice_number_seq", start=1000, metadata=metadata)
+''', users() + '''
+invoice_seq = Sequence("invoice_number_seq", start=5000, increment=10, metadata=metadata)
+''', note="Atlas ignores sequences; corrected with ALTER SEQUENCE"),
     Scenario("trigger-and-function", users(), users() + TRIGGER, note="Atlas ignores functions and triggers; copied from schema.sql"),
     Scenario("extension-citext", users(), users() + '''
 event.listen(metadata, "before_create", DDL("CREATE EXTENSION IF NOT EXISTS citext"))

@@ -211,3 +211,16 @@ def atlas_path() -> str:
     from tools.atlas import find_binary
 
     return find_binary()
+
+
+def test_verify_catches_a_hand_edited_column_type(local_project):
+    p = local_project
+    assert p.inv("db.up").returncode == 0
+    ok = p.inv("migrate.verify")
+    assert ok.returncode == 0 and "identical catalogs" in ok.stdout
+    initial = sorted((p.root / "migrations").glob("*_initial.sql"))[0]
+    initial.write_text(initial.read_text().replace('"full_name" character varying(200)', '"full_name" text', 1))
+    assert p.inv("migrate.hash").returncode == 0
+    bad = p.inv("migrate.verify")
+    assert bad.returncode == 2
+    assert "differs: column public.customers.full_name: type text != character varying(200)" in bad.stdout

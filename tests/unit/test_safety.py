@@ -51,3 +51,19 @@ def test_squawk_reports_lock_problems_with_the_alternative(tmp_path):
     assert not rules["require-concurrent-index-creation"].blocking
     assert rules["ban-drop-column"].blocking
     assert not any(code in safety.SQUAWK_EXCLUDE for code in rules)
+
+
+def test_protected_environment_confirmation(tmp_path):
+    from tools.config import Config
+    from tools.errors import WorkflowError
+    from tools.migrate import guard
+
+    (tmp_path / "atlas.hcl").write_text('env "local" {\n}\nenv "production" {\n}\n')
+    config = Config.load(tmp_path, environ={})
+    guard(config, "production", yes=False, ask=lambda _: "production", isatty=lambda: True)  # typed: goes on
+    guard(config, "production", yes=True, ask=None, isatty=lambda: False)  # --yes: no question
+    guard(config, "local", yes=False, ask=None, isatty=lambda: False)  # local never asks
+    with pytest.raises(WorkflowError, match="not confirmed; nothing was applied to production"):
+        guard(config, "production", yes=False, ask=lambda _: "prod", isatty=lambda: True)
+    with pytest.raises(WorkflowError, match="no terminal to confirm"):
+        guard(config, "production", yes=False, ask=lambda _: "production", isatty=lambda: False)
