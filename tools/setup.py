@@ -17,7 +17,13 @@ from tools.errors import WorkflowError
 
 
 def ensure_dotenv(root: Path, log) -> bool:
-    """Create .env from .env.example with a random password. Never touches an existing .env."""
+    """Create .env from .env.example. Never touches an existing .env.
+
+    A new .env gets a random password, its own Compose project name and free host ports: the
+    local database's data is initialised with that password, so a checkout with a new .env
+    must never pick up the containers and volume of another checkout (Compose would otherwise
+    name both after the directory, e.g. two clones called `main`).
+    """
     env_file, example = root / ".env", root / ".env.example"
     if env_file.exists():
         return False
@@ -26,9 +32,42 @@ def ensure_dotenv(root: Path, log) -> bool:
     text = example.read_text()
     env_file.write_text(text)
     env_file.chmod(0o600)
-    set_key(str(env_file), "POSTGRES_PASSWORD", secrets.token_hex(16), quote_mode="never")
-    log("created .env from .env.example with a random POSTGRES_PASSWORD")
+    values = {"POSTGRES_PASSWORD": secrets.token_hex(16), "COMPOSE_PROJECT_NAME": project_name(root)}
+    taken = set()
+    for key, default in (("DB_PORT", 5433), ("DEV_DB_PORT", 5434)):
+        port = free_port(default, avoid=taken)
+        taken.add(port)
+        if port != default:
+            values[key] = str(port)
+            log(f"port {default} on 127.0.0.1 is in use: {key}={port}")
+    for key, value in values.items():
+        set_key(str(env_file), key, value, quote_mode="never")
+    log(f"created .env from .env.example with a random POSTGRES_PASSWORD (Compose project {values['COMPOSE_PROJECT_NAME']})")
     return True
+
+
+def project_name(root: Path) -> str:
+    """A Compose project name of its own: the directory's name plus a random suffix."""
+    import re
+
+    base = re.sub(r"[^a-z0-9_-]+", "-", root.resolve().name.lower()).strip("-_") or "shop"
+    return f"{base[:40]}-{secrets.token_hex(3)}"
+
+
+def free_port(preferred: int, avoid: set[int] = frozenset()) -> int:
+    """`preferred` if nothing listens on it on 127.0.0.1, else the next free one above it."""
+    import socket
+
+    for port in range(preferred, preferred + 200):
+        if port in avoid:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise WorkflowError(f"no free port on 127.0.0.1 between {preferred} and {preferred + 199}", hint="set DB_PORT and DEV_DB_PORT in .env")
 
 
 def record(root: Path, values: dict[str, str], log) -> None:

@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from tools.config import Config, libpq_url
 from tools.errors import WorkflowError
@@ -112,6 +112,20 @@ def ensure_database(url: str, what: str) -> None:
                     pass  # created meanwhile by a concurrent run
     except Exception as exc:
         raise connection_error(exc, what) from None
+
+
+def check_stored_password(config: Config, storage: str) -> None:
+    """The local target keeps the password it was initialised with; .env may have a newer one."""
+    user, password = config.get("POSTGRES_USER", "app"), config.get("POSTGRES_PASSWORD")
+    url = f"postgres://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{_port(config, 'DB_PORT', 5433)}/postgres?sslmode=disable"
+    try:
+        _connect(url).close()
+    except Exception as exc:
+        if "password authentication failed" in str(exc).lower():
+            raise WorkflowError(
+                f"the local database refused POSTGRES_PASSWORD from .env: {storage} was initialised with another password",
+                hint="put that password back in .env, or discard the local data with inv db.down --volumes") from None
+        raise connection_error(exc, "the local database") from None
 
 
 DEV_LOCK_KEY = 0x5C4E_3A12
@@ -222,6 +236,11 @@ class ComposeStack:
         return WorkflowError(f"{what} failed: {line}", hint="see docker compose logs")
 
     def up(self, log, services: tuple[str, ...] = ()) -> None:
+        self._start(log, services)
+        if "db" in (services or SERVICES):
+            check_stored_password(self.config, "its Docker volume (db-data)")
+
+    def _start(self, log, services: tuple[str, ...]) -> None:
         states = {s.name: s.state for s in self.states()}
         if any(state == "no Docker engine" for state in states.values()):
             raise WorkflowError("no Docker engine answers", hint="start Docker (or run inv setup), or use the local backend: STACK=local")
@@ -313,10 +332,20 @@ class LocalStack:
                 continue
             log(f"starting local PostgreSQL cluster {name} on 127.0.0.1:{cluster.port}...")
             cluster.start()
-        if "dev-db" in wanted:
-            ensure_database(self.config.dev_url(), "the dev database")
         if "db" in wanted:
+            check_stored_password(self.config, "its cluster (.state/pg/db)")
             ensure_database(self.config.url_for("local"), "the local database")
+        if "dev-db" in wanted:
+            try:
+                ensure_database(self.config.dev_url(), "the dev database")
+            except WorkflowError as exc:
+                if "refused the password" not in exc.message or urlsplit(self.config.dev_url()).port != clusters["dev-db"].port:
+                    raise
+                # Throw-away by design: made with an earlier password, it is simply made again.
+                log("the dev cluster was made with another password: recreating it (it holds nothing)")
+                clusters["dev-db"].destroy()
+                clusters["dev-db"].start()
+                ensure_database(self.config.dev_url(), "the dev database")
         if time.monotonic() - started > 2:
             log(f"local clusters ready in {time.monotonic() - started:.1f}s")
 

@@ -98,6 +98,26 @@ def test_stack_down_is_a_clear_error(project):
     assert "Traceback" not in proc.stderr
 
 
+def test_data_made_with_another_password_is_explained(project):
+    """A new .env over old data: db.up names the cause and the fix; the fix works."""
+    p = project
+    assert p.inv("db.up").returncode == 0
+    other = {"POSTGRES_PASSWORD": "pw" + p.env["POSTGRES_PASSWORD"][::-1]}
+    from tests.conftest import PASSWORDS
+
+    PASSWORDS.add(other["POSTGRES_PASSWORD"])
+    other["DATABASE_URL"] = p.env["DATABASE_URL"].replace(p.env["POSTGRES_PASSWORD"], other["POSTGRES_PASSWORD"])
+    other["DEV_DATABASE_URL"] = p.env["DEV_DATABASE_URL"].replace(p.env["POSTGRES_PASSWORD"], other["POSTGRES_PASSWORD"])
+    proc = p.inv("db.up", extra_env=other)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "initialised with another password" in proc.stderr and "inv db.down --volumes" in proc.stderr
+    assert p.inv("db.down", "--volumes", extra_env=other).returncode == 0
+    again = p.inv("db.up", extra_env=other)
+    assert again.returncode == 0, again.stderr
+    assert p.inv("migrate.apply", extra_env=other).returncode == 0
+
+
 def test_local_cluster_recovers_after_a_crash(tmp_path):
     """A killed server leaves a stale postmaster.pid: db.up starts it again, data intact."""
     from tools.errors import WorkflowError

@@ -1,0 +1,49 @@
+"""A new .env: its own password, Compose project and free ports; an existing .env is never touched."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+
+from dotenv import dotenv_values
+
+from tests.conftest import ROOT
+from tools.setup import ensure_dotenv, free_port
+
+
+def _checkout(tmp_path, name):
+    root = tmp_path / name / "main"  # two clones with the same directory name
+    root.mkdir(parents=True)
+    shutil.copy(ROOT / ".env.example", root / ".env.example")
+    return root
+
+
+def test_each_new_env_gets_its_own_project_password_and_ports(tmp_path):
+    logs = []
+    a, b = _checkout(tmp_path, "a"), _checkout(tmp_path, "b")
+    assert ensure_dotenv(a, logs.append) and ensure_dotenv(b, logs.append)
+    va, vb = dotenv_values(a / ".env"), dotenv_values(b / ".env")
+    assert va["COMPOSE_PROJECT_NAME"].startswith("main-") and vb["COMPOSE_PROJECT_NAME"].startswith("main-")
+    assert va["COMPOSE_PROJECT_NAME"] != vb["COMPOSE_PROJECT_NAME"]
+    assert len(va["POSTGRES_PASSWORD"]) == 32 and va["POSTGRES_PASSWORD"] != vb["POSTGRES_PASSWORD"]
+    assert va["DB_PORT"] != va["DEV_DB_PORT"]
+    assert va["POSTGRES_PASSWORD"] in va["DATABASE_URL"] and f":{va['DB_PORT']}/" in va["DATABASE_URL"]
+    assert (a / ".env").stat().st_mode & 0o077 == 0
+    assert not any(va["POSTGRES_PASSWORD"] in line for line in logs)
+
+
+def test_existing_env_is_left_alone(tmp_path):
+    root = _checkout(tmp_path, "a")
+    (root / ".env").write_text("POSTGRES_PASSWORD=mine\n")
+    assert ensure_dotenv(root, print) is False
+    assert (root / ".env").read_text() == "POSTGRES_PASSWORD=mine\n"
+
+
+def test_taken_port_is_replaced_by_a_free_one(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        taken = sock.getsockname()[1]
+        port = free_port(taken)
+        assert port != taken and port > taken
+        assert free_port(taken, avoid={port}) not in (taken, port)
