@@ -181,7 +181,12 @@ def doctor(config: Config) -> list[Check]:
     checks.append(Check(".env", (config.root / ".env").exists(), ".env present" if (config.root / ".env").exists() else "missing: run inv setup (or copy .env.example)"))
     try:
         stack = get_stack(config)
-        checks.append(Check("stack", True, f"{stack.name} ({stack.why})"))
+        detail = f"{stack.name} ({stack.why})"
+        if stack.name == "compose":
+            project = config.get("COMPOSE_PROJECT_NAME").strip()
+            detail += f", Compose project {project}" if project else \
+                f", Compose project {config.root.name} (the directory's name: set COMPOSE_PROJECT_NAME in .env so no other checkout shares it)"
+        checks.append(Check("stack", True, detail))
     except WorkflowError as exc:
         checks.append(Check("stack", False, str(exc)))
     try:

@@ -86,7 +86,10 @@ def test_workflow_scenario(project):
     assert refused.returncode == 1 and "only resets the local database" in refused.stderr
 
     doctor = p.inv("doctor")
-    assert f"stack" in doctor.stdout and backend in doctor.stdout
+    stack_line = next(line for line in doctor.stdout.splitlines() if line.split()[1:2] == ["stack"])
+    assert backend in stack_line
+    if backend == "compose":
+        assert f"Compose project {p.env['COMPOSE_PROJECT_NAME']}" in stack_line
 
 
 def test_stack_down_is_a_clear_error(project):
