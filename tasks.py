@@ -46,7 +46,7 @@ def _stack(config: Config):
 
 # --- top level -------------------------------------------------------------------------------
 
-@task(help={"no_docker": "Do not install or use Docker: use local PostgreSQL clusters (STACK=local)"})
+@task(help={"no_docker": "Do not install or use Docker: use local PostgreSQL clusters (records STACK=local in .env)"})
 @edge
 def setup(c, no_docker=False):
     """Provision this machine: .env, the Atlas CLI, Docker + images (or local PostgreSQL)."""

@@ -112,6 +112,11 @@ def ensure_docker(config: Config, log) -> None:
 
 def setup(root: Path, log, docker: bool | None = None) -> Config:
     ensure_dotenv(root, log)
+    if docker is False:
+        from dotenv import dotenv_values
+
+        if (dotenv_values(root / ".env").get("STACK") or "").strip().lower() != "local":
+            record(root, {"STACK": "local"}, log)  # every later task uses the same backend
     config = Config.load(root)
     binary = ensure_atlas(root, log)
     log(f"atlas: {binary} ({atlas_mod.version(binary)})")

@@ -154,3 +154,32 @@ def test_local_cluster_recovers_after_a_crash(tmp_path):
         assert p.inv("migrate.status").returncode == 0
     finally:
         p.inv("db.down", "--volumes")
+
+
+def test_setup_no_docker_is_remembered(tmp_path):
+    """`inv setup --no-docker` records STACK=local: later tasks (no STACK in the environment) use it."""
+    import os
+    import sys
+
+    from dotenv import dotenv_values, set_key
+
+    require(atlas_binary() is not None, "the Atlas CLI is not installed (run inv setup)")
+    p = make_project(tmp_path, "local")
+    set_key(str(p.root / ".env"), "STACK", "", quote_mode="never")
+    env = {k: v for k, v in {**os.environ, **p.env}.items() if k != "STACK"}
+
+    def inv(*args):
+        return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=p.root, env=env, text=True,
+                              capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
+
+    try:
+        setup = inv("setup", "--no-docker")
+        assert setup.returncode == 0, setup.stderr
+        assert dotenv_values(p.root / ".env")["STACK"] == "local"
+        assert "stack backend local" in setup.stdout
+        up = inv("db.up")
+        assert up.returncode == 0, up.stderr
+        status = inv("db.status")
+        assert status.stdout.startswith("backend: local (STACK=local)"), status.stdout
+    finally:
+        inv("db.down", "--volumes")
