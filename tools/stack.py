@@ -231,6 +231,9 @@ class ComposeStack:
         line = self.config.mask((errors or lines or ["no output"])[-1])
         if "cannot connect to the docker daemon" in line.lower():
             return WorkflowError("no Docker engine answers", hint="start Docker (or run inv setup), or use the local backend: STACK=local")
+        if any(mark in line.lower() for mark in ("registry", "pull access denied", "manifest unknown", "failed to resolve reference")):
+            return WorkflowError(f"{what}: an image cannot be pulled ({line})",
+                                 hint="run inv setup (it builds local stand-ins and records them in .env), or set POSTGRES_IMAGE / PYTHON_IMAGE")
         if "port is already allocated" in line.lower() or "address already in use" in line.lower():
             return WorkflowError(f"{what}: a port is taken ({line})", hint="free it, or choose other ports in .env (DB_PORT / DEV_DB_PORT)")
         return WorkflowError(f"{what} failed: {line}", hint="see docker compose logs")
