@@ -194,9 +194,12 @@ def migrate_diff(c, name=""):
     "allow_destructive": "Apply even when lint finds destructive changes (drops, narrowing, ...)",
     "ignore_drift": "Apply even when the target differs from what its applied migrations build",
     "lock_timeout": "How long to wait for the apply lock held by a concurrent apply (default 10s)",
+    "table_lock_timeout": "How long a statement may wait for a table lock before the file is rolled back "
+                        "(default TABLE_LOCK_TIMEOUT or 5s; 0 waits forever)",
 })
 @edge
-def migrate_apply(c, env="local", yes=False, dry_run=False, allow_destructive=False, ignore_drift=False, lock_timeout=""):
+def migrate_apply(c, env="local", yes=False, dry_run=False, allow_destructive=False, ignore_drift=False, lock_timeout="",
+                  table_lock_timeout=""):
     """Apply pending migrations: drift check, lint, confirmation for protected envs, apply, status."""
     from tools import migrate
 
@@ -204,7 +207,7 @@ def migrate_apply(c, env="local", yes=False, dry_run=False, allow_destructive=Fa
     config.url_for(env)
     _stack(config).up(log, ("dev-db",))
     report = migrate.apply(config, env, log, yes=yes, dry_run=dry_run, allow_destructive=allow_destructive,
-                           ignore_drift=ignore_drift, lock_timeout=lock_timeout)
+                           ignore_drift=ignore_drift, lock_timeout=lock_timeout, table_lock_timeout=table_lock_timeout)
     if dry_run:
         _print_dry_run(config, report)
         return

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.atlas import JSON, Atlas
-from tools.config import GUIDE_ENV, Config
+from tools.config import GUIDE_ENV, Config, atlas_url, env_var_for
 from tools.errors import WorkflowError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
@@ -340,13 +340,14 @@ def guard(config: Config, env: str, yes: bool, ask, isatty=None) -> None:
 
 def apply(config: Config, env: str, log, yes: bool = False, dry_run: bool = False, ask=input,
           allow_destructive: bool = False, ignore_drift: bool = False, lock_timeout: str = "",
-          check_drift: bool = True) -> ApplyReport:
+          check_drift: bool = True, table_lock_timeout: str = "") -> ApplyReport:
     """Status -> drift check -> lint (Atlas + squawk) -> confirm -> apply -> status."""
     target = config.url_for(env)
     lock_timeout = validate_duration(lock_timeout or config.get("ATLAS_LOCK_TIMEOUT", "10s"))
+    table_timeout = validate_duration(table_lock_timeout or config.get("TABLE_LOCK_TIMEOUT", "5s"), allow_zero=True, what="table lock timeout")
     check_versions(config)
     with apply_lock(target, env, lock_timeout, log):
-        return _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift)
+        return _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift, table_timeout)
 
 
 APPLY_LOCK_KEY = 0x5C4E_3A11  # our own advisory lock, taken on top of Atlas's, around the whole apply
@@ -389,7 +390,7 @@ class apply_lock:
         return False
 
 
-def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift) -> ApplyReport:
+def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift, table_timeout) -> ApplyReport:
     from tools import safety
 
     before = status(config, env)
@@ -421,12 +422,19 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
     from tools.progress import progress
 
     with progress(log, f"Applying {len(before.pending)} migration(s) to {env}"):
-        result = atlas_for(config).run("migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
+        result = _atlas_with_table_lock_timeout(config, env, target, table_timeout).run(
+            "migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
     data = _json_or_none(result)
     if data:
         report.applied = [f["Name"] for f in data.get("Applied") or [] if not f.get("Error")]
     if result.code != 0:
         failed = _apply_failure(data)
+        if failed and "due to lock timeout" in failed:
+            done = f" ({len(report.applied)} earlier file(s) applied)" if report.applied else ""
+            raise WorkflowError(
+                f"{failed.split(' failed at ')[0]} waited more than {table_timeout} for a table lock held by another transaction; "
+                f"that file was rolled back{done}",
+                hint=f"retry when the table is quiet (see pg_stat_activity), or raise TABLE_LOCK_TIMEOUT / --table-lock-timeout")
         if failed:
             raise WorkflowError(failed, hint=f"fix the file, then run inv migrate.apply --env {env} again (that file was rolled back)")
         from tools.atlas import map_error
@@ -441,10 +449,32 @@ def duration_ms(value: str) -> int:
     return int(number) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[unit]
 
 
-def validate_duration(value: str) -> str:
+def validate_duration(value: str, allow_zero: bool = False, what: str = "lock timeout") -> str:
+    if allow_zero and value.strip() == "0":
+        return "0"
     if not re.fullmatch(r"\d+(ms|s|m|h)", value.strip()):
-        raise WorkflowError(f"invalid lock timeout {value!r}", hint="use a duration such as 10s, 500ms or 2m")
+        raise WorkflowError(f"invalid {what} {value!r}", hint="use a duration such as 10s, 500ms or 2m" + (" (0: wait forever)" if allow_zero else ""))
     return value.strip()
+
+
+def _atlas_with_table_lock_timeout(config: Config, env: str, target: str, table_timeout: str):
+    """Atlas whose session gives up on a table lock after `table_timeout`, instead of queueing every query.
+
+    An ALTER TABLE that waits behind a long transaction blocks all later readers of the table
+    while it waits: on a busy production database that is an outage. lib/pq (Atlas's driver)
+    sends unknown URL parameters as run-time settings, so `lock_timeout` in the URL applies to
+    every statement of the apply. A lock_timeout already in the URL wins.
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    if table_timeout == "0":
+        return atlas_for(config)
+    parts = urlsplit(atlas_url(target, env_var_for(env)))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "lock_timeout" for key, _ in query):
+        return atlas_for(config)
+    url = urlunsplit(parts._replace(query=urlencode([*query, ("lock_timeout", str(duration_ms(table_timeout)))])))
+    return Atlas(config.root, config.child_env(**{env_var_for(env): url}), mask=config.mask)
 
 
 def _json_or_none(result):

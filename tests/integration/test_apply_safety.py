@@ -158,3 +158,39 @@ def test_failed_statement_names_file_and_statement(project):
     assert "29990101000001_step1.sql failed at statement `INSERT INTO customers" in failed.stderr
     assert "duplicate key" in failed.stderr
     assert_no_secret(failed.stderr)
+
+
+def test_statement_waiting_for_a_table_lock_gives_up_and_rolls_back(project):
+    """An ALTER behind a long transaction stops after the table lock timeout instead of queueing
+    every later query on the table; nothing of its file stays; the next apply runs it."""
+    import psycopg
+
+    from tools.config import libpq_url
+
+    p = project
+    assert p.inv("migrate.apply").returncode == 0
+    add_files(p, 'CREATE TABLE "public"."before_lock" (id int);\n',
+              'ALTER TABLE "public"."orders" ADD COLUMN "note" text NULL;\n')
+    holder = psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"))
+    try:
+        holder.execute("SELECT count(*) FROM orders")  # ACCESS SHARE until the transaction ends
+        started = time.monotonic()
+        blocked = p.inv("migrate.apply", "--table-lock-timeout", "1s")
+        elapsed = time.monotonic() - started
+        assert blocked.returncode == 1
+        errors = [line for line in blocked.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and errors[0].startswith("error: 29990101000002_step2.sql waited more than 1s for a table lock"), blocked.stderr
+        assert "1 earlier file(s) applied" in blocked.stderr and "TABLE_LOCK_TIMEOUT" in blocked.stderr
+        assert elapsed < 60  # gave up; did not wait for the holder
+        columns = query(p, "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'")
+        assert columns == []
+        assert query(p, "SELECT to_regclass('public.before_lock') IS NOT NULL") == [(True,)]
+        status = p.inv("migrate.status")
+        assert status.returncode == 2 and "pending 29990101000002_step2.sql" in status.stdout
+    finally:
+        holder.rollback()
+        holder.close()
+    applied = p.inv("migrate.apply")
+    assert applied.returncode == 0, applied.stderr
+    assert query(p, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'") == [(1,)]
+

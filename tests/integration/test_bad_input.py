@@ -156,6 +156,8 @@ CASES = [
          setup=append_to("app/models/__init__.py", "\nimport no_such_module_here\n")),
     Case("bad-lock-timeout", ("migrate.apply", "--lock-timeout", "soon"), "invalid lock timeout 'soon'",
          setup=with_file(M.format("pending"), "SELECT 1;\n", hash_after=True)),
+    Case("bad-table-lock-timeout", ("migrate.apply",), "invalid table lock timeout 'soon'", env={"TABLE_LOCK_TIMEOUT": "soon"},
+         setup=with_file(M.format("pending"), "SELECT 1;\n", hash_after=True)),
     Case("production-no-tty", ("migrate.apply", "--env", "production"), "production is a protected environment and there is no terminal",
          env={"PRODUCTION_DATABASE_URL": "SELF"}, setup=with_file(M.format("pending"), "SELECT 1;\n", hash_after=True)),
     Case("destructive", ("migrate.apply",), "destructive change(s) pending",
