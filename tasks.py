@@ -231,6 +231,42 @@ def migrate_drift(c, env="local"):
     print(f"{env}: no drift (its schema is what its applied migrations build)")
 
 
+@task(help={
+    "env": "Environment from atlas.hcl whose existing database to adopt (default: local)",
+    "version": "The newest migration the database already contains (default: the first file)",
+    "yes": "Do not ask for confirmation on a protected environment (CI)",
+    "dry_run": "Compare and report; record nothing",
+    "ignore_drift": "Record the baseline even though the database differs from those migrations",
+})
+@edge
+def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignore_drift=False):
+    """Adopt a database built by another tool (Alembic): compare, then record migrations as applied."""
+    from tools import baseline
+
+    config = _config()
+    config.url_for(env)
+    _stack(config).up(log, ("dev-db",))
+    report = baseline.baseline(config, env, log, version=version, yes=yes, dry_run=dry_run, ignore_drift=ignore_drift)
+    for difference in report.differences:
+        print(f"drift: {difference}")
+    if report.alembic:
+        log(f"note: {baseline.ALEMBIC_TABLE} (Alembic's bookkeeping) is not compared; drop it once Alembic is gone for good")
+    if dry_run:
+        verdict = "matches" if not report.differences else f"differs in {len(report.differences)} place(s) from"
+        print(f"{env} {verdict} what migrations/ up to {report.version} builds (dry run, nothing recorded)")
+        if report.differences:
+            raise Exit(code=2)
+        return
+    if not report.done:
+        raise report.refusal()
+    print(f"{env}: baseline at {report.version}: {len(report.files)} migration(s) recorded as applied, none run")
+    if report.differences:
+        print(f"{env}: recorded despite {len(report.differences)} difference(s) (--ignore-drift)")
+    from tools import migrate
+
+    _print_status(migrate.status(config, env))
+
+
 @task
 @edge
 def migrate_verify(c):
@@ -410,7 +446,7 @@ schema.add_task(schema_dump, name="dump")
 migrate_ns = Collection("migrate")
 for t, n in ((migrate_diff, "diff"), (migrate_apply, "apply"), (migrate_status, "status"), (migrate_lint, "lint"),
              (migrate_validate, "validate"), (migrate_check, "check"),
-             (migrate_drift, "drift"), (migrate_verify, "verify"), (migrate_hash, "hash"), (migrate_new, "new")):
+             (migrate_drift, "drift"), (migrate_baseline, "baseline"), (migrate_verify, "verify"), (migrate_hash, "hash"), (migrate_new, "new")):
     migrate_ns.add_task(t, name=n)
 
 ns = Collection(setup, doctor, dev, bench, db, schema, migrate_ns)

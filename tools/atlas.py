@@ -146,6 +146,10 @@ def map_error(result: Result) -> WorkflowError:
         return WorkflowError(f"atlas {cmd}: cannot reach the database ({msg})", hint="start it with inv db.up, or check the URL in .env")
     if "does not exist" in low and "database" in low:
         return WorkflowError(f"atlas {cmd}: {msg}", hint="create the database, or fix the database name in the URL")
+    if "not clean" in low and cmd in ("migrate apply", "migrate status"):
+        env = result.argv[result.argv.index("--env") + 1] if "--env" in result.argv else "the target"
+        return WorkflowError(f"{env} holds objects but no Atlas migration history",
+                             hint=f"if another tool (Alembic) built it, adopt it: inv migrate.baseline --env {env} --dry-run, then without --dry-run")
     if "not clean" in low:
         return WorkflowError(f"atlas {cmd}: {msg}", hint="the dev database must be empty: inv db.up recreates it")
     return WorkflowError(f"atlas {cmd} failed: {msg}")

@@ -1,0 +1,97 @@
+"""`inv migrate.baseline`: adopt a database that another tool (Alembic) built.
+
+Atlas refuses to apply to a database that holds objects but no Atlas history ("not clean").
+Adopting one means recording the migrations it already contains as applied without running
+them (`atlas migrate set`). Done blindly, that hides every difference between the database and
+the migrations (a default Alembic never set, a constraint with another name): the next diffs
+and applies would then be computed against a schema the database does not have. So the
+baseline first builds what migrations/ up to the version produces, in a throw-away database,
+and compares catalogs with the target; it records the version only when they are equal.
+Alembic's own bookkeeping table (`alembic_version`) is not a difference: drop it once Alembic
+is gone for good.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tools.catalog import snapshot_url
+from tools.config import Config
+from tools.errors import WorkflowError
+
+ALEMBIC_TABLE = "alembic_version"
+
+
+@dataclass
+class BaselineReport:
+    env: str
+    version: str
+    files: list[str] = field(default_factory=list)  # what is recorded as applied
+    differences: list = field(default_factory=list)
+    alembic: bool = False  # the target holds alembic_version
+    done: bool = False
+
+    def refusal(self) -> WorkflowError:
+        from tools.migrate import OUT_OF_SYNC
+
+        return WorkflowError(
+            f"{self.env} differs from what migrations/ up to {self.version} builds in {len(self.differences)} place(s); no baseline recorded",
+            hint="align the database, or pick the --version it matches, or pass --ignore-drift to record the baseline anyway",
+            code=OUT_OF_SYNC)
+
+
+def is_alembic_bookkeeping(difference) -> bool:
+    """The alembic_version table, its column, primary key and index (in any schema)."""
+    parts = difference.name.split(".")
+    return len(parts) >= 2 and parts[1] in (ALEMBIC_TABLE, f"{ALEMBIC_TABLE}_pkc")
+
+
+def is_empty(snapshot: dict) -> bool:
+    """No object at all besides the `public` schema (a catalog snapshot, tools.catalog)."""
+    return not any(names for kind, names in snapshot.items() if kind != "schema") and set(snapshot.get("schema", {})) <= {"public"}
+
+
+def unmanaged(env: str, snapshot: dict) -> WorkflowError:
+    kinds = sorted({kind for kind, names in snapshot.items() if names and kind != "schema"})
+    return WorkflowError(f"{env} holds objects ({', '.join(kinds) or 'schemas'}) but no Atlas migration history",
+                         hint=f"if another tool (Alembic) built it, adopt it: inv migrate.baseline --env {env} --dry-run, then without --dry-run")
+
+
+def baseline(config: Config, env: str, log, version: str = "", yes: bool = False, dry_run: bool = False,
+             ignore_drift: bool = False, ask=input) -> BaselineReport:
+    from tools import migrate
+    from tools.fidelity import drift
+    from tools.progress import progress
+
+    target = config.url_for(env)
+    migrate.check_versions(config)
+    files = migrate.migration_files(config)
+    if not files:
+        raise WorkflowError("migrations/ is empty: there is nothing to baseline against", hint="create the initial migration first: inv migrate.diff --name initial")
+    versions = [migrate.version_of(p) for p in files]
+    version = version.strip() or versions[0]
+    if version not in versions:
+        raise WorkflowError(f"no migration with version {version!r} in migrations/", hint=f"use one of the versions in migrations/, e.g. {versions[0]} (the first)")
+    upto = versions.index(version) + 1
+    report = BaselineReport(env=env, version=version, files=[p.name for p in files[:upto]])
+    lock_timeout = migrate.validate_duration(config.get("ATLAS_LOCK_TIMEOUT", "10s"))
+    with migrate.apply_lock(target, env, lock_timeout, log):
+        before = migrate.status(config, env)
+        if before.applied:
+            raise WorkflowError(f"{env} already has {before.applied} migration(s) applied by Atlas (current version {before.current}): a baseline is only for a database Atlas has never migrated",
+                                hint=f"use inv migrate.apply --env {env}")
+        snapshot = snapshot_url(target)
+        if is_empty(snapshot):
+            raise WorkflowError(f"{env} is empty: there is nothing to baseline", hint=f"apply the migrations instead: inv migrate.apply --env {env}")
+        report.alembic = any(name.split(".")[-1] == ALEMBIC_TABLE for name in snapshot.get("table", {}))
+        with progress(log, f"Comparing {env} with what the first {upto} migration(s) build"):
+            report.differences = drift(config, env, applied=upto)  # alembic_version is left out
+        if dry_run:
+            return report
+        if report.differences and not ignore_drift:
+            return report  # refused: the caller lists the differences, then report.refusal()
+        migrate.guard(config, env, yes, ask)
+        migrate.atlas_for(config).run("migrate", "set", version, "--env", env)
+        report.done = True
+    return report
+
