@@ -420,7 +420,7 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
             raise unmanaged(env, snapshot)
         report.safety = safety.SafetyReport()
         log(f"{env} has no migration applied yet (an empty database): nothing to lose, so the pending files are not linted")
-    broken = [f for f in report.safety.findings if f.code in ("error", "syntax")]
+    broken = report.safety.failing
     if broken and not dry_run:
         raise WorkflowError(f"a pending migration does not run: {broken[0].file}: {broken[0].text}", hint="fix the file, then run inv migrate.hash (nothing was applied)")
     if dry_run:
@@ -545,6 +545,11 @@ def lint(config: Config, latest: int = 1, base: str | None = None) -> LintReport
     for step in data.get("Steps") or []:
         if step.get("Error"):
             report.errors.append(f"{step.get('Name')}: {step['Error']}")
+    from tools.safety import FAILING_ATLAS
+
+    failing = {name for name, code, _ in report.findings if code in FAILING_ATLAS}
+    report.errors += [f"{name}: cannot run as written (see {', '.join(FAILING_ATLAS)} above)" for name in sorted(failing)
+                      if not any(e.startswith(f"{name}: ") for e in report.errors)]
     return report
 
 

@@ -23,6 +23,9 @@ from tools.errors import WorkflowError
 
 # Atlas analyzers whose findings mean data loss or a statement that fails on existing data.
 BLOCKING_ATLAS = ("DS", "MF")
+# Atlas analyzers whose findings mean the file cannot run as written (PG103: an index built
+# CONCURRENTLY inside the file's transaction; the fix is the `-- atlas:txmode none` header).
+FAILING_ATLAS = ("PG103",)
 # squawk rules that mean data loss.
 BLOCKING_SQUAWK = {"ban-drop-column", "ban-drop-table", "ban-drop-database", "ban-truncate-cascade"}
 # squawk rules about style rather than safety: not reported.
@@ -50,6 +53,11 @@ class Finding:
 @dataclass
 class SafetyReport:
     findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def failing(self) -> list[Finding]:
+        """Files that would fail part-way through a batch: stop before applying any."""
+        return [f for f in self.findings if f.code in ("error", "syntax", *FAILING_ATLAS)]
 
     @property
     def blocking(self) -> list[Finding]:

@@ -194,3 +194,24 @@ def test_statement_waiting_for_a_table_lock_gives_up_and_rolls_back(project):
     assert applied.returncode == 0, applied.stderr
     assert query(p, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'") == [(1,)]
 
+
+
+def test_concurrent_index_needs_the_txmode_header_and_is_stopped_before_the_batch(project):
+    """A file that cannot run in a transaction is refused before any file of the batch runs;
+    with Atlas's `-- atlas:txmode none` header the same index builds concurrently."""
+    p = project
+    assert p.inv("migrate.apply").returncode == 0
+    index = 'CREATE INDEX CONCURRENTLY "ix_customers_full_name" ON "public"."customers" ("full_name");\n'
+    add_files(p, 'CREATE TABLE "public"."first_of_batch" (id int);\n', index)
+    refused = p.inv("migrate.apply")
+    assert refused.returncode == 1
+    assert "error: a pending migration does not run: 29990101000002_step2.sql" in refused.stderr
+    assert "atlas:txmode none" in refused.stderr
+    assert query(p, "SELECT to_regclass('public.first_of_batch')") == [(None,)]
+    lint = p.inv("migrate.lint")
+    assert lint.returncode == 1 and "cannot run as written" in lint.stdout
+
+    add_files(p, 'CREATE TABLE "public"."first_of_batch" (id int);\n', "-- atlas:txmode none\n\n" + index)
+    applied = p.inv("migrate.apply")
+    assert applied.returncode == 0, applied.stderr
+    assert query(p, "SELECT indexdef LIKE '%full_name%' FROM pg_indexes WHERE indexname = 'ix_customers_full_name'") == [(True,)]
