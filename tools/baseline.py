@@ -90,7 +90,8 @@ def baseline(config: Config, env: str, log, version: str = "", yes: bool = False
             return report
         if report.differences and not ignore_drift:
             return report  # refused: the caller lists the differences, then report.refusal()
-        migrate.guard(config, env, yes, ask)
+        migrate.guard(config, env, yes, ask, action=f"record {len(report.files)} file(s) as applied without running them",
+                      files=report.files, undone="recorded")
         migrate.atlas_for(config).run("migrate", "set", version, "--env", env)
         report.done = True
     return report

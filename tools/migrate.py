@@ -327,15 +327,20 @@ class ApplyReport:
     drift: list = field(default_factory=list)
 
 
-def guard(config: Config, env: str, yes: bool, ask, isatty=None) -> None:
-    """Protected environments need a typed confirmation, or --yes; no TTY and no --yes refuses."""
+def guard(config: Config, env: str, yes: bool, ask, isatty=None, action: str = "", files: list[str] = (),
+          undone: str = "applied") -> None:
+    """Protected environments need a typed confirmation, or --yes; no TTY and no --yes refuses.
+
+    The question names what is about to happen (`action`, e.g. "apply 2 file(s)") and the files.
+    """
     if env == "local" or not config.is_protected(env) or yes:
         return
     if not (isatty or sys.stdin.isatty)():
-        raise WorkflowError(f"{env} is a protected environment and there is no terminal to confirm", hint="pass --yes to apply without asking (e.g. in CI)")
-    answer = ask(f"Apply to {env}? Type the environment name to confirm: ")
+        raise WorkflowError(f"{env} is a protected environment and there is no terminal to confirm", hint="pass --yes to go ahead without asking (e.g. in CI)")
+    listing = "".join(f"  {name}\n" for name in files)
+    answer = ask(f"{listing}{(action or 'apply').capitalize()} on {env}? Type the environment name to confirm: ")
     if (answer or "").strip() != env:
-        raise WorkflowError(f"not confirmed; nothing was applied to {env}", hint=f"type {env} exactly to confirm")
+        raise WorkflowError(f"not confirmed; nothing was {undone} on {env}", hint=f"type {env} exactly to confirm")
 
 
 def apply(config: Config, env: str, log, yes: bool = False, dry_run: bool = False, ask=input,
@@ -430,7 +435,7 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
         raise WorkflowError(f"{len(report.safety.blocking)} destructive change(s) pending, first: {first}", hint=f"review them (inv migrate.apply --env {env} --dry-run), then pass --allow-destructive")
     for finding in report.safety.advisory:
         log(f"lock safety: {finding}")
-    guard(config, env, yes, ask)
+    guard(config, env, yes, ask, action=f"apply {len(before.pending)} file(s)", files=before.pending)
     from tools.progress import progress
 
     with progress(log, f"Applying {len(before.pending)} migration(s) to {env}"):

@@ -215,3 +215,34 @@ def test_concurrent_index_needs_the_txmode_header_and_is_stopped_before_the_batc
     applied = p.inv("migrate.apply")
     assert applied.returncode == 0, applied.stderr
     assert query(p, "SELECT indexdef LIKE '%full_name%' FROM pg_indexes WHERE indexname = 'ix_customers_full_name'") == [(True,)]
+
+
+def _apply_on_a_terminal(p, typed: str) -> subprocess.CompletedProcess:
+    """`migrate.apply --env production` with a pseudo-terminal on stdin, typing `typed`."""
+    master, slave = os.openpty()
+    env = {**os.environ, **p.env, "PRODUCTION_DATABASE_URL": p.env["DATABASE_URL"]}
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "invoke", "migrate.apply", "--env", "production"], cwd=p.root, env=env,
+                                stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        os.write(master, (typed + "\n").encode())
+        out, err = proc.communicate(timeout=300)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert_no_secret(out + err)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_production_asks_on_a_terminal_listing_the_files(project):
+    p = project
+    assert p.inv("migrate.apply").returncode == 0
+    names = add_files(p, 'CREATE TABLE "public"."typed_confirmation" (id int);\n')
+    wrong = _apply_on_a_terminal(p, "prod")
+    assert wrong.returncode == 1, wrong.stderr
+    assert f"  {names[0]}\nApply 1 file(s) on production? Type the environment name to confirm:" in wrong.stdout
+    assert "not confirmed; nothing was applied on production" in wrong.stderr
+    assert query(p, "SELECT to_regclass('public.typed_confirmation')") == [(None,)]
+    right = _apply_on_a_terminal(p, "production")
+    assert right.returncode == 0, right.stderr
+    assert f"applied {names[0]}" in right.stdout
+    assert query(p, "SELECT to_regclass('public.typed_confirmation') IS NOT NULL") == [(True,)]

@@ -63,7 +63,19 @@ def test_protected_environment_confirmation(tmp_path):
     guard(config, "production", yes=False, ask=lambda _: "production", isatty=lambda: True)  # typed: goes on
     guard(config, "production", yes=True, ask=None, isatty=lambda: False)  # --yes: no question
     guard(config, "local", yes=False, ask=None, isatty=lambda: False)  # local never asks
-    with pytest.raises(WorkflowError, match="not confirmed; nothing was applied to production"):
+    with pytest.raises(WorkflowError, match="not confirmed; nothing was applied on production"):
         guard(config, "production", yes=False, ask=lambda _: "prod", isatty=lambda: True)
     with pytest.raises(WorkflowError, match="no terminal to confirm"):
         guard(config, "production", yes=False, ask=lambda _: "production", isatty=lambda: False)
+
+
+def test_confirmation_names_the_action_and_the_files(tmp_path):
+    from tools.config import Config
+    from tools.migrate import guard
+
+    (tmp_path / "atlas.hcl").write_text('env "local" {\n}\nenv "production" {\n}\n')
+    config = Config.load(tmp_path, environ={})
+    asked = []
+    guard(config, "production", yes=False, ask=lambda q: asked.append(q) or "production", isatty=lambda: True,
+          action="apply 2 file(s)", files=["20260101000000_a.sql", "20260102000000_b.sql"])
+    assert asked == ["  20260101000000_a.sql\n  20260102000000_b.sql\nApply 2 file(s) on production? Type the environment name to confirm: "]
