@@ -394,7 +394,10 @@ def _print_diff(report, config: Config) -> None:
 def _print_apply(report) -> None:
     if report.applied:
         for name in report.applied:
-            print(f"applied {name}")
+            statements, ms = report.timings.get(name, (None, None))
+            detail = ", ".join(part for part in (f"{statements} statement(s)" if statements is not None else "",
+                                                 f"{ms:.0f} ms" if ms is not None else "") if part)
+            print(f"applied {name}" + (f" ({detail})" if detail else ""))
         print(f"{report.env}: {len(report.applied)} migration(s) applied")
     elif not report.pending:
         print(f"{report.env}: already at the latest version, nothing to apply")

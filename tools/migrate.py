@@ -320,6 +320,7 @@ def status(config: Config, env: str) -> StatusReport:
 class ApplyReport:
     env: str
     applied: list[str] = field(default_factory=list)
+    timings: dict[str, tuple[int, float | None]] = field(default_factory=dict)  # name -> (statements, ms)
     pending: list[str] = field(default_factory=list)
     dry_run: bool = False
     after: StatusReport | None = None
@@ -443,7 +444,9 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
             "migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
     data = _json_or_none(result)
     if data:
-        report.applied = [f["Name"] for f in data.get("Applied") or [] if not f.get("Error")]
+        done = [f for f in data.get("Applied") or [] if not f.get("Error")]
+        report.applied = [f["Name"] for f in done]
+        report.timings = {f["Name"]: (len(f.get("Applied") or []), _duration_ms(f)) for f in done}
     if result.code != 0:
         failed = _apply_failure(data)
         if failed and "due to lock timeout" in failed:
@@ -492,6 +495,17 @@ def _atlas_with_table_lock_timeout(config: Config, env: str, target: str, table_
         return atlas_for(config)
     url = urlunsplit(parts._replace(query=urlencode([*query, ("lock_timeout", str(duration_ms(table_timeout)))])))
     return Atlas(config.root, config.child_env(**{env_var_for(env): url}), mask=config.mask)
+
+
+def _duration_ms(entry: dict) -> float | None:
+    """Milliseconds between Atlas's Start and End (RFC 3339 with nanoseconds) of one file."""
+    from datetime import datetime
+
+    try:
+        start, end = (datetime.fromisoformat(entry[key]) for key in ("Start", "End"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (end - start).total_seconds() * 1000
 
 
 def _json_or_none(result):

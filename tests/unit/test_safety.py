@@ -79,3 +79,11 @@ def test_confirmation_names_the_action_and_the_files(tmp_path):
     guard(config, "production", yes=False, ask=lambda q: asked.append(q) or "production", isatty=lambda: True,
           action="apply 2 file(s)", files=["20260101000000_a.sql", "20260102000000_b.sql"])
     assert asked == ["  20260101000000_a.sql\n  20260102000000_b.sql\nApply 2 file(s) on production? Type the environment name to confirm: "]
+
+
+def test_file_duration_from_atlas_timestamps():
+    from tools.migrate import _duration_ms
+
+    entry = {"Start": "2026-11-25T18:40:01.123456789Z", "End": "2026-11-25T18:40:01.160456789+00:00"}
+    assert round(_duration_ms(entry)) == 37
+    assert _duration_ms({"Start": "garbage", "End": None}) is None
