@@ -244,5 +244,5 @@ def test_production_asks_on_a_terminal_listing_the_files(project):
     assert query(p, "SELECT to_regclass('public.typed_confirmation')") == [(None,)]
     right = _apply_on_a_terminal(p, "production")
     assert right.returncode == 0, right.stderr
-    assert f"applied {names[0]}" in right.stdout
+    assert f"applied {names[0]} (1 statement(s), " in right.stdout
     assert query(p, "SELECT to_regclass('public.typed_confirmation') IS NOT NULL") == [(True,)]
