@@ -283,16 +283,33 @@ def migrate_verify(c):
     print("verified: migrations/ and schema.sql build identical catalogs")
 
 
-@task(help={"env": "Environment from atlas.hcl (default: local)"})
+@task(help={"env": "Environment from atlas.hcl (default: local)",
+            "all": "Every environment of atlas.hcl, from local to production (unset ones are listed as such)"})
 @edge
-def migrate_status(c, env="local"):
+def migrate_status(c, env="local", all=False):
     """Show the migration status of an environment; exit 2 while files are pending."""
     from tools import migrate
+    from tools.config import env_var_for
 
-    report = migrate.status(_config(), env)
-    _print_status(report)
-    if report.code:
-        raise Exit(code=report.code)
+    config = _config()
+    if not all:
+        report = migrate.status(config, env)
+        _print_status(report)
+        if report.code:
+            raise Exit(code=report.code)
+        return
+    code = 0
+    for name, result in migrate.status_all(config):
+        if result is None:
+            print(f"{name}: not configured ({env_var_for(name)} is not set)")
+        elif isinstance(result, WorkflowError):
+            print(f"{name}: error: {result}")
+            code = 1
+        else:
+            _print_status(result)
+            code = code or result.code
+    if code:
+        raise Exit(code=code)
 
 
 @task(help={"latest": "Lint the latest N files (default 1)", "base": "Lint files new since this git ref instead"})

@@ -143,7 +143,14 @@ def map_error(result: Result) -> WorkflowError:
     if "password authentication failed" in low:
         return WorkflowError(f"atlas {cmd}: the database refused the password", hint="check the URL's user and password in .env")
     if "connection refused" in low or "no such host" in low or "connect: " in low or "dial tcp" in low:
-        return WorkflowError(f"atlas {cmd}: cannot reach the database ({msg})", hint="start it with inv db.up, or check the URL in .env")
+        env = result.argv[result.argv.index("--env") + 1] if "--env" in result.argv[:-1] else "local"
+        if env in ("local", "sqlalchemy"):
+            hint = "start it with inv db.up, or check the URL in .env"
+        else:
+            from tools.config import env_var_for
+
+            hint = f"check the host and port in {env_var_for(env)}, and that the server accepts connections from here"
+        return WorkflowError(f"atlas {cmd}: cannot reach the database ({msg})", hint=hint)
     if "does not exist" in low and "database" in low:
         return WorkflowError(f"atlas {cmd}: {msg}", hint="create the database, or fix the database name in the URL")
     if "not clean" in low and cmd in ("migrate apply", "migrate status"):

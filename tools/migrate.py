@@ -302,6 +302,22 @@ class StatusReport:
         return {"OK": OK, "PENDING": OUT_OF_SYNC}.get(self.status, ERROR)
 
 
+def status_all(config: Config) -> list[tuple[str, StatusReport | WorkflowError | None]]:
+    """Every environment of atlas.hcl but the guide's: its status, its error, or None if unset."""
+    out = []
+    for env in config.env_names:
+        if env == GUIDE_ENV:
+            continue
+        if not config.get(env_var_for(env)).strip():
+            out.append((env, None))
+            continue
+        try:
+            out.append((env, status(config, env)))
+        except WorkflowError as exc:
+            out.append((env, exc))
+    return out
+
+
 def status(config: Config, env: str) -> StatusReport:
     config.url_for(env)
     data = atlas_for(config).run("migrate", "status", "--env", env, "--format", JSON).json() or {}

@@ -246,3 +246,24 @@ def test_production_asks_on_a_terminal_listing_the_files(project):
     assert right.returncode == 0, right.stderr
     assert f"applied {names[0]} (1 statement(s), " in right.stdout
     assert query(p, "SELECT to_regclass('public.typed_confirmation') IS NOT NULL") == [(True,)]
+
+
+def test_status_of_every_environment(project):
+    p = project
+    same = {"STAGING_DATABASE_URL": p.env["DATABASE_URL"], "PRODUCTION_DATABASE_URL": ""}
+    pending = p.inv("migrate.status", "--all", extra_env=same)
+    assert pending.returncode == 2
+    assert pending.stdout.splitlines()[0].startswith("local: PENDING")
+    assert "staging: PENDING" in pending.stdout
+    assert "production: not configured (PRODUCTION_DATABASE_URL is not set)" in pending.stdout
+    assert p.inv("migrate.apply").returncode == 0
+    synced = p.inv("migrate.status", "--all", extra_env=same)
+    assert synced.returncode == 0 and "staging: in sync" in synced.stdout
+    from tests.conftest import PASSWORDS
+
+    PASSWORDS.add("pw-down-x")  # p.inv asserts that no known password is printed
+    down = p.inv("migrate.status", "--all", extra_env={"STAGING_DATABASE_URL": "postgres://u:pw-down-x@127.0.0.1:1/db"})
+    assert down.returncode == 1
+    assert "staging: error: atlas migrate status: cannot reach the database" in down.stdout
+    assert "check the host and port in STAGING_DATABASE_URL" in down.stdout
+    assert "local: in sync" in down.stdout
