@@ -57,6 +57,19 @@ def unmanaged(env: str, snapshot: dict) -> WorkflowError:
                          hint=f"if another tool (Alembic) built it, adopt it: inv migrate.baseline --env {env} --dry-run, then without --dry-run")
 
 
+def atlas_revisions(url: str, env: str) -> int:
+    """Versions recorded in Atlas's revision table (0 when it does not exist yet)."""
+    from tools.stack import _connect, connection_error
+
+    try:
+        with _connect(url) as conn:
+            if conn.execute("SELECT to_regclass('atlas_schema_revisions.atlas_schema_revisions')").fetchone()[0] is None:
+                return 0
+            return conn.execute("SELECT count(*) FROM atlas_schema_revisions.atlas_schema_revisions WHERE version ~ '^[0-9]'").fetchone()[0]
+    except Exception as exc:
+        raise connection_error(exc, f"the {env} database") from None
+
+
 def baseline(config: Config, env: str, log, version: str = "", yes: bool = False, dry_run: bool = False,
              ignore_drift: bool = False, ask=input) -> BaselineReport:
     from tools import migrate
@@ -76,9 +89,9 @@ def baseline(config: Config, env: str, log, version: str = "", yes: bool = False
     report = BaselineReport(env=env, version=version, files=[p.name for p in files[:upto]])
     lock_timeout = migrate.validate_duration(config.get("ATLAS_LOCK_TIMEOUT", "10s"))
     with migrate.apply_lock(target, env, lock_timeout, log):
-        before = migrate.status(config, env)
-        if before.applied:
-            raise WorkflowError(f"{env} already has {before.applied} migration(s) applied by Atlas (current version {before.current}): a baseline is only for a database Atlas has never migrated",
+        applied = atlas_revisions(target, env)  # not `atlas migrate status`: it refuses such a database
+        if applied:
+            raise WorkflowError(f"{env} already has {applied} migration(s) applied by Atlas: a baseline is only for a database Atlas has never migrated",
                                 hint=f"use inv migrate.apply --env {env}")
         snapshot = snapshot_url(target)
         if is_empty(snapshot):

@@ -81,6 +81,9 @@ def test_matching_database_is_adopted_then_migrates_normally(project, legacy):
     assert refused.returncode == 1
     assert "holds objects (" in refused.stderr and "inv migrate.baseline --env staging" in refused.stderr
     assert revisions(url) == 0
+    # The guide's bare command fails too, but leaves Atlas's (empty) revision table behind.
+    bare = p.run([atlas_binary(), "migrate", "apply", "--env", "staging"], extra_env=env)
+    assert bare.returncode == 1 and "not clean" in bare.stderr
 
     dry = p.inv("migrate.baseline", "--env", "staging", "--dry-run", extra_env=env)
     assert dry.returncode == 0, dry.stderr
