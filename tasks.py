@@ -406,6 +406,9 @@ def _print_diff(report, config: Config) -> None:
         print("  " + stmt.replace("\n", "\n  "))
     for finding in report.lint:
         print(f"lint: {finding}")
+    for hint in report.renames:
+        print(f"possible rename: {hint} (Atlas wrote a drop and an add, which loses the data; "
+              f"edit the file, then inv migrate.hash and inv migrate.verify)")
 
 
 def _print_apply(report) -> None:

@@ -118,6 +118,7 @@ class DiffReport:
     lint: list[str] = field(default_factory=list)
     renumbered: list[str] = field(default_factory=list)
     corrections: list[str] = field(default_factory=list)
+    renames: list[str] = field(default_factory=list)  # drops + adds that look like renames
 
 
 def fresh_dev(config: Config) -> str:
@@ -170,7 +171,7 @@ def _diff(config: Config, stack, name: str, log) -> DiffReport:
             new, report.renumbered = ensure_increasing(config, set(history), new)
             if report.renumbered:
                 rehash(config)
-        new, report.corrections = correct(config, name, history, new, schema_sql, log)
+        new, report.corrections, report.renames = correct(config, name, history, new, schema_sql, log)
     except BaseException:
         for path in migration_files(config):
             if path.name not in history:
@@ -199,14 +200,16 @@ def desired_state(schema_sql: str):
         yield f"file://{path}"
 
 
-def correct(config: Config, name: str, history: list[str], new: list[Path], schema_sql: str, log) -> tuple[list[Path], list[str]]:
+def correct(config: Config, name: str, history: list[str], new: list[Path], schema_sql: str, log) -> tuple[list[Path], list[str], list[str]]:
     """Make the new migration build exactly what schema.sql builds, by catalogs; else refuse.
 
     Adds what Atlas leaves out (objects of kinds it ignores, primary-key names, UNIQUE
     constraints, deferrability, declared sequences) under a comment, re-hashes atlas.sum and
-    verifies again. Returns the new files and the corrective statements it added.
+    verifies again. Returns the new files, the corrective statements it added, and the drops +
+    adds that look like renames (safety.possible_renames).
     """
     from tools import catalog, corrections, fidelity
+    from tools.safety import possible_renames
 
     with fidelity.scratch_databases(config, "history", "models", "replay", "verify") as (hist, models, replay, check):
         if history:
@@ -238,13 +241,13 @@ def correct(config: Config, name: str, history: list[str], new: list[Path], sche
             added += details.after
             rehash(config)
         if not new:
-            return [], []
+            return [], [], []
         fidelity.replay_migrations(config, check)
         left = catalog.diff(catalog.snapshot_url(check), m_snap)
         if left:
             raise WorkflowError("after corrections the migrations still differ from the models (no file was written):\n  "
                                 + "\n  ".join(map(str, left)), hint="write the change by hand: inv migrate.new, then inv migrate.hash")
-    return new, added
+    return new, added, possible_renames(h_snap, m_snap)
 
 
 def new_file(config: Config, name: str) -> Path:

@@ -224,3 +224,29 @@ def test_verify_catches_a_hand_edited_column_type(local_project):
     bad = p.inv("migrate.verify")
     assert bad.returncode == 2
     assert "differs: column public.customers.full_name: type text != character varying(200)" in bad.stdout
+
+
+def test_rename_hint_followed_keeps_the_data(local_project):
+    """A renamed column: the diff names the rename; following the hint keeps the rows' values."""
+    p = local_project
+    assert p.inv("db.up").returncode == 0
+    assert p.inv("migrate.apply").returncode == 0
+    psql(p, "INSERT INTO customers (email, full_name) VALUES ('ada@example.com', 'Ada Lovelace')")
+    models = p.root / "app/models/customers.py"
+    models.write_text(models.read_text().replace("full_name: Mapped[str]", "display_name: Mapped[str]"))
+    diff = p.inv("migrate.diff", "--name", "rename_full_name")
+    assert diff.returncode == 0, diff.stderr
+    statement = 'ALTER TABLE "public"."customers" RENAME COLUMN "full_name" TO "display_name"'
+    assert f"possible rename: column public.customers.full_name -> display_name: if it is a rename, use {statement}" in diff.stdout
+    blocked = p.inv("migrate.apply")
+    assert blocked.returncode == 1 and "destructive change(s) pending" in blocked.stderr
+
+    new = next(p.root.glob("migrations/*_rename_full_name.sql"))
+    new.write_text(statement + ";\n")
+    assert p.inv("migrate.hash").returncode == 0
+    verify = p.inv("migrate.verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    applied = p.inv("migrate.apply")
+    assert applied.returncode == 0, applied.stderr
+    assert psql(p, "SELECT display_name FROM customers") == "Ada Lovelace"
+    assert p.inv("migrate.check").returncode == 0

@@ -87,3 +87,25 @@ def test_file_duration_from_atlas_timestamps():
     entry = {"Start": "2026-11-25T18:40:01.123456789Z", "End": "2026-11-25T18:40:01.160456789+00:00"}
     assert round(_duration_ms(entry)) == 37
     assert _duration_ms({"Start": "garbage", "End": None}) is None
+
+
+def _snap(tables: dict[str, dict[str, tuple]]) -> dict:
+    return {"table": {t: {} for t in tables},
+            "column": {f"{t}.{c}": {"type": ty, "not_null": nn} for t, cols in tables.items() for c, (ty, nn) in cols.items()}}
+
+
+def test_possible_renames_pairs_only_unambiguous_shapes():
+    from tools.safety import possible_renames
+
+    before = _snap({"public.users": {"id": ("bigint", True), "full_name": ("text", True), "a": ("int", False), "b": ("int", False)},
+                    "public.old_logs": {"id": ("bigint", True), "line": ("text", False)}})
+    after = _snap({"public.users": {"id": ("bigint", True), "display_name": ("text", True), "c": ("int", False), "d": ("int", False)},
+                   "public.logs": {"id": ("bigint", True), "line": ("text", False)}})
+    hints = possible_renames(before, after)
+    assert hints == [
+        'table public.old_logs -> logs: if it is a rename, use ALTER TABLE "public"."old_logs" RENAME TO "logs"',
+        'column public.users.full_name -> display_name: if it is a rename, use ALTER TABLE "public"."users" RENAME COLUMN "full_name" TO "display_name"',
+    ]  # a, b -> c, d: two candidates of one shape, no guess
+    assert possible_renames(before, before) == []
+    changed_type = _snap({"public.users": {"id": ("bigint", True), "display_name": ("varchar(10)", True)}})
+    assert all("full_name" not in h for h in possible_renames(before, changed_type))
