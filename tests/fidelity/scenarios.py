@@ -45,6 +45,8 @@ class Scenario:
     # "refused": migrate.diff must refuse with a line naming the object, writing no file.
     expect: str = "round-trip"
     note: str = ""
+    # a line migrate.diff must print (e.g. the rename hint)
+    diff_says: str = ""
 
 
 ORDERS = '''
@@ -66,10 +68,12 @@ event.listen(users, "after_create", DDL("CREATE TRIGGER users_touch_email BEFORE
 SCENARIOS = [
     Scenario("add-column", users(), users('Column("name", String(50))')),
     Scenario("drop-column", users('Column("name", String(50))'), users(), note="destructive: apply needs --allow-destructive"),
-    Scenario("rename-column", users('Column("name", String(50))'), users('Column("full_name", String(50))'), note="generated as drop + add: data loss, blocked by the apply guard"),
+    Scenario("rename-column", users('Column("name", String(50))'), users('Column("full_name", String(50))'), note="generated as drop + add: data loss, blocked by the apply guard; the diff prints the RENAME that keeps the data",
+             diff_says="possible rename: column public.users.name -> full_name"),
     Scenario("add-table", users(), users() + ORDERS.format(fk="")),
     Scenario("drop-table", users() + ORDERS.format(fk=""), users()),
-    Scenario("rename-table", users() + ORDERS.format(fk=""), users() + ORDERS.format(fk="").replace('"orders"', '"purchases"')),
+    Scenario("rename-table", users() + ORDERS.format(fk=""), users() + ORDERS.format(fk="").replace('"orders"', '"purchases"'),
+             note="the diff prints the RENAME that keeps the data", diff_says="possible rename: table public.orders -> purchases"),
     Scenario("type-widen-varchar", users('Column("name", String(50))'), users('Column("name", String(200))')),
     Scenario("type-narrow-varchar", users('Column("name", String(200))'), users('Column("name", String(50))')),
     Scenario("varchar-to-text", users('Column("name", String(50))'), users('Column("name", Text)')),

@@ -67,6 +67,7 @@ def test_scenario(project, scenario):
         assert again.returncode == 1 and "no file was written" in again.stderr
         return
     ok(diff, "diff (after)")
+    assert scenario.diff_says in diff.stdout, diff.stdout
     new = sorted(set(migrations(p)) - set(files))
     assert len(new) == 1, diff.stdout
     ok(p.inv("migrate.apply", "--allow-destructive"), "apply (after)")
