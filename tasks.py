@@ -267,6 +267,18 @@ def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignor
     _print_status(migrate.status(config, env))
 
 
+@task(help={"file": "The migration file (name in migrations/) to move above the newest version"})
+@edge
+def migrate_renumber(c, file=""):
+    """Give a file merged in below the newest version a version above it (re-hashes atlas.sum)."""
+    from tools import migrate
+
+    if not file.strip():
+        raise WorkflowError("which file? pass --file", hint="e.g. inv migrate.renumber --file 20260101000000_add_x.sql")
+    moved = migrate.renumber(_config(), file)
+    print(f"renumbered {file.strip()} -> {moved}; atlas.sum updated")
+
+
 @task
 @edge
 def migrate_verify(c):
@@ -452,6 +464,8 @@ def _print_status(report) -> None:
           f"{report.applied} applied, {len(report.pending)} pending of {report.available}")
     for name in report.pending:
         print(f"  pending {name}")
+    for name in getattr(report, "skipped", []):
+        print(f"  never run {name}: its version is below the current one (inv migrate.renumber --file {name})")
 
 
 # --- the menu --------------------------------------------------------------------------------
@@ -469,7 +483,7 @@ schema.add_task(schema_dump, name="dump")
 migrate_ns = Collection("migrate")
 for t, n in ((migrate_diff, "diff"), (migrate_apply, "apply"), (migrate_status, "status"), (migrate_lint, "lint"),
              (migrate_validate, "validate"), (migrate_check, "check"),
-             (migrate_drift, "drift"), (migrate_baseline, "baseline"), (migrate_verify, "verify"), (migrate_hash, "hash"), (migrate_new, "new")):
+             (migrate_drift, "drift"), (migrate_baseline, "baseline"), (migrate_renumber, "renumber"), (migrate_verify, "verify"), (migrate_hash, "hash"), (migrate_new, "new")):
     migrate_ns.add_task(t, name=n)
 
 ns = Collection(setup, doctor, dev, bench, db, schema, migrate_ns)

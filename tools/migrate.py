@@ -299,6 +299,7 @@ class StatusReport:
     pending: list[str]
     applied: int
     available: int
+    skipped: list[str] = field(default_factory=list)  # below the current version, never applied
 
     @property
     def code(self) -> int:
@@ -324,7 +325,7 @@ def status_all(config: Config) -> list[tuple[str, StatusReport | WorkflowError |
 def status(config: Config, env: str) -> StatusReport:
     config.url_for(env)
     data = atlas_for(config).run("migrate", "status", "--env", env, "--format", JSON).json() or {}
-    return StatusReport(
+    report = StatusReport(
         env=env,
         status=data.get("Status", "UNKNOWN"),
         current=data.get("Current", ""),
@@ -333,6 +334,38 @@ def status(config: Config, env: str) -> StatusReport:
         applied=len(data.get("Applied") or []),
         available=len(data.get("Available") or []),
     )
+    # Atlas v0.13.1 only runs files above the current version: a file merged in with a lower
+    # version (two branches) is never applied, and Atlas reports "in sync". Say so.
+    recorded = {r.get("Version") for r in data.get("Applied") or []}
+    current = report.current if report.current[:1].isdigit() else ""
+    report.skipped = [f["Name"] for f in data.get("Available") or []
+                      if current and FILE_RE.match(f["Name"]) and f.get("Version", version_of(Path(f["Name"]))) not in recorded
+                      and int(version_of(Path(f["Name"]))) < int(current)]
+    if report.skipped:
+        report.status = "OUT_OF_ORDER"
+    return report
+
+
+def out_of_order(report: StatusReport) -> WorkflowError:
+    return WorkflowError(
+        f"{report.env}: {len(report.skipped)} file(s) have a version below the current one ({report.current}) and would never run: "
+        + ", ".join(report.skipped),
+        hint="give them a version above the newest: inv migrate.renumber --file <name> (for each), then apply")
+
+
+def renumber(config: Config, name: str) -> str:
+    """Move one file above every other version (a file merged in below the newest), re-hash."""
+    check_versions(config)
+    path = migrations_dir(config) / name.strip()
+    if "/" in name or not FILE_RE.match(path.name) or not path.is_file():
+        raise WorkflowError(f"no migration file {name!r} in migrations/", hint="name a file of migrations/, e.g. 20260101000000_add_x.sql")
+    others = {p.name for p in migration_files(config) if p != path}
+    newest = max((int(version_of(Path(n))) for n in others), default=0)
+    if int(version_of(path)) > newest:
+        raise WorkflowError(f"{path.name} is already the newest migration", hint="nothing to renumber")
+    (moved,), _ = ensure_increasing(config, others, [path])
+    rehash(config)
+    return moved.name
 
 
 @dataclass
@@ -420,6 +453,8 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
 
     before = status(config, env)
     report = ApplyReport(env=env, pending=before.pending, dry_run=dry_run)
+    if before.skipped:
+        raise out_of_order(before)
     if before.status not in ("OK", "PENDING"):
         raise WorkflowError(f"{env} is in state {before.status} (current version {before.current})", hint="a previous apply failed part-way: fix the failing file, then run inv migrate.apply again")
     if not before.pending:
@@ -675,9 +710,31 @@ def _check(config: Config, stack, log, base, report: CheckReport) -> CheckReport
             stmts = statements_of((tmp_dir / extra[0]).read_text())
             first = " ".join(stmts[0].split())[:100] if stmts else ""
             report.problems.append((OUT_OF_SYNC, f"the models need a migration that does not exist yet ({len(stmts)} statement(s), first: {first}): run inv migrate.diff --name <change>"))
+    for name, ref, newest in below_newest(config, base):
+        report.problems.append((ERROR, f"migrations/{name} is below the newest migration of {ref} ({newest}): where that is applied it would never run: "
+                                       f"inv migrate.renumber --file {name}"))
     base = base or default_base(config)
     if base:
         findings = lint(config, base=base)
         for line in findings.errors:
             report.problems.append((ERROR, f"lint: {line}"))
     return report
+
+
+def below_newest(config: Config, ref: str | None = None) -> list[tuple[str, str, str]]:
+    """Files this checkout adds whose version is below the newest one of `ref` (default: the
+    tip of origin/main or main): merged in after newer files were applied, Atlas skips them."""
+    import subprocess
+
+    for candidate in ([ref] if ref else ["origin/main", "main"]):
+        proc = subprocess.run(["git", "ls-tree", "--name-only", candidate, "migrations/"], cwd=config.root, capture_output=True, text=True)
+        if proc.returncode == 0:
+            break
+    else:
+        return []
+    theirs = {Path(line).name for line in proc.stdout.splitlines() if FILE_RE.match(Path(line).name)}
+    if not theirs:
+        return []
+    newest = max(theirs, key=lambda n: int(version_of(Path(n))))
+    return [(p.name, candidate, version_of(Path(newest))) for p in migration_files(config)
+            if p.name not in theirs and int(version_of(p)) < int(version_of(Path(newest)))]

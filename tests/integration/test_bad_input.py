@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -156,6 +157,11 @@ CASES = [
          setup=append_to("app/models/__init__.py", "\nimport no_such_module_here\n")),
     Case("bad-lock-timeout", ("migrate.apply", "--lock-timeout", "soon"), "invalid lock timeout 'soon'",
          setup=with_file(M.format("pending"), "SELECT 1;\n", hash_after=True)),
+    Case("renumber-no-file", ("migrate.renumber",), "which file? pass --file"),
+    Case("renumber-unknown-file", ("migrate.renumber", "--file", "nope.sql"), "no migration file 'nope.sql' in migrations/"),
+    Case("renumber-path-escape", ("migrate.renumber", "--file", "../schema.sql"), "no migration file '../schema.sql' in migrations/"),
+    Case("renumber-absolute", ("migrate.renumber", "--file", "/tmp/20260101000000_x.sql"), "no migration file '/tmp/20260101000000_x.sql'",
+         setup=lambda p: (Path("/tmp/20260101000000_x.sql").write_text("SELECT 1;\n"), lambda: Path("/tmp/20260101000000_x.sql").unlink())[1]),
     Case("bad-table-lock-timeout", ("migrate.apply",), "invalid table lock timeout 'soon'", env={"TABLE_LOCK_TIMEOUT": "soon"},
          setup=with_file(M.format("pending"), "SELECT 1;\n", hash_after=True)),
     Case("production-no-tty", ("migrate.apply", "--env", "production"), "production is a protected environment and there is no terminal",
