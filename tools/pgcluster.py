@@ -189,12 +189,22 @@ class Cluster:
         return f"postgres://{auth}127.0.0.1:{self.port}/{dbname}?sslmode=disable"
 
 
-def free_port() -> int:
+def free_port(preferred: int = 0, avoid: set[int] = frozenset()) -> int:
+    """A port nothing listens on at 127.0.0.1: `preferred` or the next free one above it
+    (skipping `avoid`); any free one when `preferred` is 0."""
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    candidates = range(preferred, preferred + 200) if preferred else [0]
+    for port in candidates:
+        if port in avoid:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise WorkflowError(f"no free port on 127.0.0.1 between {preferred} and {preferred + 199}", hint="set DB_PORT and DEV_DB_PORT in .env")
 
 
 def wait_ready(connect, timeout: float = 30, what: str = "database", log=None) -> None:

@@ -32,6 +32,8 @@ def ensure_dotenv(root: Path, log) -> bool:
     text = example.read_text()
     env_file.write_text(text)
     env_file.chmod(0o600)
+    from tools.pgcluster import free_port
+
     values = {"POSTGRES_PASSWORD": secrets.token_hex(16), "COMPOSE_PROJECT_NAME": project_name(root)}
     taken = set()
     for key, default in (("DB_PORT", 5433), ("DEV_DB_PORT", 5434)):
@@ -52,22 +54,6 @@ def project_name(root: Path) -> str:
 
     base = re.sub(r"[^a-z0-9_-]+", "-", root.resolve().name.lower()).strip("-_") or "shop"
     return f"{base[:40]}-{secrets.token_hex(3)}"
-
-
-def free_port(preferred: int, avoid: set[int] = frozenset()) -> int:
-    """`preferred` if nothing listens on it on 127.0.0.1, else the next free one above it."""
-    import socket
-
-    for port in range(preferred, preferred + 200):
-        if port in avoid:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise WorkflowError(f"no free port on 127.0.0.1 between {preferred} and {preferred + 199}", hint="set DB_PORT and DEV_DB_PORT in .env")
 
 
 def record(root: Path, values: dict[str, str], log) -> None:
