@@ -273,8 +273,6 @@ def migrate_renumber(c, file=""):
     """Give a file merged in below the newest version a version above it (re-hashes atlas.sum)."""
     from tools import migrate
 
-    if not file.strip():
-        raise WorkflowError("which file? pass --file", hint="e.g. inv migrate.renumber --file 20260101000000_add_x.sql")
     moved = migrate.renumber(_config(), file)
     print(f"renumbered {file.strip()} -> {moved}; atlas.sum updated")
 
@@ -464,7 +462,7 @@ def _print_status(report) -> None:
           f"{report.applied} applied, {len(report.pending)} pending of {report.available}")
     for name in report.pending:
         print(f"  pending {name}")
-    for name in getattr(report, "skipped", []):
+    for name in report.skipped:
         print(f"  never run {name}: its version is below the current one (inv migrate.renumber --file {name})")
 
 

@@ -133,6 +133,11 @@ class Atlas:
         return result
 
 
+def _env_of(argv: list[str]) -> str:
+    """The value of --env in an Atlas argv (`local` when there is none)."""
+    return argv[argv.index("--env") + 1] if "--env" in argv[:-1] else "local"
+
+
 def map_error(result: Result) -> WorkflowError:
     """Turn an Atlas failure into one line with what to do."""
     msg = result.error
@@ -142,8 +147,8 @@ def map_error(result: Result) -> WorkflowError:
         return WorkflowError("migrations/atlas.sum does not match the migration files", hint="if the edit was intended run inv migrate.hash, otherwise restore the files (git checkout migrations/)")
     if "password authentication failed" in low:
         return WorkflowError(f"atlas {cmd}: the database refused the password", hint="check the URL's user and password in .env")
+    env = _env_of(result.argv)
     if "connection refused" in low or "no such host" in low or "connect: " in low or "dial tcp" in low:
-        env = result.argv[result.argv.index("--env") + 1] if "--env" in result.argv[:-1] else "local"
         if env in ("local", "sqlalchemy"):
             hint = "start it with inv db.up, or check the URL in .env"
         else:
@@ -154,9 +159,9 @@ def map_error(result: Result) -> WorkflowError:
     if "does not exist" in low and "database" in low:
         return WorkflowError(f"atlas {cmd}: {msg}", hint="create the database, or fix the database name in the URL")
     if "not clean" in low and cmd in ("migrate apply", "migrate status"):
-        env = result.argv[result.argv.index("--env") + 1] if "--env" in result.argv else "the target"
-        return WorkflowError(f"{env} holds objects but no Atlas migration history",
-                             hint=f"if another tool (Alembic) built it, adopt it: inv migrate.baseline --env {env} --dry-run, then without --dry-run")
+        from tools.baseline import unmanaged
+
+        return unmanaged(env)
     if "not clean" in low:
         return WorkflowError(f"atlas {cmd}: {msg}", hint="the dev database must be empty: inv db.up recreates it")
     return WorkflowError(f"atlas {cmd} failed: {msg}")

@@ -51,9 +51,11 @@ def is_empty(snapshot: dict) -> bool:
     return not any(names for kind, names in snapshot.items() if kind != "schema") and set(snapshot.get("schema", {})) <= {"public"}
 
 
-def unmanaged(env: str, snapshot: dict) -> WorkflowError:
-    kinds = sorted({kind for kind, names in snapshot.items() if names and kind != "schema"})
-    return WorkflowError(f"{env} holds objects ({', '.join(kinds) or 'schemas'}) but no Atlas migration history",
+def unmanaged(env: str, snapshot: dict | None = None) -> WorkflowError:
+    """A database that holds objects but no Atlas history: the way forward is the baseline."""
+    kinds = sorted({kind for kind, names in (snapshot or {}).items() if names and kind != "schema"})
+    what = f"objects ({', '.join(kinds)})" if kinds else "objects"
+    return WorkflowError(f"{env} holds {what} but no Atlas migration history",
                          hint=f"if another tool (Alembic) built it, adopt it: inv migrate.baseline --env {env} --dry-run, then without --dry-run")
 
 

@@ -336,11 +336,10 @@ def status(config: Config, env: str) -> StatusReport:
     )
     # Atlas v0.13.1 only runs files above the current version: a file merged in with a lower
     # version (two branches) is never applied, and Atlas reports "in sync". Say so.
-    recorded = {r.get("Version") for r in data.get("Applied") or []}
-    current = report.current if report.current[:1].isdigit() else ""
-    report.skipped = [f["Name"] for f in data.get("Available") or []
-                      if current and FILE_RE.match(f["Name"]) and f.get("Version", version_of(Path(f["Name"]))) not in recorded
-                      and int(version_of(Path(f["Name"]))) < int(current)]
+    if report.current[:1].isdigit():
+        recorded = {r.get("Version") for r in data.get("Applied") or []}
+        below = [Path(f["Name"]) for f in data.get("Available") or [] if FILE_RE.match(f["Name"])]
+        report.skipped = [p.name for p in below if version_of(p) not in recorded and int(version_of(p)) < int(report.current)]
     if report.skipped:
         report.status = "OUT_OF_ORDER"
     return report
@@ -355,6 +354,8 @@ def out_of_order(report: StatusReport) -> WorkflowError:
 
 def renumber(config: Config, name: str) -> str:
     """Move one file above every other version (a file merged in below the newest), re-hash."""
+    if not name.strip():
+        raise WorkflowError("which file? pass --file", hint="e.g. inv migrate.renumber --file 20260101000000_add_x.sql")
     check_versions(config)
     path = migrations_dir(config) / name.strip()
     if "/" in name or not FILE_RE.match(path.name) or not path.is_file():
@@ -473,7 +474,8 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
         # Nothing applied yet and nothing there: no file can lose data or hold a lock on a table
         # anyone uses. Linting 500 files there only costs time (most of a first deploy);
         # --dry-run and inv migrate.lint still lint them.
-        from tools.baseline import is_empty, snapshot_url, unmanaged
+        from tools.baseline import is_empty, unmanaged
+        from tools.catalog import snapshot_url
 
         snapshot = snapshot_url(target)
         if not is_empty(snapshot):
@@ -498,16 +500,16 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
             "migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
     data = _json_or_none(result)
     if data:
-        done = [f for f in data.get("Applied") or [] if not f.get("Error")]
-        report.applied = [f["Name"] for f in done]
-        report.timings = {f["Name"]: (len(f.get("Applied") or []), _duration_ms(f)) for f in done}
+        ran = [f for f in data.get("Applied") or [] if not f.get("Error")]
+        report.applied = [f["Name"] for f in ran]
+        report.timings = {f["Name"]: (len(f.get("Applied") or []), _file_ms(f)) for f in ran}
     if result.code != 0:
         failed = _apply_failure(data)
         if failed and "due to lock timeout" in failed:
-            done = f" ({len(report.applied)} earlier file(s) applied)" if report.applied else ""
+            earlier = f" ({len(report.applied)} earlier file(s) applied)" if report.applied else ""
             raise WorkflowError(
                 f"{failed.split(' failed at ')[0]} waited more than {table_timeout} for a table lock held by another transaction; "
-                f"that file was rolled back{done}",
+                f"that file was rolled back{earlier}",
                 hint=f"retry when the table is quiet (see pg_stat_activity), or raise TABLE_LOCK_TIMEOUT / --table-lock-timeout")
         if failed:
             raise WorkflowError(failed, hint=f"fix the file, then run inv migrate.apply --env {env} again (that file was rolled back)")
@@ -551,7 +553,7 @@ def _atlas_with_table_lock_timeout(config: Config, env: str, target: str, table_
     return Atlas(config.root, config.child_env(**{env_var_for(env): url}), mask=config.mask)
 
 
-def _duration_ms(entry: dict) -> float | None:
+def _file_ms(entry: dict) -> float | None:
     """Milliseconds between Atlas's Start and End (RFC 3339 with nanoseconds) of one file."""
     from datetime import datetime
 

@@ -82,11 +82,11 @@ def test_confirmation_names_the_action_and_the_files(tmp_path):
 
 
 def test_file_duration_from_atlas_timestamps():
-    from tools.migrate import _duration_ms
+    from tools.migrate import _file_ms
 
     entry = {"Start": "2026-11-25T18:40:01.123456789Z", "End": "2026-11-25T18:40:01.160456789+00:00"}
-    assert round(_duration_ms(entry)) == 37
-    assert _duration_ms({"Start": "garbage", "End": None}) is None
+    assert round(_file_ms(entry)) == 37
+    assert _file_ms({"Start": "garbage", "End": None}) is None
 
 
 def _snap(tables: dict[str, dict[str, tuple]]) -> dict:
