@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -124,6 +125,22 @@ def make_project(tmp_path: Path, stack: str, migrations: bool = True) -> Project
                 env[key] = value
     (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     return Project(root=root, env=env)
+
+
+@contextlib.contextmanager
+def running_project(path: Path, apply: bool = False):
+    """A project copy on local clusters, stack up (and migrated if `apply`), torn down afterwards."""
+    require(atlas_binary() is not None, "the Atlas CLI is not installed (run inv setup)")
+    p = make_project(path, "local")
+    up = p.inv("db.up")
+    assert up.returncode == 0, up.stderr
+    if apply:
+        applied = p.inv("migrate.apply")
+        assert applied.returncode == 0, applied.stderr
+    try:
+        yield p
+    finally:
+        p.inv("db.down", "--volumes")
 
 
 @pytest.fixture

@@ -12,18 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import assert_no_secret, atlas_binary, make_project, require
+from tests.conftest import assert_no_secret, atlas_binary, running_project
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def project(tmp_path):
-    require(atlas_binary() is not None, "the Atlas CLI is not installed (run inv setup)")
-    p = make_project(tmp_path, "local")
-    assert p.inv("db.up").returncode == 0
-    yield p
-    p.inv("db.down", "--volumes")
+    with running_project(tmp_path) as p:
+        yield p
 
 
 def add_files(p, *bodies: str) -> list[str]:

@@ -20,20 +20,15 @@ from typing import Callable
 
 import pytest
 
-from tests.conftest import ROOT, assert_no_secret, atlas_binary, make_project, require
+from tests.conftest import assert_no_secret, atlas_binary, make_project, require, running_project
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    require(atlas_binary() is not None, "the Atlas CLI is not installed (run inv setup)")
-    p = make_project(tmp_path_factory.mktemp("badinput"), "local")
-    up = p.inv("db.up")
-    assert up.returncode == 0, up.stderr
-    assert p.inv("migrate.apply").returncode == 0
-    yield p
-    p.inv("db.down", "--volumes")
+    with running_project(tmp_path_factory.mktemp("badinput"), apply=True) as p:
+        yield p
 
 
 def catalog(p) -> str:

@@ -11,19 +11,15 @@ import sys
 
 import pytest
 
-from tests.conftest import atlas_binary, make_project, require
+from tests.conftest import atlas_binary, running_project
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    require(atlas_binary() is not None, "the Atlas CLI is not installed (run inv setup)")
-    p = make_project(tmp_path_factory.mktemp("baseline"), "local")
-    up = p.inv("db.up")
-    assert up.returncode == 0, up.stderr
-    yield p
-    p.inv("db.down", "--volumes")
+    with running_project(tmp_path_factory.mktemp("baseline")) as p:
+        yield p
 
 
 def run_sql(url: str, *statements: str):
