@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools import atlas as atlas_mod
-from tools.config import Config, env_var_for, mask
+from tools.config import DEFAULT_DB_PORT, DEFAULT_DEV_DB_PORT, Config, env_var_for, mask
 from tools.errors import WorkflowError
 
 
@@ -36,7 +36,7 @@ def ensure_dotenv(root: Path, log) -> bool:
 
     values = {"POSTGRES_PASSWORD": secrets.token_hex(16), "COMPOSE_PROJECT_NAME": project_name(root)}
     taken = set()
-    for key, default in (("DB_PORT", 5433), ("DEV_DB_PORT", 5434)):
+    for key, default in (("DB_PORT", DEFAULT_DB_PORT), ("DEV_DB_PORT", DEFAULT_DEV_DB_PORT)):
         port = free_port(default, avoid=taken)
         taken.add(port)
         if port != default:

@@ -43,11 +43,9 @@ def get_stack(config: Config, backend: str | None = None):
     return (ComposeStack if name == "compose" else LocalStack)(config, why)
 
 
-def _port(config: Config, variable: str, default: int) -> int:
-    raw = config.get(variable, str(default)).strip()
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise WorkflowError(f"{variable}={raw!r} is not a port number", hint=f"set {variable} to a free port such as {default} in .env")
-    return int(raw)
+def _port(config: Config, variable: str, default: int | None = None) -> int:
+    """A host port variable, resolved with the defaults of tools.config (the ones Compose uses)."""
+    return config.port(variable)
 
 
 # --- databases on a running server ---------------------------------------------------------
@@ -117,7 +115,7 @@ def ensure_database(url: str, what: str) -> None:
 def check_stored_password(config: Config, storage: str) -> None:
     """The local target keeps the password it was initialised with; .env may have a newer one."""
     user, password = config.get("POSTGRES_USER", "app"), config.get("POSTGRES_PASSWORD")
-    url = f"postgres://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{_port(config, 'DB_PORT', 5433)}/postgres?sslmode=disable"
+    url = f"postgres://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{_port(config, 'DB_PORT')}/postgres?sslmode=disable"
     try:
         _connect(url).close()
     except Exception as exc:
@@ -321,8 +319,8 @@ class LocalStack:
         if not password:
             raise WorkflowError("POSTGRES_PASSWORD is not set", hint="run inv setup, or copy .env.example to .env and set it")
         return {
-            "dev-db": Cluster(self.state_dir / "dev", _port(self.config, "DEV_DB_PORT", 5434), user, password),
-            "db": Cluster(self.state_dir / "db", _port(self.config, "DB_PORT", 5433), user, password),
+            "dev-db": Cluster(self.state_dir / "dev", _port(self.config, "DEV_DB_PORT"), user, password),
+            "db": Cluster(self.state_dir / "db", _port(self.config, "DB_PORT"), user, password),
         }
 
     def up(self, log, services: tuple[str, ...] = ()) -> None:
