@@ -11,7 +11,7 @@ import sys
 
 from invoke import Collection, Exit, task
 
-from tools.config import Config
+from tools.config import Config, require_dotenv
 from tools.errors import WorkflowError
 
 
@@ -35,6 +35,8 @@ def edge(fn):
 
 
 def _config() -> Config:
+    """The configuration of every task but setup: it requires the checkout's .env."""
+    require_dotenv()
     return Config.load()
 
 
@@ -97,7 +99,7 @@ def bench(c, quick=False, runs=5):
     """Benchmark the workflow against bare Atlas, psql and Alembic; write bench/results.md."""
     import subprocess
 
-    argv = [sys.executable, str(Config.load().root / "bench" / "run.py"), "--runs", str(runs)] + (["--quick"] if quick else [])
+    argv = [sys.executable, str(_config().root / "bench" / "run.py"), "--runs", str(runs)] + (["--quick"] if quick else [])
     raise Exit(code=subprocess.call(argv))
 
 
