@@ -332,7 +332,7 @@ class LocalStack:
             if cluster.running():
                 continue
             log(f"starting local PostgreSQL cluster {name} on 127.0.0.1:{cluster.port}...")
-            cluster.start()
+            cluster.start(log=log)
         if "db" in wanted:
             check_stored_password(self.config, "its cluster (.state/pg/db)")
             ensure_database(self.config.url_for("local"), "the local database")
@@ -344,24 +344,28 @@ class LocalStack:
                     raise
                 # Throw-away by design: made with an earlier password, it is simply made again.
                 log("the dev cluster was made with another password: recreating it (it holds nothing)")
-                clusters["dev-db"].destroy()
-                clusters["dev-db"].start()
+                clusters["dev-db"].destroy(log=log)
+                clusters["dev-db"].start(log=log)
                 ensure_database(self.config.dev_url(), "the dev database")
         if time.monotonic() - started > 2:
             log(f"local clusters ready in {time.monotonic() - started:.1f}s")
 
     def down(self, log, volumes: bool = False) -> None:
         clusters = self.clusters()
-        clusters["db"].stop()
-        clusters["dev-db"].destroy()  # throw-away by design
+        clusters["db"].stop(log=log)
+        clusters["dev-db"].destroy(log=log)  # throw-away by design
         if volumes:
-            clusters["db"].destroy()
+            clusters["db"].destroy(log=log)
 
     def states(self) -> list[ServiceState]:
         out = []
         for name, cluster in self.clusters().items():
-            if cluster.running():
-                out.append(ServiceState(name, "running", f"pid {cluster.pid()}, 127.0.0.1:{cluster.port}"))
+            pid, stale = cluster.read_pidfile()
+            if pid is not None:
+                out.append(ServiceState(name, "running", f"pid {pid}, 127.0.0.1:{cluster.port}"))
+            elif stale is not None:
+                out.append(ServiceState(name, "stopped (stale pid file)",
+                                        f"postmaster.pid names pid {stale}, not this cluster's server: inv db.up replaces it"))
             else:
                 out.append(ServiceState(name, "stopped" if cluster.initialised else "not created"))
         out.append(ServiceState("app", "host", f"schema dump runs with {Path(sys.executable).name} on the host"))
