@@ -22,6 +22,7 @@ from tools.errors import WorkflowError
 
 SERVICES = ("dev-db", "db", "app")
 UP_TIMEOUT = 180
+APP_IMAGE_INPUTS = ("Dockerfile", "requirements-app.txt")  # what the app image is built from
 
 
 @dataclass
@@ -36,6 +37,21 @@ def docker_answers(timeout: float = 5) -> bool:
     from tools.docker_setup import engine_ok
 
     return engine_ok(timeout)
+
+
+def app_image(config: Config) -> str:
+    """The app image's tag: APP_IMAGE, else one named after what it is built from (Dockerfile,
+    requirements-app.txt, PYTHON_IMAGE), so checkouts whose dependencies differ never share it."""
+    import hashlib
+
+    chosen = config.get("APP_IMAGE").strip()
+    if chosen:
+        return chosen
+    digest = hashlib.sha256(config.get("PYTHON_IMAGE").strip().encode() + b"\0")
+    for name in APP_IMAGE_INPUTS:
+        path = config.root / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
+    return f"schemaflow-app:{digest.hexdigest()[:12]}"
 
 
 def get_stack(config: Config, backend: str | None = None):
@@ -64,6 +80,9 @@ def connection_error(exc: Exception, what: str) -> WorkflowError:
     low = text.lower()
     if "password authentication failed" in low:
         return WorkflowError(f"{what}: the server refused the password", hint="check the user and password in the URL (.env)")
+    if "no password supplied" in low:
+        return WorkflowError(f"{what}: the server wants a password and the URL has none",
+                             hint="set POSTGRES_PASSWORD in .env (an empty one leaves the URLs without a password)")
     if "does not exist" in low:
         return WorkflowError(f"{what}: {text}", hint="create it, or fix the database name in the URL")
     import psycopg
@@ -110,6 +129,14 @@ def ensure_database(url: str, what: str) -> None:
                     pass  # created meanwhile by a concurrent run
     except Exception as exc:
         raise connection_error(exc, what) from None
+
+
+def require_password(config: Config) -> str:
+    """Both backends need POSTGRES_PASSWORD, running or not: name it when it is empty."""
+    password = config.get("POSTGRES_PASSWORD")
+    if not password:
+        raise WorkflowError("POSTGRES_PASSWORD is not set (empty)", hint="set it in .env (inv setup writes a random one into a new .env)")
+    return password
 
 
 def check_stored_password(config: Config, storage: str) -> None:
@@ -216,7 +243,7 @@ class ComposeStack:
 
     def _run(self, *args: str, timeout: float = 300, capture: bool = True) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run(self.argv(*args), cwd=self.root, env=self.config.child_env(), capture_output=capture,
+            return subprocess.run(self.argv(*args), cwd=self.root, env=self.config.child_env(APP_IMAGE=app_image(self.config)), capture_output=capture,
                                   text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except FileNotFoundError:
             raise WorkflowError("the docker CLI is not installed", hint="install Docker, or use the local backend (STACK=local)") from None
@@ -237,6 +264,7 @@ class ComposeStack:
         return WorkflowError(f"{what} failed: {line}", hint="see docker compose logs")
 
     def up(self, log, services: tuple[str, ...] = ()) -> None:
+        require_password(self.config)
         self._start(log, services)
         if "db" in (services or SERVICES):
             check_stored_password(self.config, "its Docker volume (db-data)")
@@ -297,7 +325,7 @@ class ComposeStack:
     def psql_argv(self, target: str) -> tuple[list[str], dict[str, str]]:
         service, url = ("dev-db", self.config.dev_url()) if target == "dev" else ("db", self.config.url_for("local"))
         parts = urlsplit(url)
-        return self.argv("exec", service, "psql", "-U", parts.username or "postgres", "-d", parts.path.strip("/")), self.config.child_env()
+        return self.argv("exec", service, "psql", "-U", parts.username or "postgres", "-d", parts.path.strip("/")), self.config.child_env(APP_IMAGE=app_image(self.config))
 
 
 # --- local clusters -------------------------------------------------------------------------
@@ -315,9 +343,7 @@ class LocalStack:
         from tools.pgcluster import Cluster
 
         user = self.config.get("POSTGRES_USER", "app")
-        password = self.config.get("POSTGRES_PASSWORD")
-        if not password:
-            raise WorkflowError("POSTGRES_PASSWORD is not set", hint="run inv setup, or copy .env.example to .env and set it")
+        password = require_password(self.config)
         return {
             "dev-db": Cluster(self.state_dir / "dev", _port(self.config, "DEV_DB_PORT"), user, password),
             "db": Cluster(self.state_dir / "db", _port(self.config, "DB_PORT"), user, password),

@@ -196,3 +196,38 @@ def test_every_task_but_setup_requires_dotenv(tmp_path, args):
     errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
     assert errors == [f"error: .env not found in project/: run inv setup (it writes .env from .env.example)"], proc.stderr
     assert "stack stopped" not in proc.stdout
+
+
+# --- baseline: alembic_version's primary key under PostgreSQL's default name ------------------
+
+LIKE_ALEMBIC_DEFAULT_PKEY = """
+import sys
+from sqlalchemy import create_engine, text
+import app.models
+from app.models.base import Base
+
+engine = create_engine(sys.argv[1].replace("postgres://", "postgresql+psycopg://"))
+Base.metadata.create_all(engine)
+with engine.begin() as conn:
+    conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))  # alembic_version_pkey
+    conn.execute(text("INSERT INTO alembic_version VALUES ('ae1027a6acf')"))
+"""
+
+
+def test_baseline_exempts_alembic_version_whatever_its_primary_key_is_called(tmp_path):
+    import psycopg
+
+    from tests.conftest import running_project
+    from tools.config import libpq_url
+
+    with running_project(tmp_path) as p:
+        with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True) as conn:
+            conn.execute('CREATE DATABASE "legacy_pkey"')
+        url = p.env["DATABASE_URL"].replace("/app?", "/legacy_pkey?")
+        built = p.run([sys.executable, "-c", LIKE_ALEMBIC_DEFAULT_PKEY, url])
+        assert built.returncode == 0, built.stderr
+        with psycopg.connect(libpq_url(url, "x")) as conn:
+            assert conn.execute("SELECT conname FROM pg_constraint WHERE conrelid = 'alembic_version'::regclass").fetchone()[0] == "alembic_version_pkey"
+        dry = p.inv("migrate.baseline", "--env", "staging", "--dry-run", extra_env={"STAGING_DATABASE_URL": url})
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert "drift:" not in dry.stdout and "staging matches what migrations/ up to" in dry.stdout
