@@ -146,16 +146,19 @@ class Config:
     root: Path
     values: dict[str, str]
     env_names: list[str] = field(default_factory=list)
+    defaulted: set[str] = field(default_factory=set)  # DEFAULTS keys missing or empty in .env and the environment
 
     @classmethod
     def load(cls, root: Path = ROOT, environ: dict[str, str] | None = None) -> Config:
         environ = dict(os.environ if environ is None else environ)
         values = load_dotenv_values(root, environ)
         values.update({k: v for k, v in environ.items()})
+        defaulted = set()
         for key, default in DEFAULTS.items():  # missing or empty: the default Compose uses too
             if not (values.get(key) or "").strip():
                 values[key] = default
-        return cls(root=root, values=values, env_names=read_env_names(root))
+                defaulted.add(key)
+        return cls(root=root, values=values, env_names=read_env_names(root), defaulted=defaulted)
 
     def port(self, variable: str) -> int:
         """DB_PORT / DEV_DB_PORT, resolved (empty or missing: the default)."""
