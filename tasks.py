@@ -11,7 +11,7 @@ import sys
 
 from invoke import Collection, Exit, task
 
-from tools.config import Config
+from tools.config import Config, require_dotenv
 from tools.errors import WorkflowError
 
 
@@ -35,6 +35,8 @@ def edge(fn):
 
 
 def _config() -> Config:
+    """The configuration of every task but setup: it requires the checkout's .env."""
+    require_dotenv()
     return Config.load()
 
 
@@ -46,13 +48,14 @@ def _stack(config: Config):
 
 # --- top level -------------------------------------------------------------------------------
 
-@task(help={"no_docker": "Do not install or use Docker: use local PostgreSQL clusters (records STACK=local in .env)"})
+@task(help={"no_docker": "Do not install or use Docker: use local PostgreSQL clusters (records STACK=local in .env)",
+            "stop_compose": "With --no-docker: stop this checkout's running Compose stack first (its data volume is kept)"})
 @edge
-def setup(c, no_docker=False):
+def setup(c, no_docker=False, stop_compose=False):
     """Provision this machine: .env, the Atlas CLI, Docker + images (or local PostgreSQL)."""
     from tools.setup import setup as run_setup
 
-    config = run_setup(Config.load().root, log, docker=False if no_docker else None)
+    config = run_setup(Config.load().root, log, docker=False if no_docker else None, stop_compose=stop_compose)
     stack = _stack(config)
     print(f"setup complete: stack backend {stack.name} ({stack.why})")
 
@@ -67,7 +70,7 @@ def doctor(c):
     failed = 0
     for check in run_doctor(config):
         failed += not check.ok
-        print(f"{'ok ' if check.ok else 'FAIL'} {check.name:<18} {config.mask(check.detail)}")
+        print(f"{('warn' if check.warning else 'ok ') if check.ok else 'FAIL'} {check.name:<18} {config.mask(check.detail)}")
     if failed:
         raise Exit(f"error: {failed} check(s) failed", code=1)
 
@@ -97,7 +100,7 @@ def bench(c, quick=False, runs=5):
     """Benchmark the workflow against bare Atlas, psql and Alembic; write bench/results.md."""
     import subprocess
 
-    argv = [sys.executable, str(Config.load().root / "bench" / "run.py"), "--runs", str(runs)] + (["--quick"] if quick else [])
+    argv = [sys.executable, str(_config().root / "bench" / "run.py"), "--runs", str(runs)] + (["--quick"] if quick else [])
     raise Exit(code=subprocess.call(argv))
 
 

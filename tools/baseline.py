@@ -41,9 +41,19 @@ class BaselineReport:
 
 
 def is_alembic_bookkeeping(difference) -> bool:
-    """The alembic_version table, its column, primary key and index (in any schema)."""
+    """The alembic_version table, its columns, constraints and indexes (in any schema), whatever
+    their names: Alembic names its primary key alembic_version_pkc, PostgreSQL's default is
+    alembic_version_pkey, a hand-made table may use any name. Columns and constraints are named
+    schema.table.x; an index is named schema.index and carries its table as a field."""
     parts = difference.name.split(".")
-    return len(parts) >= 2 and parts[1] in (ALEMBIC_TABLE, f"{ALEMBIC_TABLE}_pkc")
+    if difference.kind in ("table", "column", "constraint", "trigger", "policy"):
+        return len(parts) >= 2 and parts[1] == ALEMBIC_TABLE
+    if difference.kind == "index":
+        if difference.field is None:  # on one side only: the side holds the index's fields
+            fields = difference.left if difference.left is not None else difference.right
+            return isinstance(fields, dict) and fields.get("table") == ALEMBIC_TABLE
+        return difference.field == "table" and ALEMBIC_TABLE in (difference.left, difference.right)
+    return False
 
 
 def is_empty(snapshot: dict) -> bool:

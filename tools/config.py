@@ -28,6 +28,17 @@ DEFAULT_PROTECTED = ("production",)
 POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2")
 STACKS = ("compose", "local")
 
+# The one home of each default that URLs, Compose (compose.yaml's ${VAR:-default}), the local
+# clusters and setup share: a variable missing or empty in .env resolves to these everywhere.
+DEFAULT_DB_PORT = 5433
+DEFAULT_DEV_DB_PORT = 5434
+DEFAULTS = {
+    "POSTGRES_USER": "app",
+    "POSTGRES_DB": "app",
+    "DB_PORT": str(DEFAULT_DB_PORT),
+    "DEV_DB_PORT": str(DEFAULT_DEV_DB_PORT),
+}
+
 
 def env_var_for(env_name: str) -> str:
     """The variable holding the URL of `env_name`: local -> DATABASE_URL, x -> X_DATABASE_URL."""
@@ -46,13 +57,37 @@ def read_env_names(root: Path = ROOT) -> list[str]:
     return re.findall(r'(?m)^\s*env\s+"([^"]+)"\s*\{', text)
 
 
-def load_dotenv_values(root: Path = ROOT) -> dict[str, str]:
+def require_dotenv(root: Path = ROOT) -> Path:
+    """Every task but `setup` works from the checkout's .env: without it, the Compose project,
+    password and ports would fall back to values that name someone else's containers or servers."""
+    path = root / ".env"
+    if not path.is_file():
+        raise WorkflowError(f".env not found in {root.name}/", hint="run inv setup (it writes .env from .env.example)")
+    return path
+
+
+def load_dotenv_values(root: Path = ROOT, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The .env file's values, ${VAR} and ${VAR:-default} expanded as Docker Compose does: the
+    real environment wins, an empty value counts as unset, and DEFAULTS fill what is missing."""
     path = root / ".env"
     if not path.is_file():
         return {}
     from dotenv import dotenv_values
+    from dotenv.variables import Variable, parse_variables
 
-    return {k: v for k, v in dotenv_values(path, interpolate=True).items() if v is not None}
+    environ = dict(os.environ if environ is None else environ)
+    resolved: dict[str, str] = {}
+
+    def lookup(name: str) -> str:
+        value = environ[name] if name in environ else resolved.get(name, "")
+        return value or DEFAULTS.get(name, "")
+
+    for key, raw in dotenv_values(path, interpolate=False).items():
+        if raw is None:
+            continue
+        resolved[key] = "".join((lookup(a.name) or (a.default or "")) if isinstance(a, Variable) else a.resolve({})
+                                for a in parse_variables(raw))
+    return resolved
 
 
 def parse_url(value: str, variable: str) -> SplitResult:
@@ -69,9 +104,11 @@ def parse_url(value: str, variable: str) -> SplitResult:
         )
     if not parts.hostname:
         raise WorkflowError(f"{variable} has no host", hint="use postgres://user:password@host:5432/dbname?sslmode=disable")
+    if port is None and parts.netloc.endswith(":"):
+        raise WorkflowError(f"{variable} has an empty port (host:/db)",
+                            hint="set DB_PORT / DEV_DB_PORT in .env (empty means the default), or write the port in the URL")
     if not parts.path.strip("/"):
         raise WorkflowError(f"{variable} names no database", hint="add /dbname after the host:port in the URL")
-    del port
     if "search_path" in parts.query.lower():
         raise WorkflowError(
             f"{variable} sets search_path, which would switch Atlas to schema scope",
@@ -109,13 +146,27 @@ class Config:
     root: Path
     values: dict[str, str]
     env_names: list[str] = field(default_factory=list)
+    defaulted: set[str] = field(default_factory=set)  # DEFAULTS keys missing or empty in .env and the environment
 
     @classmethod
     def load(cls, root: Path = ROOT, environ: dict[str, str] | None = None) -> Config:
         environ = dict(os.environ if environ is None else environ)
-        values = load_dotenv_values(root)
+        values = load_dotenv_values(root, environ)
         values.update({k: v for k, v in environ.items()})
-        return cls(root=root, values=values, env_names=read_env_names(root))
+        defaulted = set()
+        for key, default in DEFAULTS.items():  # missing or empty: the default Compose uses too
+            if not (values.get(key) or "").strip():
+                values[key] = default
+                defaulted.add(key)
+        return cls(root=root, values=values, env_names=read_env_names(root), defaulted=defaulted)
+
+    def port(self, variable: str) -> int:
+        """DB_PORT / DEV_DB_PORT, resolved (empty or missing: the default)."""
+        raw = self.get(variable, DEFAULTS.get(variable, "")).strip()
+        if not raw.isdigit() or not 0 < int(raw) < 65536:
+            raise WorkflowError(f"{variable}={raw!r} is not a port number",
+                                hint=f"set {variable} to a free port such as {DEFAULTS.get(variable, DEFAULT_DB_PORT)} in .env")
+        return int(raw)
 
     def get(self, name: str, default: str = "") -> str:
         return self.values.get(name, default) or default

@@ -60,6 +60,35 @@ def engine_ok(timeout: float = 5) -> bool:
         return False
 
 
+WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
+PROJECT_LABEL = "com.docker.compose.project"
+
+
+def checkout_containers(root: Path, running_only: bool = False, timeout: float = 10) -> dict[str, list[str]]:
+    """Compose projects with containers made from this checkout (by the label Compose puts on
+    each container: its project's working directory), {project: [container names]}.
+    Empty when there is no docker CLI or no engine answers."""
+    docker = shutil.which("docker")
+    if not docker:
+        return {}
+    argv = [docker, "ps", "--all", "--filter", f"label={WORKING_DIR_LABEL}={Path(root).resolve()}",
+            "--format", "{{.Label \"%s\"}}\t{{.Names}}" % PROJECT_LABEL]
+    if running_only:
+        argv[3:3] = ["--filter", "status=running"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if proc.returncode != 0:
+        return {}
+    found: dict[str, list[str]] = {}
+    for line in proc.stdout.splitlines():
+        project, _, name = line.partition("\t")
+        if project.strip():
+            found.setdefault(project.strip(), []).append(name.strip())
+    return {k: sorted(v) for k, v in sorted(found.items())}
+
+
 def _can_install() -> bool:
     return os.geteuid() == 0 and Path("/etc/debian_version").exists() and shutil.which("apt-get") is not None
 

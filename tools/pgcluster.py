@@ -83,6 +83,41 @@ def _chown_for_server(path: Path) -> None:
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
+def _same_dir(a: str | Path, b: str | Path) -> bool:
+    try:
+        return os.path.realpath(a) == os.path.realpath(b) or os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def process_datadir(pid: int) -> str | None:
+    """The data directory a running postmaster serves: '' when the process is not a PostgreSQL
+    server at all, None when it cannot be inspected (no /proc, or no permission).
+
+    A postmaster runs with its data directory as working directory, and pg_ctl starts it with
+    `-D <datadir>`; either identifies the cluster.
+    """
+    proc = Path(f"/proc/{pid}")
+    try:
+        argv = [a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
+    except FileNotFoundError:
+        return None if not Path("/proc/self").exists() else ""
+    except OSError:
+        return None
+    if not argv or os.path.basename(argv[0].split()[0]) not in ("postgres", "postmaster"):
+        return ""
+    try:
+        return os.readlink(proc / "cwd")
+    except OSError:
+        pass
+    for i, arg in enumerate(argv):
+        if arg == "-D" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("-D") and len(arg) > 2:
+            return arg[2:]
+    return None
+
+
 @dataclass
 class Cluster:
     """One cluster: a data directory, a port, a superuser and its password."""
@@ -135,52 +170,100 @@ class Cluster:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             raise WorkflowError(f"initdb failed for {self.datadir.name}: {tail[0]}", hint=INSTALL_HINT)
 
+    @property
+    def pidfile(self) -> Path:
+        return self.datadir / "postmaster.pid"
+
     def pid(self) -> int | None:
-        """The postmaster's pid when it runs (a stale postmaster.pid counts as not running)."""
-        pidfile = self.datadir / "postmaster.pid"
+        """The postmaster's pid when this cluster's server runs.
+
+        postmaster.pid is trusted only when its process is a postmaster of *this* data
+        directory: after a crash the pid may have been reused by any program, another
+        PostgreSQL server included, and signalling it would stop someone else's server.
+        Anything else is stale (see `stale_pid`), which counts as not running.
+        """
+        return self.read_pidfile()[0]
+
+    def stale_pid(self) -> int | None:
+        """The pid of a postmaster.pid that is not this cluster's running server, else None."""
+        pid, stale = self.read_pidfile()
+        return stale if pid is None else None
+
+    def read_pidfile(self) -> tuple[int | None, int | None]:
+        """(trusted pid, stale pid): at most one of them is set."""
         try:
-            pid = int(pidfile.read_text().splitlines()[0])
+            lines = self.pidfile.read_text().splitlines()
+            pid = int(lines[0])
         except (FileNotFoundError, ValueError, IndexError):
-            return None
+            return None, None
+        except PermissionError:
+            return self._pid_from_pg_ctl(), None
+        if pid <= 0:
+            return None, pid
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return None  # stale: the server died; postgres clears the file on its next start
+            return None, pid  # the server died
         except PermissionError:
-            pass
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        if cmdline.exists() and b"postgres" not in cmdline.read_bytes():
-            # The pid was reused by another program: the file is stale and would block a start.
-            pidfile.unlink(missing_ok=True)
+            pass  # alive, owned by another user (e.g. we are not root and it is not ours)
+        if len(lines) > 1 and lines[1].strip() and not _same_dir(lines[1].strip(), self.datadir):
+            return None, pid  # a pid file written by another cluster
+        serves = process_datadir(pid)
+        if serves is None:
+            return (pid, None) if self._pid_from_pg_ctl() == pid else (None, pid)
+        return (pid, None) if serves and _same_dir(serves, self.datadir) else (None, pid)
+
+    def _pid_from_pg_ctl(self) -> int | None:
+        """Where the process cannot be inspected: what `pg_ctl status` says."""
+        try:
+            proc = self._run([str(self.bindir / "pg_ctl"), "status", "-D", str(self.datadir)], timeout=20)
+        except (OSError, subprocess.SubprocessError):
             return None
-        return pid
+        import re
+
+        found = re.search(r"server is running \(PID: (\d+)\)", proc.stdout or "")
+        return int(found.group(1)) if proc.returncode == 0 and found else None
+
+    def clear_stale_pidfile(self, log=None) -> None:
+        """Remove a stale postmaster.pid (so a start works), saying so once."""
+        stale = self.stale_pid()
+        if stale is None:
+            return
+        if log:
+            log(f"{self.datadir.name}: postmaster.pid names pid {stale}, which is not this cluster's server "
+                f"(left by a crash): removed it")
+        self.pidfile.unlink(missing_ok=True)
 
     def running(self) -> bool:
         return self.pid() is not None
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 30, log=None) -> None:
         if self.running():
             return
         self.init()
+        self.clear_stale_pidfile(log)
         opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off"
         proc = self._run([
             str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-o", opts,
             "-w", "-t", str(int(timeout)), "start",
         ], timeout=timeout + 10)
         if proc.returncode != 0:
-            log = self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
-            if "could not bind" in log.splitlines()[-5:].__str__() or "Address already in use" in log[-2000:]:
+            text = self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+            if "could not bind" in text.splitlines()[-5:].__str__() or "Address already in use" in text[-2000:]:
                 raise WorkflowError(f"port {self.port} on 127.0.0.1 is taken by another program", hint="stop it, or choose another port in .env (DB_PORT / DEV_DB_PORT)")
-            last = [l for l in log.strip().splitlines() if l][-1:] or [proc.stderr.strip()]
+            last = [l for l in text.strip().splitlines() if l][-1:] or [proc.stderr.strip()]
             raise WorkflowError(f"PostgreSQL cluster {self.datadir.name} did not start: {last[0]}", hint=f"see {self.logfile}")
 
-    def stop(self, timeout: float = 30) -> None:
+    def stop(self, timeout: float = 30, log=None) -> None:
+        """Stop this cluster's server; a stale pid file is removed, never signalled (pg_ctl stop
+        would send the signal to whatever process has that pid now)."""
         if not self.running():
+            self.clear_stale_pidfile(log)
             return
         self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "-t", str(int(timeout)), "stop"], timeout=timeout + 10)
 
-    def destroy(self) -> None:
-        self.stop()
+    def destroy(self, log=None) -> None:
+        self.stop(log=log)
         shutil.rmtree(self.datadir, ignore_errors=True)
         self.logfile.unlink(missing_ok=True)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools import atlas as atlas_mod
-from tools.config import Config, env_var_for, mask
+from tools.config import DEFAULT_DB_PORT, DEFAULT_DEV_DB_PORT, Config, env_var_for, mask
 from tools.errors import WorkflowError
 
 
@@ -36,7 +36,7 @@ def ensure_dotenv(root: Path, log) -> bool:
 
     values = {"POSTGRES_PASSWORD": secrets.token_hex(16), "COMPOSE_PROJECT_NAME": project_name(root)}
     taken = set()
-    for key, default in (("DB_PORT", 5433), ("DEV_DB_PORT", 5434)):
+    for key, default in (("DB_PORT", DEFAULT_DB_PORT), ("DEV_DB_PORT", DEFAULT_DEV_DB_PORT)):
         port = free_port(default, avoid=taken)
         taken.add(port)
         if port != default:
@@ -96,9 +96,59 @@ def ensure_docker(config: Config, log) -> None:
         raise stack._fail(proc, "docker compose build app")
 
 
-def setup(root: Path, log, docker: bool | None = None) -> Config:
+def refuse_orphan_containers(root: Path) -> None:
+    """A new .env gets a new password, ports and Compose project: with containers of this
+    checkout still there (their .env deleted), a second stack would be built beside them."""
+    from tools.docker_setup import checkout_containers
+
+    found = checkout_containers(root)
+    if not found:
+        return
+    project = next(iter(found))
+    names = ", ".join(n for names in found.values() for n in names)
+    raise WorkflowError(
+        f".env is missing but this checkout has containers of Compose project {project} ({names}); no new .env written",
+        hint=f"adopt them: restore their .env (or write one with COMPOSE_PROJECT_NAME={project} and their POSTGRES_PASSWORD), "
+             f"or remove them with their data: docker compose -p {project} down --volumes; then run inv setup again")
+
+
+def tighten_dotenv(root: Path, log) -> None:
+    """.env holds the database password: readable by its owner only."""
+    env_file = root / ".env"
+    if env_file.is_file() and env_file.stat().st_mode & 0o077:
+        env_file.chmod(0o600)
+        log(".env was readable by other users: made it private (chmod 600)")
+
+
+def stop_checkout_stack(config: Config, log, stop: bool) -> None:
+    """`setup --no-docker` while this checkout's Compose stack runs: the local clusters would
+    want the same ports. Stop it only when asked (`stop`)."""
+    from tools.docker_setup import checkout_containers
+
+    running = checkout_containers(config.root, running_only=True)
+    if not running:
+        return
+    projects = ", ".join(running)
+    if not stop:
+        raise WorkflowError(f"this checkout's Compose stack ({projects}) is running; the local backend would need its ports",
+                            hint="stop it first (inv db.down), or pass --stop-compose to stop it (its data volume is kept)")
+    from tools.stack import ComposeStack
+
+    stack = ComposeStack(config)
+    for project in running:
+        proc = stack._run("-p", project, "down", "--remove-orphans", timeout=300)
+        if proc.returncode != 0:
+            raise stack._fail(proc, f"docker compose -p {project} down")
+        log(f"stopped this checkout's Compose stack ({project}); its data volume is kept")
+
+
+def setup(root: Path, log, docker: bool | None = None, stop_compose: bool = False) -> Config:
+    if not (root / ".env").exists():
+        refuse_orphan_containers(root)
+    tighten_dotenv(root, log)
     ensure_dotenv(root, log)
     if docker is False:
+        stop_checkout_stack(Config.load(root), log, stop_compose)
         from dotenv import dotenv_values
 
         if (dotenv_values(root / ".env").get("STACK") or "").strip().lower() != "local":
@@ -137,6 +187,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # ok, but worth fixing
 
 
 def _tool_version(argv: list[str]) -> str | None:
@@ -148,6 +199,36 @@ def _tool_version(argv: list[str]) -> str | None:
         return None
     lines = (out.stdout or out.stderr).strip().splitlines()
     return lines[0] if out.returncode == 0 and lines else None
+
+
+def dotenv_check(root: Path) -> Check:
+    env_file = root / ".env"
+    if not env_file.exists():
+        return Check(".env", False, "missing: run inv setup (or copy .env.example)")
+    mode = env_file.stat().st_mode & 0o777
+    if mode & 0o077:
+        return Check(".env", True, f"readable by other users (mode {mode:o}) although it holds the password: chmod 600 .env, or run inv setup", warning=True)
+    return Check(".env", True, f"present, private (mode {mode:o})")
+
+
+def ports_check(config: Config) -> Check:
+    """The host ports as resolved (a missing or empty variable takes the default Compose uses)."""
+    from urllib.parse import urlsplit
+
+    parts = []
+    try:
+        for variable in ("DB_PORT", "DEV_DB_PORT"):
+            parts.append(f"{variable}={config.port(variable)}" + (" (default)" if variable in config.defaulted else ""))
+    except WorkflowError as exc:
+        return Check("ports", False, str(exc))
+    for variable in ("DATABASE_URL", "DEV_DATABASE_URL"):
+        try:
+            port = urlsplit(config.get(variable)).port if config.get(variable) else None
+        except ValueError:
+            port = None
+        if port:
+            parts.append(f"{variable} -> {port}")
+    return Check("ports", True, ", ".join(parts))
 
 
 def doctor(config: Config) -> list[Check]:
@@ -169,7 +250,8 @@ def doctor(config: Config) -> list[Check]:
         checks.append(Check("postgres binaries", True, str(find_bindir())))
     except WorkflowError as exc:
         checks.append(Check("postgres binaries", not (not engine), str(exc)))
-    checks.append(Check(".env", (config.root / ".env").exists(), ".env present" if (config.root / ".env").exists() else "missing: run inv setup (or copy .env.example)"))
+    checks.append(dotenv_check(config.root))
+    checks.append(ports_check(config))
     try:
         stack = get_stack(config)
         detail = f"{stack.name} ({stack.why})"

@@ -22,6 +22,7 @@ from tools.errors import WorkflowError
 
 SERVICES = ("dev-db", "db", "app")
 UP_TIMEOUT = 180
+APP_IMAGE_INPUTS = ("Dockerfile", "requirements-app.txt")  # what the app image is built from
 
 
 @dataclass
@@ -38,16 +39,29 @@ def docker_answers(timeout: float = 5) -> bool:
     return engine_ok(timeout)
 
 
+def app_image(config: Config) -> str:
+    """The app image's tag: APP_IMAGE, else one named after what it is built from (Dockerfile,
+    requirements-app.txt, PYTHON_IMAGE), so checkouts whose dependencies differ never share it."""
+    import hashlib
+
+    chosen = config.get("APP_IMAGE").strip()
+    if chosen:
+        return chosen
+    digest = hashlib.sha256(config.get("PYTHON_IMAGE").strip().encode() + b"\0")
+    for name in APP_IMAGE_INPUTS:
+        path = config.root / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
+    return f"schemaflow-app:{digest.hexdigest()[:12]}"
+
+
 def get_stack(config: Config, backend: str | None = None):
     name, why = (backend, "requested") if backend else config.stack_choice(docker_answers)
     return (ComposeStack if name == "compose" else LocalStack)(config, why)
 
 
-def _port(config: Config, variable: str, default: int) -> int:
-    raw = config.get(variable, str(default)).strip()
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise WorkflowError(f"{variable}={raw!r} is not a port number", hint=f"set {variable} to a free port such as {default} in .env")
-    return int(raw)
+def _port(config: Config, variable: str, default: int | None = None) -> int:
+    """A host port variable, resolved with the defaults of tools.config (the ones Compose uses)."""
+    return config.port(variable)
 
 
 # --- databases on a running server ---------------------------------------------------------
@@ -66,6 +80,9 @@ def connection_error(exc: Exception, what: str) -> WorkflowError:
     low = text.lower()
     if "password authentication failed" in low:
         return WorkflowError(f"{what}: the server refused the password", hint="check the user and password in the URL (.env)")
+    if "no password supplied" in low:
+        return WorkflowError(f"{what}: the server wants a password and the URL has none",
+                             hint="set POSTGRES_PASSWORD in .env (an empty one leaves the URLs without a password)")
     if "does not exist" in low:
         return WorkflowError(f"{what}: {text}", hint="create it, or fix the database name in the URL")
     import psycopg
@@ -114,10 +131,18 @@ def ensure_database(url: str, what: str) -> None:
         raise connection_error(exc, what) from None
 
 
+def require_password(config: Config) -> str:
+    """Both backends need POSTGRES_PASSWORD, running or not: name it when it is empty."""
+    password = config.get("POSTGRES_PASSWORD")
+    if not password:
+        raise WorkflowError("POSTGRES_PASSWORD is not set (empty)", hint="set it in .env (inv setup writes a random one into a new .env)")
+    return password
+
+
 def check_stored_password(config: Config, storage: str) -> None:
     """The local target keeps the password it was initialised with; .env may have a newer one."""
     user, password = config.get("POSTGRES_USER", "app"), config.get("POSTGRES_PASSWORD")
-    url = f"postgres://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{_port(config, 'DB_PORT', 5433)}/postgres?sslmode=disable"
+    url = f"postgres://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{_port(config, 'DB_PORT')}/postgres?sslmode=disable"
     try:
         _connect(url).close()
     except Exception as exc:
@@ -218,7 +243,7 @@ class ComposeStack:
 
     def _run(self, *args: str, timeout: float = 300, capture: bool = True) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run(self.argv(*args), cwd=self.root, env=self.config.child_env(), capture_output=capture,
+            return subprocess.run(self.argv(*args), cwd=self.root, env=self.config.child_env(APP_IMAGE=app_image(self.config)), capture_output=capture,
                                   text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except FileNotFoundError:
             raise WorkflowError("the docker CLI is not installed", hint="install Docker, or use the local backend (STACK=local)") from None
@@ -239,6 +264,7 @@ class ComposeStack:
         return WorkflowError(f"{what} failed: {line}", hint="see docker compose logs")
 
     def up(self, log, services: tuple[str, ...] = ()) -> None:
+        require_password(self.config)
         self._start(log, services)
         if "db" in (services or SERVICES):
             check_stored_password(self.config, "its Docker volume (db-data)")
@@ -299,7 +325,7 @@ class ComposeStack:
     def psql_argv(self, target: str) -> tuple[list[str], dict[str, str]]:
         service, url = ("dev-db", self.config.dev_url()) if target == "dev" else ("db", self.config.url_for("local"))
         parts = urlsplit(url)
-        return self.argv("exec", service, "psql", "-U", parts.username or "postgres", "-d", parts.path.strip("/")), self.config.child_env()
+        return self.argv("exec", service, "psql", "-U", parts.username or "postgres", "-d", parts.path.strip("/")), self.config.child_env(APP_IMAGE=app_image(self.config))
 
 
 # --- local clusters -------------------------------------------------------------------------
@@ -317,12 +343,10 @@ class LocalStack:
         from tools.pgcluster import Cluster
 
         user = self.config.get("POSTGRES_USER", "app")
-        password = self.config.get("POSTGRES_PASSWORD")
-        if not password:
-            raise WorkflowError("POSTGRES_PASSWORD is not set", hint="run inv setup, or copy .env.example to .env and set it")
+        password = require_password(self.config)
         return {
-            "dev-db": Cluster(self.state_dir / "dev", _port(self.config, "DEV_DB_PORT", 5434), user, password),
-            "db": Cluster(self.state_dir / "db", _port(self.config, "DB_PORT", 5433), user, password),
+            "dev-db": Cluster(self.state_dir / "dev", _port(self.config, "DEV_DB_PORT"), user, password),
+            "db": Cluster(self.state_dir / "db", _port(self.config, "DB_PORT"), user, password),
         }
 
     def up(self, log, services: tuple[str, ...] = ()) -> None:
@@ -334,7 +358,7 @@ class LocalStack:
             if cluster.running():
                 continue
             log(f"starting local PostgreSQL cluster {name} on 127.0.0.1:{cluster.port}...")
-            cluster.start()
+            cluster.start(log=log)
         if "db" in wanted:
             check_stored_password(self.config, "its cluster (.state/pg/db)")
             ensure_database(self.config.url_for("local"), "the local database")
@@ -346,24 +370,28 @@ class LocalStack:
                     raise
                 # Throw-away by design: made with an earlier password, it is simply made again.
                 log("the dev cluster was made with another password: recreating it (it holds nothing)")
-                clusters["dev-db"].destroy()
-                clusters["dev-db"].start()
+                clusters["dev-db"].destroy(log=log)
+                clusters["dev-db"].start(log=log)
                 ensure_database(self.config.dev_url(), "the dev database")
         if time.monotonic() - started > 2:
             log(f"local clusters ready in {time.monotonic() - started:.1f}s")
 
     def down(self, log, volumes: bool = False) -> None:
         clusters = self.clusters()
-        clusters["db"].stop()
-        clusters["dev-db"].destroy()  # throw-away by design
+        clusters["db"].stop(log=log)
+        clusters["dev-db"].destroy(log=log)  # throw-away by design
         if volumes:
-            clusters["db"].destroy()
+            clusters["db"].destroy(log=log)
 
     def states(self) -> list[ServiceState]:
         out = []
         for name, cluster in self.clusters().items():
-            if cluster.running():
-                out.append(ServiceState(name, "running", f"pid {cluster.pid()}, 127.0.0.1:{cluster.port}"))
+            pid, stale = cluster.read_pidfile()
+            if pid is not None:
+                out.append(ServiceState(name, "running", f"pid {pid}, 127.0.0.1:{cluster.port}"))
+            elif stale is not None:
+                out.append(ServiceState(name, "stopped (stale pid file)",
+                                        f"postmaster.pid names pid {stale}, not this cluster's server: inv db.up replaces it"))
             else:
                 out.append(ServiceState(name, "stopped" if cluster.initialised else "not created"))
         out.append(ServiceState("app", "host", f"schema dump runs with {Path(sys.executable).name} on the host"))

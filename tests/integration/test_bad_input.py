@@ -171,7 +171,16 @@ CASES = [
     Case("atlas-bin-missing", ("migrate.status",), "ATLAS_BIN=/nonexistent/atlas is not an executable", env={"ATLAS_BIN": "/nonexistent/atlas"}),
     Case("unknown-flag", ("migrate.apply", "--bogus"), "No idea what '--bogus' is"),
     Case("no-password", ("db.up",), "POSTGRES_PASSWORD is not set", env={"POSTGRES_PASSWORD": ""}),
+    Case("url-empty-port", ("migrate.status", "--env", "staging"), "STAGING_DATABASE_URL has an empty port (host:/db)",
+         env={"STAGING_DATABASE_URL": "postgres://u:p@127.0.0.1:/db?sslmode=disable"}),
+    Case("no-dotenv-down", ("db.down", "--volumes"), ".env not found in project/: run inv setup", setup=lambda p: _hide_dotenv(p)),
+    Case("no-dotenv-status", ("db.status",), ".env not found in project/: run inv setup", setup=lambda p: _hide_dotenv(p)),
 ]
+
+
+def _hide_dotenv(p):
+    (p.root / ".env").rename(p.root / ".env.hidden")
+    return lambda: (p.root / ".env.hidden").rename(p.root / ".env")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
