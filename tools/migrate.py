@@ -29,9 +29,30 @@ def migrations_dir(config: Config) -> Path:
 
 def migration_files(config: Config) -> list[Path]:
     directory = migrations_dir(config)
+    regular_files_only(config)
     if not directory.is_dir():
         return []
     return sorted(p for p in directory.iterdir() if FILE_RE.match(p.name))
+
+
+def regular_files_only(config: Config) -> None:
+    """migrations/ holds regular files only: git stores a symbolic link as the link, so the SQL
+    it points to (outside the repository, perhaps) was never reviewed; Atlas would follow it."""
+    import os
+
+    directory = migrations_dir(config)
+    if directory.is_symlink() or (directory.exists() and directory.resolve() != config.root.resolve() / "migrations"):
+        raise WorkflowError(f"migrations/ is a symbolic link (to {os.path.realpath(directory)}), not a directory of this repository",
+                            hint="make migrations/ a real directory holding the files themselves")
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.iterdir()):
+        if path.is_symlink():
+            raise WorkflowError(f"migrations/{path.name} is a symbolic link (to {os.readlink(path)}): git stores only the link, "
+                                f"so the SQL it points to was never reviewed",
+                                hint="replace the link with a copy of the file (and review it), or remove it; nothing was done")
+        if (FILE_RE.match(path.name) or path.name == "atlas.sum") and not path.is_file():
+            raise WorkflowError(f"migrations/{path.name} is not a regular file", hint="migrations/ holds regular files only: remove or replace it")
 
 
 def check_versions(config: Config) -> None:
@@ -324,6 +345,7 @@ def status_all(config: Config) -> list[tuple[str, StatusReport | WorkflowError |
 
 def status(config: Config, env: str) -> StatusReport:
     config.url_for(env)
+    regular_files_only(config)
     data = atlas_for(config).run("migrate", "status", "--env", env, "--format", JSON).json() or {}
     report = StatusReport(
         env=env,
@@ -596,6 +618,7 @@ class LintReport:
 
 @using_dev
 def lint(config: Config, latest: int = 1, base: str | None = None) -> LintReport:
+    regular_files_only(config)
     args = ["migrate", "lint", "--env", GUIDE_ENV, "--format", JSON]
     args += ["--git-base", base] if base else ["--latest", str(latest)]
     fresh_dev(config)
@@ -639,6 +662,7 @@ def validate(config: Config) -> None:
 
 
 def rehash(config: Config) -> None:
+    regular_files_only(config)
     atlas_for(config).run("migrate", "hash", "--env", GUIDE_ENV)
 
 
@@ -675,6 +699,7 @@ def check(config: Config, stack, log, base: str | None = None) -> CheckReport:
     import shutil
     import tempfile
 
+    regular_files_only(config)
     report = CheckReport()
     stack.up(log, ("dev-db", "app") if stack.name == "compose" else ("dev-db",))
     from tools.stack import dev_lock

@@ -174,6 +174,31 @@ CASES = [
 ]
 
 
+def linked_migration(p):
+    """migrations/ gains a symbolic link to a file outside the repository."""
+    outside = p.root.parent / "outside.sql"
+    outside.write_text('CREATE TABLE "public"."never_reviewed" (id int);\n')
+    link = p.root / "migrations" / "29991231235959_linked.sql"
+    link.symlink_to(outside)
+
+    def undo():
+        link.unlink()
+        outside.unlink()
+    return undo
+
+
+LINKED = "migrations/29991231235959_linked.sql is a symbolic link (to "
+CASES += [
+    Case("symlink-diff", ("migrate.diff", "--name", "x"), LINKED, setup=linked_migration),
+    Case("symlink-hash", ("migrate.hash",), LINKED, setup=linked_migration),
+    Case("symlink-apply", ("migrate.apply",), LINKED, setup=linked_migration),
+    Case("symlink-check", ("migrate.check",), LINKED, setup=linked_migration),
+    Case("symlink-validate", ("migrate.validate",), LINKED, setup=linked_migration),
+    Case("symlink-status", ("migrate.status",), LINKED, setup=linked_migration),
+    Case("symlink-verify", ("migrate.verify",), LINKED, setup=linked_migration),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(project, case):
     p = project
