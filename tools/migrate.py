@@ -620,6 +620,11 @@ class LintReport:
 def lint(config: Config, latest: int = 1, base: str | None = None) -> LintReport:
     regular_files_only(config)
     args = ["migrate", "lint", "--env", GUIDE_ENV, "--format", JSON]
+    if base:
+        from tools import gitbase
+
+        gitbase.require_repository(config.root)
+        base = gitbase.require_commit(config.root, base)  # Atlas runs `git diff <base> HEAD` itself: a commit, never a guess
     args += ["--git-base", base] if base else ["--latest", str(latest)]
     fresh_dev(config)
     try:
@@ -674,9 +679,16 @@ def new(config: Config, name: str) -> Path:
 
 # --- the CI gate ------------------------------------------------------------------------------
 
+# What migrate.check cannot do without git history (--no-base says so, and they are listed).
+HISTORY_CHECKS = ("lint of the migration files this branch adds",
+                  "the order check (a file versioned below the base branch's newest would never run where it is applied)")
+
+
 @dataclass
 class CheckReport:
     problems: list[tuple[int, str]] = field(default_factory=list)  # (exit code, one line)
+    base: object | None = None  # gitbase.Base, None with --no-base
+    not_run: list[str] = field(default_factory=list)  # checks skipped on request (--no-base)
 
     @property
     def code(self) -> int:
@@ -684,31 +696,44 @@ class CheckReport:
 
 
 def default_base(config: Config) -> str | None:
-    """The merge base with main (or origin/main), when this is a git checkout that has one."""
-    import subprocess
+    """The merge base with the base branch (gitbase.CANDIDATES) in this checkout, or None.
 
-    for ref in ("origin/main", "main"):
-        proc = subprocess.run(["git", "merge-base", "HEAD", ref], cwd=config.root, capture_output=True, text=True)
-        if proc.returncode == 0 and proc.stdout.strip():
-            return proc.stdout.strip()
-    return None
-
-
-def check(config: Config, stack, log, base: str | None = None) -> CheckReport:
-    """Prove migrations/ is in sync with the models, using only a throw-away dev database."""
+    Never fetches: migrate.check resolves its base with gitbase.resolve, which does."""
     import shutil
-    import tempfile
 
+    from tools import gitbase
+
+    if not shutil.which("git"):
+        return None
+    found = gitbase.first_candidate(config.root)
+    return gitbase.merge_base(config.root, found[1]) if found else None
+
+
+def check(config: Config, stack, log, base: str | None = None, no_base: bool = False) -> CheckReport:
+    """Prove migrations/ is in sync with the models, using only a throw-away dev database.
+
+    The base (--base, else origin/HEAD, origin/main, origin/master, main, master) is resolved
+    once, before anything starts; without git history the gate fails unless `no_base`, and then
+    the report lists what it did not run."""
     regular_files_only(config)
     report = CheckReport()
+    if no_base:
+        if base:
+            raise WorkflowError("--base and --no-base contradict each other", hint="pass one of them")
+        report.not_run = list(HISTORY_CHECKS)
+    else:
+        from tools import gitbase
+
+        report.base = gitbase.resolve(config.root, base, log)
+        log(f"base: {report.base.describe()}")
     stack.up(log, ("dev-db", "app") if stack.name == "compose" else ("dev-db",))
     from tools.stack import dev_lock
 
     with dev_lock(config.dev_url(), log=log):
-        return _check(config, stack, log, base, report)
+        return _check(config, stack, log, report)
 
 
-def _check(config: Config, stack, log, base, report: CheckReport) -> CheckReport:
+def _check(config: Config, stack, log, report: CheckReport) -> CheckReport:
     import shutil
     import tempfile
 
@@ -723,7 +748,7 @@ def _check(config: Config, stack, log, base, report: CheckReport) -> CheckReport
         report.problems.append((ERROR, f"migrations/ is not valid: {exc}"))
         return report
     with tempfile.TemporaryDirectory(prefix="migrate-check-") as tmp:
-        tmp_dir, desired = Path(tmp) / "migrations", Path(tmp) / "schema.sql"
+        tmp_dir = Path(tmp) / "migrations"
         shutil.copytree(migrations_dir(config), tmp_dir)
         fresh_dev(config)
         try:
@@ -737,31 +762,30 @@ def _check(config: Config, stack, log, base, report: CheckReport) -> CheckReport
             stmts = statements_of((tmp_dir / extra[0]).read_text())
             first = " ".join(stmts[0].split())[:100] if stmts else ""
             report.problems.append((OUT_OF_SYNC, f"the models need a migration that does not exist yet ({len(stmts)} statement(s), first: {first}): run inv migrate.diff --name <change>"))
-    for name, ref, newest in below_newest(config, base):
+    if report.base is None:
+        return report
+    for name, ref, newest in below_newest(config, report.base.tip, label=report.base.ref):
         report.problems.append((ERROR, f"migrations/{name} is below the newest migration of {ref} ({newest}): where that is applied it would never run: "
                                        f"inv migrate.renumber --file {name}"))
-    base = base or default_base(config)
-    if base:
-        findings = lint(config, base=base)
-        for line in findings.errors:
-            report.problems.append((ERROR, f"lint: {line}"))
+    for line in lint(config, base=report.base.merge_base).errors:
+        report.problems.append((ERROR, f"lint: {line}"))
     return report
 
 
-def below_newest(config: Config, ref: str | None = None) -> list[tuple[str, str, str]]:
-    """Files this checkout adds whose version is below the newest one of `ref` (default: the
-    tip of origin/main or main): merged in after newer files were applied, Atlas skips them."""
-    import subprocess
+def below_newest(config: Config, ref: str | None = None, label: str | None = None) -> list[tuple[str, str, str]]:
+    """Files this checkout adds whose version is below the newest one of `ref` (a commit or a
+    ref; default: the first of gitbase.CANDIDATES): merged in after newer files were applied,
+    Atlas skips them."""
+    from tools import gitbase
 
-    for candidate in ([ref] if ref else ["origin/main", "main"]):
-        proc = subprocess.run(["git", "ls-tree", "--name-only", candidate, "migrations/"], cwd=config.root, capture_output=True, text=True)
-        if proc.returncode == 0:
-            break
-    else:
-        return []
-    theirs = {Path(line).name for line in proc.stdout.splitlines() if FILE_RE.match(Path(line).name)}
+    if ref is None:
+        found = gitbase.first_candidate(config.root)
+        if not found:
+            return []
+        label, ref = found
+    theirs = {name for name in gitbase.files_at(config.root, ref) if FILE_RE.match(name)}
     if not theirs:
         return []
     newest = max(theirs, key=lambda n: int(version_of(Path(n))))
-    return [(p.name, candidate, version_of(Path(newest))) for p in migration_files(config)
+    return [(p.name, label or ref, version_of(Path(newest))) for p in migration_files(config)
             if p.name not in theirs and int(version_of(p)) < int(version_of(Path(newest)))]
