@@ -354,7 +354,7 @@ def migrate_validate(c):
             "no_base": "Check without git history: lint of new files and the order check are not run (and listed)"})
 @edge
 def migrate_check(c, base="", no_base=False):
-    """CI gate: schema.sql fresh, no missing migration, atlas.sum valid, lint clean. Exit 0/1/2."""
+    """CI gate: schema.sql fresh, no missing migration, migrations/ verified, lint clean. Exit 0/1/2."""
     from tools import migrate
 
     config = _config()

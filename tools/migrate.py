@@ -762,6 +762,7 @@ def _check(config: Config, stack, log, report: CheckReport) -> CheckReport:
             stmts = statements_of((tmp_dir / extra[0]).read_text())
             first = " ".join(stmts[0].split())[:100] if stmts else ""
             report.problems.append((OUT_OF_SYNC, f"the models need a migration that does not exist yet ({len(stmts)} statement(s), first: {first}): run inv migrate.diff --name <change>"))
+    report.problems += verified(config, fresh)
     if report.base is None:
         return report
     for name, ref, newest in below_newest(config, report.base.tip, label=report.base.ref):
@@ -770,6 +771,22 @@ def _check(config: Config, stack, log, report: CheckReport) -> CheckReport:
     for line in lint(config, base=report.base.merge_base).errors:
         report.problems.append((ERROR, f"lint: {line}"))
     return report
+
+
+def verified(config: Config, schema_sql: str) -> list[tuple[int, str]]:
+    """The catalog verification (fidelity.verify), once: Atlas's own checks pass a file whose
+    primary-key name or UNIQUE constraint it dropped; the catalogs do not."""
+    from tools import fidelity
+
+    try:
+        differences = fidelity.verify(config, schema_sql)
+    except WorkflowError as exc:
+        return [(ERROR, f"migrations/ could not be verified: {exc}")]
+    if not differences:
+        return []
+    return [(OUT_OF_SYNC, f"migrations/ builds a different database than schema.sql ({len(differences)} difference(s), first: "
+                          f"{differences[0]}): see inv migrate.verify; correct the file by hand (then inv migrate.hash), "
+                          f"or remove it and run inv migrate.diff again")]
 
 
 def below_newest(config: Config, ref: str | None = None, label: str | None = None) -> list[tuple[str, str, str]]:

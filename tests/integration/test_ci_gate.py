@@ -170,7 +170,7 @@ def test_a_repository_whose_default_branch_is_master(tmp_path):
 
 def test_a_copy_that_is_not_a_git_repository(origin, tmp_path):
     """`git archive` of the branch: no history. Exit 1 naming --no-base; with it, the rest runs
-    and the skipped checks are listed."""
+    and the skipped checks are listed; the catalog verification still catches an uncorrected file."""
     dest = tmp_path / "archive"
     dest.mkdir()
     archive = subprocess.run(["git", "archive", "--format=tar", "feature"], cwd=origin.root, capture_output=True, timeout=60)
@@ -185,6 +185,16 @@ def test_a_copy_that_is_not_a_git_repository(origin, tmp_path):
         assert "not run (--no-base, no git history): lint of the migration files this branch adds" in ok.stdout
         assert "not run (--no-base, no git history): the order check" in ok.stdout
         assert ok.stdout.rstrip().endswith("(2 check(s) not run, listed above)"), ok.stdout
+
+        # An uncorrected file (Atlas's output without the corrections) passes Atlas's own checks
+        initial = next((p.root / "migrations").glob("*_initial.sql"))
+        text = initial.read_text()
+        initial.write_text(text[:text.index("-- Corrections:")])
+        assert p.inv("migrate.hash").returncode == 0
+        bad = check(p, "--no-base")
+        assert bad.returncode == 2, bad.stdout + bad.stderr
+        assert "in sync" not in bad.stdout
+        assert "out of sync: migrations/ builds a different database than schema.sql (" in bad.stdout, bad.stdout
     finally:
         p.inv("db.down", "--volumes", timeout=120)
 
