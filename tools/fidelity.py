@@ -45,8 +45,9 @@ def scratch_databases(config: Config, *labels: str):
 
 def replay_migrations(config: Config, url: str, amount: int | None = None) -> None:
     """Apply migrations/ (or its first `amount` files) to the empty database at `url`."""
-    from tools.migrate import atlas_for
+    from tools.migrate import atlas_for, regular_files_only
 
+    regular_files_only(config)
     atlas = atlas_for(config)
     atlas.env = config.child_env(DATABASE_URL=url)
     args = ["migrate", "apply", "--env", GUIDE_ENV]

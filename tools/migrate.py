@@ -29,9 +29,30 @@ def migrations_dir(config: Config) -> Path:
 
 def migration_files(config: Config) -> list[Path]:
     directory = migrations_dir(config)
+    regular_files_only(config)
     if not directory.is_dir():
         return []
     return sorted(p for p in directory.iterdir() if FILE_RE.match(p.name))
+
+
+def regular_files_only(config: Config) -> None:
+    """migrations/ holds regular files only: git stores a symbolic link as the link, so the SQL
+    it points to (outside the repository, perhaps) was never reviewed; Atlas would follow it."""
+    import os
+
+    directory = migrations_dir(config)
+    if directory.is_symlink() or (directory.exists() and directory.resolve() != config.root.resolve() / "migrations"):
+        raise WorkflowError(f"migrations/ is a symbolic link (to {os.path.realpath(directory)}), not a directory of this repository",
+                            hint="make migrations/ a real directory holding the files themselves")
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.iterdir()):
+        if path.is_symlink():
+            raise WorkflowError(f"migrations/{path.name} is a symbolic link (to {os.readlink(path)}): git stores only the link, "
+                                f"so the SQL it points to was never reviewed",
+                                hint="replace the link with a copy of the file (and review it), or remove it; nothing was done")
+        if (FILE_RE.match(path.name) or path.name == "atlas.sum") and not path.is_file():
+            raise WorkflowError(f"migrations/{path.name} is not a regular file", hint="migrations/ holds regular files only: remove or replace it")
 
 
 def check_versions(config: Config) -> None:
@@ -324,6 +345,7 @@ def status_all(config: Config) -> list[tuple[str, StatusReport | WorkflowError |
 
 def status(config: Config, env: str) -> StatusReport:
     config.url_for(env)
+    regular_files_only(config)
     data = atlas_for(config).run("migrate", "status", "--env", env, "--format", JSON).json() or {}
     report = StatusReport(
         env=env,
@@ -596,7 +618,13 @@ class LintReport:
 
 @using_dev
 def lint(config: Config, latest: int = 1, base: str | None = None) -> LintReport:
+    regular_files_only(config)
     args = ["migrate", "lint", "--env", GUIDE_ENV, "--format", JSON]
+    if base:
+        from tools import gitbase
+
+        gitbase.require_repository(config.root)
+        base = gitbase.require_commit(config.root, base)  # Atlas runs `git diff <base> HEAD` itself: a commit, never a guess
     args += ["--git-base", base] if base else ["--latest", str(latest)]
     fresh_dev(config)
     try:
@@ -639,6 +667,7 @@ def validate(config: Config) -> None:
 
 
 def rehash(config: Config) -> None:
+    regular_files_only(config)
     atlas_for(config).run("migrate", "hash", "--env", GUIDE_ENV)
 
 
@@ -650,9 +679,16 @@ def new(config: Config, name: str) -> Path:
 
 # --- the CI gate ------------------------------------------------------------------------------
 
+# What migrate.check cannot do without git history (--no-base says so, and they are listed).
+HISTORY_CHECKS = ("lint of the migration files this branch adds",
+                  "the order check (a file versioned below the base branch's newest would never run where it is applied)")
+
+
 @dataclass
 class CheckReport:
     problems: list[tuple[int, str]] = field(default_factory=list)  # (exit code, one line)
+    base: object | None = None  # gitbase.Base, None with --no-base
+    not_run: list[str] = field(default_factory=list)  # checks skipped on request (--no-base)
 
     @property
     def code(self) -> int:
@@ -660,30 +696,44 @@ class CheckReport:
 
 
 def default_base(config: Config) -> str | None:
-    """The merge base with main (or origin/main), when this is a git checkout that has one."""
-    import subprocess
+    """The merge base with the base branch (gitbase.CANDIDATES) in this checkout, or None.
 
-    for ref in ("origin/main", "main"):
-        proc = subprocess.run(["git", "merge-base", "HEAD", ref], cwd=config.root, capture_output=True, text=True)
-        if proc.returncode == 0 and proc.stdout.strip():
-            return proc.stdout.strip()
-    return None
-
-
-def check(config: Config, stack, log, base: str | None = None) -> CheckReport:
-    """Prove migrations/ is in sync with the models, using only a throw-away dev database."""
+    Never fetches: migrate.check resolves its base with gitbase.resolve, which does."""
     import shutil
-    import tempfile
 
+    from tools import gitbase
+
+    if not shutil.which("git"):
+        return None
+    found = gitbase.first_candidate(config.root)
+    return gitbase.merge_base(config.root, found[1]) if found else None
+
+
+def check(config: Config, stack, log, base: str | None = None, no_base: bool = False) -> CheckReport:
+    """Prove migrations/ is in sync with the models, using only a throw-away dev database.
+
+    The base (--base, else origin/HEAD, origin/main, origin/master, main, master) is resolved
+    once, before anything starts; without git history the gate fails unless `no_base`, and then
+    the report lists what it did not run."""
+    regular_files_only(config)
     report = CheckReport()
+    if no_base:
+        if base:
+            raise WorkflowError("--base and --no-base contradict each other", hint="pass one of them")
+        report.not_run = list(HISTORY_CHECKS)
+    else:
+        from tools import gitbase
+
+        report.base = gitbase.resolve(config.root, base, log)
+        log(f"base: {report.base.describe()}")
     stack.up(log, ("dev-db", "app") if stack.name == "compose" else ("dev-db",))
     from tools.stack import dev_lock
 
     with dev_lock(config.dev_url(), log=log):
-        return _check(config, stack, log, base, report)
+        return _check(config, stack, log, report)
 
 
-def _check(config: Config, stack, log, base, report: CheckReport) -> CheckReport:
+def _check(config: Config, stack, log, report: CheckReport) -> CheckReport:
     import shutil
     import tempfile
 
@@ -698,7 +748,7 @@ def _check(config: Config, stack, log, base, report: CheckReport) -> CheckReport
         report.problems.append((ERROR, f"migrations/ is not valid: {exc}"))
         return report
     with tempfile.TemporaryDirectory(prefix="migrate-check-") as tmp:
-        tmp_dir, desired = Path(tmp) / "migrations", Path(tmp) / "schema.sql"
+        tmp_dir = Path(tmp) / "migrations"
         shutil.copytree(migrations_dir(config), tmp_dir)
         fresh_dev(config)
         try:
@@ -712,31 +762,47 @@ def _check(config: Config, stack, log, base, report: CheckReport) -> CheckReport
             stmts = statements_of((tmp_dir / extra[0]).read_text())
             first = " ".join(stmts[0].split())[:100] if stmts else ""
             report.problems.append((OUT_OF_SYNC, f"the models need a migration that does not exist yet ({len(stmts)} statement(s), first: {first}): run inv migrate.diff --name <change>"))
-    for name, ref, newest in below_newest(config, base):
+    report.problems += verified(config, fresh)
+    if report.base is None:
+        return report
+    for name, ref, newest in below_newest(config, report.base.tip, label=report.base.ref):
         report.problems.append((ERROR, f"migrations/{name} is below the newest migration of {ref} ({newest}): where that is applied it would never run: "
                                        f"inv migrate.renumber --file {name}"))
-    base = base or default_base(config)
-    if base:
-        findings = lint(config, base=base)
-        for line in findings.errors:
-            report.problems.append((ERROR, f"lint: {line}"))
+    for line in lint(config, base=report.base.merge_base).errors:
+        report.problems.append((ERROR, f"lint: {line}"))
     return report
 
 
-def below_newest(config: Config, ref: str | None = None) -> list[tuple[str, str, str]]:
-    """Files this checkout adds whose version is below the newest one of `ref` (default: the
-    tip of origin/main or main): merged in after newer files were applied, Atlas skips them."""
-    import subprocess
+def verified(config: Config, schema_sql: str) -> list[tuple[int, str]]:
+    """The catalog verification (fidelity.verify), once: Atlas's own checks pass a file whose
+    primary-key name or UNIQUE constraint it dropped; the catalogs do not."""
+    from tools import fidelity
 
-    for candidate in ([ref] if ref else ["origin/main", "main"]):
-        proc = subprocess.run(["git", "ls-tree", "--name-only", candidate, "migrations/"], cwd=config.root, capture_output=True, text=True)
-        if proc.returncode == 0:
-            break
-    else:
+    try:
+        differences = fidelity.verify(config, schema_sql)
+    except WorkflowError as exc:
+        return [(ERROR, f"migrations/ could not be verified: {exc}")]
+    if not differences:
         return []
-    theirs = {Path(line).name for line in proc.stdout.splitlines() if FILE_RE.match(Path(line).name)}
+    return [(OUT_OF_SYNC, f"migrations/ builds a different database than schema.sql ({len(differences)} difference(s), first: "
+                          f"{differences[0]}): see inv migrate.verify; correct the file by hand (then inv migrate.hash), "
+                          f"or remove it and run inv migrate.diff again")]
+
+
+def below_newest(config: Config, ref: str | None = None, label: str | None = None) -> list[tuple[str, str, str]]:
+    """Files this checkout adds whose version is below the newest one of `ref` (a commit or a
+    ref; default: the first of gitbase.CANDIDATES): merged in after newer files were applied,
+    Atlas skips them."""
+    from tools import gitbase
+
+    if ref is None:
+        found = gitbase.first_candidate(config.root)
+        if not found:
+            return []
+        label, ref = found
+    theirs = {name for name in gitbase.files_at(config.root, ref) if FILE_RE.match(name)}
     if not theirs:
         return []
     newest = max(theirs, key=lambda n: int(version_of(Path(n))))
-    return [(p.name, candidate, version_of(Path(newest))) for p in migration_files(config)
+    return [(p.name, label or ref, version_of(Path(newest))) for p in migration_files(config)
             if p.name not in theirs and int(version_of(p)) < int(version_of(Path(newest)))]

@@ -140,7 +140,7 @@ CASES = [
     Case("name-case", ("migrate.diff", "--name", "Add-Col"), "invalid migration name 'Add-Col'"),
     Case("name-exists", ("migrate.diff", "--name", "initial"), "a migration named 'initial' exists already"),
     Case("new-bad-name", ("migrate.new", "--name", "x;rm"), "invalid migration name 'x;rm'"),
-    Case("stale-schema", ("migrate.check",), "schema.sql is stale against the models", code=2,
+    Case("stale-schema", ("migrate.check", "--no-base"), "schema.sql is stale against the models", code=2,
          setup=append_to("schema.sql", "\n-- edited by hand\n")),
     Case("tampered-sum", ("migrate.apply",), "atlas.sum does not match the migration files", setup=tamper_sum),
     Case("tampered-sum-validate", ("migrate.validate",), "atlas.sum does not match the migration files", setup=tamper_sum),
@@ -175,6 +175,43 @@ CASES = [
          env={"STAGING_DATABASE_URL": "postgres://u:p@127.0.0.1:/db?sslmode=disable"}),
     Case("no-dotenv-down", ("db.down", "--volumes"), ".env not found in project/: run inv setup", setup=lambda p: _hide_dotenv(p)),
     Case("no-dotenv-status", ("db.status",), ".env not found in project/: run inv setup", setup=lambda p: _hide_dotenv(p)),
+]
+
+from tests.integration.test_ci_gate import as_git_repository  # noqa: E402
+
+
+def linked_migration(p):
+    """migrations/ gains a symbolic link to a file outside the repository."""
+    outside = p.root.parent / "outside.sql"
+    outside.write_text('CREATE TABLE "public"."never_reviewed" (id int);\n')
+    link = p.root / "migrations" / "29991231235959_linked.sql"
+    link.symlink_to(outside)
+
+    def undo():
+        link.unlink()
+        outside.unlink()
+    return undo
+
+
+LINKED = "migrations/29991231235959_linked.sql is a symbolic link (to "
+CASES += [
+    Case("check-not-a-git-repository", ("migrate.check",),
+         "not a git repository, so the files this branch adds cannot be found: run it in a git checkout, or pass --no-base"),
+    Case("check-without-git", ("migrate.check",), "git is not installed (not on PATH)", env={"PATH": str(Path(sys.executable).parent)}),
+    Case("check-base-and-no-base", ("migrate.check", "--base", "main", "--no-base"), "--base and --no-base contradict each other"),
+    Case("check-unknown-base", ("migrate.check", "--base", "no-such-ref"), "--base no-such-ref: no such branch, tag or commit in this repository",
+         setup=as_git_repository("main")),
+    Case("lint-unknown-base", ("migrate.lint", "--base", "no-such-ref"), "--base no-such-ref: no such branch, tag or commit in this repository",
+         setup=as_git_repository("main")),
+    Case("check-no-base-branch", ("migrate.check",), "no base branch to compare with: none of origin/HEAD, origin/main, origin/master, main, master exists",
+         setup=as_git_repository("develop")),
+    Case("symlink-diff", ("migrate.diff", "--name", "x"), LINKED, setup=linked_migration),
+    Case("symlink-hash", ("migrate.hash",), LINKED, setup=linked_migration),
+    Case("symlink-apply", ("migrate.apply",), LINKED, setup=linked_migration),
+    Case("symlink-check", ("migrate.check",), LINKED, setup=linked_migration),
+    Case("symlink-validate", ("migrate.validate",), LINKED, setup=linked_migration),
+    Case("symlink-status", ("migrate.status",), LINKED, setup=linked_migration),
+    Case("symlink-verify", ("migrate.verify",), LINKED, setup=linked_migration),
 ]
 
 

@@ -66,7 +66,7 @@ def test_diff_apply_status_cycle(local_project):
     assert again.returncode == 0 and "no changes" in again.stdout
     assert p.files() == files
 
-    check = p.inv("migrate.check")
+    check = p.inv("migrate.check", "--no-base")  # a copy without git history
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -249,7 +249,7 @@ def test_rename_hint_followed_keeps_the_data(local_project):
     applied = p.inv("migrate.apply")
     assert applied.returncode == 0, applied.stderr
     assert psql(p, "SELECT display_name FROM customers") == "Ada Lovelace"
-    assert p.inv("migrate.check").returncode == 0
+    assert p.inv("migrate.check", "--no-base").returncode == 0  # a copy without git history
 
 
 def _hash(p):
