@@ -150,6 +150,19 @@ def _tool_version(argv: list[str]) -> str | None:
     return lines[0] if out.returncode == 0 and lines else None
 
 
+def _compose_check() -> Check:
+    from tools.docker_setup import compose_problem
+
+    try:
+        problem = compose_problem()
+    except WorkflowError as exc:
+        problem = str(exc)
+    if problem:
+        return Check("docker compose", False, f"{problem}: run inv setup (it installs the static Compose binary as the plugin)")
+    version = _tool_version(["docker", "compose", "version", "--short"])
+    return Check("docker compose", True, f"{version} (a failing command exits non-zero)")
+
+
 def doctor(config: Config) -> list[Check]:
     from tools.stack import docker_answers, get_stack, reachable
 
@@ -161,8 +174,7 @@ def doctor(config: Config) -> list[Check]:
         checks.append(Check("atlas", False, str(exc)))
     engine = docker_answers()
     checks.append(Check("docker engine", engine, "answers" if engine else "not answering (the local backend works without it)"))
-    compose = _tool_version(["docker", "compose", "version", "--short"]) if engine else None
-    checks.append(Check("docker compose", bool(compose) or not engine, compose or ("not installed" if engine else "not needed without an engine")))
+    checks.append(_compose_check() if engine else Check("docker compose", True, "not needed without an engine"))
     try:
         from tools.pgcluster import find_bindir
 
