@@ -11,7 +11,7 @@ import sys
 
 from invoke import Collection, Exit, task
 
-from tools.config import Config
+from tools.config import Config, masked_output
 from tools.errors import WorkflowError
 
 
@@ -24,12 +24,15 @@ def edge(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except WorkflowError as exc:
-            raise Exit(f"error: {exc}", code=exc.code) from None
-        except KeyboardInterrupt:
-            raise Exit("interrupted: nothing more was started (an apply in progress rolls back its current file)", code=130) from None
+        with masked_output() as mask:  # every line printed, errors included, has its passwords masked
+            try:
+                return fn(*args, **kwargs)
+            except WorkflowError as exc:
+                raise Exit(mask(f"error: {exc}"), code=exc.code) from None
+            except KeyboardInterrupt:
+                raise Exit("interrupted: nothing more was started (an apply in progress rolls back its current file)", code=130) from None
+            except Exit as exc:
+                raise Exit(mask(exc.message) if isinstance(exc.message, str) else exc.message, code=exc.code) from None
 
     return wrapper
 
