@@ -67,12 +67,12 @@ def doctor(c):
     from tools.setup import doctor as run_doctor
 
     config = _config()
-    failed = 0
+    failed = []
     for check in run_doctor(config):
-        failed += not check.ok
+        failed += [] if check.ok else [check.name]
         print(f"{'ok ' if check.ok else 'FAIL'} {check.name:<18} {config.mask(check.detail)}")
     if failed:
-        raise Exit(f"error: {failed} check(s) failed", code=1)
+        raise Exit(f"error: {len(failed)} check(s) failed: {', '.join(failed)}", code=1)
 
 
 @task
