@@ -276,7 +276,7 @@ def migrate_renumber(c, file=""):
     """Give a file merged in below the newest version a version above it (re-hashes atlas.sum)."""
     from tools import migrate
 
-    moved = migrate.renumber(_config(), file)
+    moved = migrate.renumber(_config(), file, log)
     print(f"renumbered {file.strip()} -> {moved}; atlas.sum updated")
 
 
