@@ -58,6 +58,10 @@ def load_dotenv_values(root: Path = ROOT) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path, interpolate=True).items() if v is not None}
 
 
+_NOT_USERINFO = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:%]")  # RFC 3986 userinfo
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def parse_url(value: str, variable: str) -> SplitResult:
     """Validate a PostgreSQL URL; the error names the variable, never the URL (it holds a password)."""
     try:
@@ -70,6 +74,13 @@ def parse_url(value: str, variable: str) -> SplitResult:
             f"{variable} must be a postgres:// URL (got scheme {parts.scheme or 'none'!r})",
             hint="use postgres://user:password@host:5432/dbname?sslmode=disable",
         )
+    userinfo = parts.netloc.rpartition("@")[0]
+    if re.search(r"\s", value.strip()) or parts.netloc.count("@") > 1 or _NOT_USERINFO.search(userinfo) or _BAD_ESCAPE.search(userinfo):
+        # libpq splits at the first `@`, Atlas (Go) at the last; Go refuses spaces, quotes and
+        # non-ASCII there; libpq refuses a `%` that starts no escape. Say so here, by name only.
+        raise WorkflowError(f"{variable} is not a valid URL: it holds a character that must be percent-encoded",
+                            hint="percent-encode the user and password (space %20, \" %22, % %25, @ %40, / %2F, non-ASCII as its "
+                                 "UTF-8 bytes, as urllib.parse.quote(password, safe='') does)")
     if not parts.hostname:
         raise WorkflowError(f"{variable} has no host", hint="use postgres://user:password@host:5432/dbname?sslmode=disable")
     if not parts.path.strip("/"):

@@ -171,6 +171,18 @@ CASES = [
     Case("atlas-bin-missing", ("migrate.status",), "ATLAS_BIN=/nonexistent/atlas is not an executable", env={"ATLAS_BIN": "/nonexistent/atlas"}),
     Case("unknown-flag", ("migrate.apply", "--bogus"), "No idea what '--bogus' is"),
     Case("no-password", ("db.up",), "POSTGRES_PASSWORD is not set", env={"POSTGRES_PASSWORD": ""}),
+    Case("models-print-then-raise", ("schema.dump",), "the models failed to load: RuntimeError: the model broke",
+         setup=append_to("app/models/customers.py", '\nprint("CREATE TABLE printed (x int);")\nraise RuntimeError("the model broke")\n')),
+    Case("models-print-then-raise-check", ("schema.dump", "--check"), "the models failed to load: RuntimeError: the model broke",
+         setup=append_to("app/models/customers.py", '\nprint("CREATE TABLE printed (x int);")\nraise RuntimeError("the model broke")\n')),
+    Case("doctor-url-does-not-parse", ("doctor",), "env staging", env={"STAGING_DATABASE_URL": "postgres://u:pw@h:99999/db"}),
+    Case("doctor-unreachable", ("doctor",), "env production", env={"PRODUCTION_DATABASE_URL": "postgres://u:pw@127.0.0.1:9/db?sslmode=disable"}),
+    Case("renumber-applied", ("migrate.renumber", "--file", "20261124215410_initial.sql"), "20261124215410_initial.sql is recorded as applied in local",
+         setup=with_file(M.format("newer"), "SELECT 1;\n", hash_after=True)),
+    Case("password-with-space", ("migrate.status", "--env", "staging"), "STAGING_DATABASE_URL is not a valid URL: it holds a character that must be percent-encoded",
+         env={"STAGING_DATABASE_URL": "postgres://u:pa ss@127.0.0.1:9/db?sslmode=disable"}),
+    Case("password-with-raw-at", ("migrate.apply", "--env", "staging"), "STAGING_DATABASE_URL is not a valid URL: it holds a character that must be percent-encoded",
+         env={"STAGING_DATABASE_URL": "postgres://u:p@ss@word@127.0.0.1:9/db?sslmode=disable"}),
 ]
 
 

@@ -126,3 +126,15 @@ def test_the_task_edge_masks_output_and_the_error_line(monkeypatch, capsys):
     with pytest.raises(Exit) as exc:
         exiting(None)
     assert (exc.value.message, exc.value.code) == ("error: ****", 3)
+
+
+@pytest.mark.parametrize("pw", [p for p in NASTY if p != "%41%42"])
+def test_a_url_that_does_not_parse_is_named_by_its_variable_only(pw):
+    from tools.config import parse_url
+    from tools.errors import WorkflowError
+
+    with pytest.raises(WorkflowError) as exc:
+        parse_url(f"postgres://app:{pw}@h:5432/db", "STAGING_DATABASE_URL")
+    assert str(exc.value).startswith("STAGING_DATABASE_URL is not a valid URL: it holds a character that must be percent-encoded")
+    assert pw not in str(exc.value) and "postgres://" not in str(exc.value)
+    assert parse_url(f"postgres://app:{quote(pw, safe='')}@h:5432/db", "X").password == quote(pw, safe="")
