@@ -364,6 +364,10 @@ def renumber(config: Config, name: str, log=lambda line: None) -> str:
     path = migrations_dir(config) / name.strip()
     if "/" in name or not FILE_RE.match(path.name) or not path.is_file():
         raise WorkflowError(f"no migration file {name!r} in migrations/", hint="name a file of migrations/, e.g. 20260101000000_add_x.sql")
+    others = {p.name for p in migration_files(config) if p != path}
+    newest = max((int(version_of(Path(n))) for n in others), default=0)
+    if int(version_of(path)) > newest:
+        raise WorkflowError(f"{path.name} is already the newest migration", hint="nothing to renumber")
     ref = main_ref_holding(config, path.name)
     if ref:
         raise WorkflowError(f"{path.name} is on {ref}: others have it and may have applied it, so its version is history",
@@ -372,10 +376,6 @@ def renumber(config: Config, name: str, log=lambda line: None) -> str:
         if version_of(path) in versions:
             raise WorkflowError(f"{path.name} is recorded as applied in {env}: under a new version it would run again there",
                                 hint="leave it as it is; to change the schema further, add a new migration (inv migrate.diff or inv migrate.new)")
-    others = {p.name for p in migration_files(config) if p != path}
-    newest = max((int(version_of(Path(n))) for n in others), default=0)
-    if int(version_of(path)) > newest:
-        raise WorkflowError(f"{path.name} is already the newest migration", hint="nothing to renumber")
     (moved,), _ = ensure_increasing(config, others, [path])
     rehash(config)
     return moved.name
