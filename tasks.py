@@ -11,7 +11,7 @@ import sys
 
 from invoke import Collection, Exit, task
 
-from tools.config import Config, require_dotenv
+from tools.config import Config, masked_output, require_dotenv
 from tools.errors import WorkflowError
 
 
@@ -24,12 +24,15 @@ def edge(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except WorkflowError as exc:
-            raise Exit(f"error: {exc}", code=exc.code) from None
-        except KeyboardInterrupt:
-            raise Exit("interrupted: nothing more was started (an apply in progress rolls back its current file)", code=130) from None
+        with masked_output() as mask:  # every line printed, errors included, has its passwords masked
+            try:
+                return fn(*args, **kwargs)
+            except WorkflowError as exc:
+                raise Exit(mask(f"error: {exc}"), code=exc.code) from None
+            except KeyboardInterrupt:
+                raise Exit("interrupted: nothing more was started (an apply in progress rolls back its current file)", code=130) from None
+            except Exit as exc:
+                raise Exit(mask(exc.message) if isinstance(exc.message, str) else exc.message, code=exc.code) from None
 
     return wrapper
 
@@ -67,12 +70,12 @@ def doctor(c):
     from tools.setup import doctor as run_doctor
 
     config = _config()
-    failed = 0
+    failed = []
     for check in run_doctor(config):
-        failed += not check.ok
+        failed += [] if check.ok else [check.name]
         print(f"{('warn' if check.warning else 'ok ') if check.ok else 'FAIL'} {check.name:<18} {config.mask(check.detail)}")
     if failed:
-        raise Exit(f"error: {failed} check(s) failed", code=1)
+        raise Exit(f"error: {len(failed)} check(s) failed: {', '.join(failed)}", code=1)
 
 
 @task
@@ -276,7 +279,7 @@ def migrate_renumber(c, file=""):
     """Give a file merged in below the newest version a version above it (re-hashes atlas.sum)."""
     from tools import migrate
 
-    moved = migrate.renumber(_config(), file)
+    moved = migrate.renumber(_config(), file, log)
     print(f"renumbered {file.strip()} -> {moved}; atlas.sum updated")
 
 

