@@ -134,9 +134,18 @@ def _sql(template: str, name: str, comment: str | None = None):
     return sql.SQL(template).format(**args)
 
 
-def _mark_of(conn, name: str) -> tuple[bool, Mark | None]:
-    """(exists, its mark) of database `name`, asked on the server's maintenance connection."""
-    row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,)).fetchone()
+SYSTEM_DATABASES = ("postgres", "template0", "template1")
+
+
+def _mark_of(conn, name: str, variable: str = "", url: str = "") -> tuple[bool, Mark | None]:
+    """(exists, its mark) of database `name`, asked on the server's maintenance connection.
+    The server's own databases (postgres, templates) are never the workflow's: refused."""
+    row = conn.execute("SELECT shobj_description(oid, 'pg_database'), datistemplate FROM pg_database WHERE datname = %s",
+                       (name,)).fetchone()
+    if name in SYSTEM_DATABASES or (row and row[1]):
+        raise WorkflowError(f"{variable or 'the URL'} points at {address(url) if url else name}, a database the PostgreSQL server "
+                            "itself uses; nothing was dropped or changed", hint=FIX_DEV if variable == "DEV_DATABASE_URL" else
+                            f"point {variable or 'the URL'} at a database of its own")
     return (row is not None, parse_mark(row[0]) if row else None)
 
 
@@ -152,7 +161,7 @@ def refusal(variable: str, url: str, holds: str, mark: Mark | None, fix: str) ->
 
 def _prove(conn, url: str, variable: str, kind: str, fix: str) -> tuple[bool, Mark | None]:
     """(exists, mark) once the database at `url` is proven droppable for `kind`; else refuse."""
-    exists, mark = _mark_of(conn, dbname_of(url))
+    exists, mark = _mark_of(conn, dbname_of(url), variable, url)
     if exists and (mark is None or mark.kind != kind):
         holds = inventory(url, variable)
         if holds:
@@ -187,7 +196,7 @@ def recreate(config: Config, url: str, variable: str = "DEV_DATABASE_URL", kind:
     name = dbname_of(url)
     try:
         with _connect(url, dbname="postgres") as conn:
-            exists = _mark_of(conn, name)[0] if confirmed else _prove(conn, url, variable, kind, fix)[0]
+            exists = _mark_of(conn, name, variable, url)[0] if confirmed else _prove(conn, url, variable, kind, fix)[0]
             if exists:
                 conn.execute(_sql("DROP DATABASE IF EXISTS {db} WITH (FORCE)", name))
             _create(conn, name, Mark(kind, project_of(config)))
@@ -201,7 +210,9 @@ def state(url: str, variable: str) -> tuple[Mark | None, str]:
     """(mark, what it holds) of the database at `url`; (None, '') when it does not exist."""
     try:
         with _connect(url, dbname="postgres") as conn:
-            exists, mark = _mark_of(conn, dbname_of(url))
+            exists, mark = _mark_of(conn, dbname_of(url), variable, url)
+    except WorkflowError:
+        raise
     except Exception as exc:
         raise connection_error(exc, f"the server {variable} names") from None
     return (mark, inventory(url, variable)) if exists else (None, "")

@@ -219,6 +219,7 @@ CASES = [
          "PRODUCTION_DATABASE_URL and DATABASE_URL name the same database", env={"PRODUCTION_DATABASE_URL": "SELF"}),
     Case("reset-foreign-database", ("db.reset",), "which is not the stack's database", env={"DATABASE_URL": "DB:teamdata"},
          setup=database("teamdata", rows=1000)),
+    Case("dev-is-maintenance-db", ("migrate.lint",), "a database the PostgreSQL server itself uses", env={"DEV_DATABASE_URL": "DB:postgres"}),
 ]
 
 
