@@ -274,3 +274,36 @@ def test_reset_of_the_stacks_own_database_asks_nothing(project):
     proc = p.inv("db.reset")
     assert proc.returncode == 0, proc.stderr
     assert "local database recreated" in proc.stderr
+
+
+def _reset_on_a_terminal(p, typed: str, extra: dict) -> subprocess.CompletedProcess:
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "invoke", "db.reset"], cwd=p.root, env={**os.environ, **p.env, **extra},
+                                stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        os.write(master, (typed + "\n").encode())
+        out, err = proc.communicate(timeout=300)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert_no_secret(out + err)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_reset_of_a_foreign_database_takes_its_typed_name_on_a_terminal(project):
+    p = project
+    name = "typedapp"
+    sql(server(p, "local"), f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"', dbname="postgres")
+    other = {"DATABASE_URL": at(server(p, "local"), name)}
+    try:
+        sql(other["DATABASE_URL"], "CREATE TABLE team_rows (id int)", f"INSERT INTO team_rows SELECT generate_series(1, {ROWS})")
+        wrong = _reset_on_a_terminal(p, "yes", other)
+        assert wrong.returncode == 1, wrong.stderr
+        assert f"Drop and recreate it? Type its name ({name}) to confirm:" in wrong.stdout
+        assert one_error(wrong).startswith(f"error: not confirmed; nothing was dropped on 127.0.0.1:{p.env['DB_PORT']}/{name}")
+        assert sql(other["DATABASE_URL"], "SELECT count(*) FROM team_rows") == [(ROWS,)]
+        right = _reset_on_a_terminal(p, name, other)
+        assert right.returncode == 0, right.stderr
+        assert sql(other["DATABASE_URL"], "SELECT to_regclass('team_rows')") == [(None,)]
+    finally:
+        sql(server(p, "local"), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', dbname="postgres")
