@@ -257,14 +257,15 @@ def scratch(config: Config, *labels: str, log=None):
     holder = None
     try:
         holder = _connect(dev, dbname="postgres")
+        holder.execute("SELECT set_config('application_name', %s, false)", (f"{WORKFLOW} run {run}",))  # pg_stat_activity
         holder.execute("SELECT pg_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, run_key(run)))  # ours: never taken
         # CREATE DATABASE copies template1, which must not be in use: one creator at a time.
         with dev_lock(dev):
             claim(config, dev)  # the dev server is the dev database's: never beside a real one
             drop_leftovers(holder, log)
             for name in names:
+                created.append(name)  # before: an interrupted CREATE leaves nothing unaccounted for
                 holder.execute(_sql("CREATE DATABASE {db}", name))
-                created.append(name)
                 holder.execute(_sql("COMMENT ON DATABASE {db} IS {comment}", name, Mark("scratch", project_of(config), run).text()))
     except BaseException as exc:
         _drop_all(dev, holder, created)

@@ -179,6 +179,10 @@ with pg.scratch(Config.load(), "replay", "models") as urls:
         sys.stdin.readline()
     if mode == "sleep":
         time.sleep(60)
+    if mode == "error":
+        raise RuntimeError("a failing replay")
+    if mode == "exit":
+        raise SystemExit(3)
 """
 
 
@@ -226,6 +230,15 @@ def test_ctrl_c_drops_the_runs_scratch_databases(project):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert "KeyboardInterrupt" in err
+    assert databases(p, "schemaflow_scratch_") == []
+
+
+@pytest.mark.parametrize("mode,code", [("error", 1), ("exit", 3)])
+def test_an_error_or_exit_drops_the_runs_scratch_databases(project, mode, code):
+    p = project
+    proc, names = run_holding_scratch(p, mode)
+    proc.communicate(timeout=30)
+    assert proc.returncode == code
     assert databases(p, "schemaflow_scratch_") == []
 
 
