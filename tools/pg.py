@@ -58,6 +58,11 @@ def parse_mark(comment: str | None) -> Mark | None:
     return Mark(match["kind"], match["project"] or "", match["run"] or "")
 
 
+def owned(mark: Mark | None, kind: str) -> bool:
+    """The workflow made this database for `kind` (and may drop it whatever it holds)."""
+    return mark is not None and mark.kind == kind
+
+
 def project_of(config: Config) -> str:
     """The project a mark names: the Compose project, else the project directory's name."""
     name = config.get("COMPOSE_PROJECT_NAME").strip() or config.root.name
@@ -162,7 +167,7 @@ def refusal(variable: str, url: str, holds: str, mark: Mark | None, fix: str) ->
 def _prove(conn, url: str, variable: str, kind: str, fix: str) -> tuple[bool, Mark | None]:
     """(exists, mark) once the database at `url` is proven droppable for `kind`; else refuse."""
     exists, mark = _mark_of(conn, dbname_of(url), variable, url)
-    if exists and (mark is None or mark.kind != kind):
+    if exists and not owned(mark, kind):
         holds = inventory(url, variable)
         if holds:
             raise refusal(variable, url, holds, mark, fix)
@@ -181,7 +186,7 @@ def claim(config: Config, url: str, variable: str = "DEV_DATABASE_URL", kind: st
             exists, mark = _prove(conn, url, variable, kind, fix)
             if not exists:
                 _create(conn, name, Mark(kind, project_of(config)))
-            elif mark is None or mark.kind != kind:
+            elif not owned(mark, kind):
                 conn.execute(_sql("COMMENT ON DATABASE {db} IS {comment}", name, Mark(kind, project_of(config)).text()))
     except WorkflowError:
         raise
@@ -232,7 +237,7 @@ def drop_leftovers(conn, log=None) -> list[str]:
     dropped = []
     for name, comment in rows:
         mark = parse_mark(comment)
-        if mark is None or mark.kind != "scratch" or not mark.run or not name.startswith(scratch_name(mark.run, "")):
+        if not owned(mark, "scratch") or not mark.run or not name.startswith(scratch_name(mark.run, "")):
             continue
         if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, run_key(mark.run))).fetchone()[0]:
             continue  # its run is alive
@@ -312,7 +317,7 @@ def reset_local(config: Config, yes: bool = False, ask=input, isatty=None) -> No
     url, variable = config.url_for("local"), "DATABASE_URL"
     if not yes and database_key(url) != config.stack_database():
         mark, holds = state(url, variable)
-        if holds and not (mark and mark.kind == "local"):
+        if holds and not owned(mark, "local"):
             stack = address(f"postgres://127.0.0.1:{config.get('DB_PORT', '5433')}/{config.get('POSTGRES_DB', 'app')}")
             what = f"{variable} points at {address(url)}, which is not the stack's database ({stack}) and holds {holds}"
             if not (isatty or sys.stdin.isatty)():

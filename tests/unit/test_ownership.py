@@ -119,3 +119,9 @@ def test_project_name(tmp_path):
 
 def test_scratch_names_carry_the_prefix_and_run():
     assert pg.scratch_name("0a1b2c3d", "replay") == "schemaflow_scratch_0a1b2c3d_replay"
+
+
+def test_owned_takes_the_mark_of_the_role():
+    assert pg.owned(pg.Mark("dev", "p"), "dev")
+    assert not pg.owned(pg.Mark("local", "p"), "dev")  # db.reset's local database is never a dev database
+    assert not pg.owned(None, "dev")
