@@ -138,19 +138,18 @@ def db_status(c):
     _print_states(config, stack)
 
 
-@task(help={"env": "Only local (db.reset never touches another environment)", "yes": "Do not ask"})
+@task(help={"env": "Only local (db.reset never touches another environment)",
+            "yes": "Do not ask, even when DATABASE_URL is not the stack's own database and holds data"})
 @edge
 def db_reset(c, env="local", yes=False):
     """Drop and recreate the local database, then apply every migration."""
-    from tools import migrate
-    from tools.stack import recreate_database
+    from tools import migrate, pg
 
     config = _config()
     if env != "local":
         raise WorkflowError(f"db.reset only resets the local database, not {env!r}", hint="use inv migrate.apply for other environments")
-    stack = _stack(config)
-    stack.up(log, ("db",))
-    recreate_database(config.url_for("local"), what="local database")
+    _stack(config).up(log, ("db",))
+    pg.reset_local(config, yes=yes)
     log("local database recreated")
     _print_apply(migrate.apply(config, "local", log))
 

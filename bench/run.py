@@ -136,8 +136,8 @@ def p3(p, runs, sizes):
 
 def p4(p, runs, files):
     """`files` small migrations applied to an empty database, three ways."""
-    from tools.config import libpq_url
-    from tools.stack import recreate_database
+    from tools import pg
+    from tools.config import Config, libpq_url
 
     env, atlas = env_of(p), find_binary()
     mig = p.root / "migrations"
@@ -151,8 +151,10 @@ def p4(p, runs, files):
     subprocess.run([atlas, "migrate", "hash", "--env", "sqlalchemy"], cwd=p.root, env=env, check=True)
     target = p.env["DATABASE_URL"]
 
-    def fresh():
-        recreate_database(target, what="bench database")
+    config = Config.load(p.root, environ=p.env)
+
+    def fresh():  # the bench's own throw-away project: its local database
+        pg.recreate(config, target, "DATABASE_URL", kind="local", confirmed=True)
 
     def one(argv, extra=None):
         samples = []

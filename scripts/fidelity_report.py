@@ -42,11 +42,17 @@ def sa_url(url: str) -> str:
     return libpq_url(url, "url").replace("postgresql://", "postgresql+psycopg://")
 
 
-def fresh(p, name: str) -> str:
-    from tools.stack import recreate_database
+def recreate(p, url: str) -> None:
+    """Drop and create a database of this script's own throw-away project (tools/pg.py)."""
+    from tools import pg
+    from tools.config import Config
 
+    pg.recreate(Config.load(p.root, environ=p.env), url, "DATABASE_URL", kind="local", confirmed=True)
+
+
+def fresh(p, name: str) -> str:
     url = p.env["DATABASE_URL"].replace("/app?", f"/{name}?")
-    recreate_database(url, what=name)
+    recreate(p, url)
     return url
 
 
@@ -100,11 +106,9 @@ def run_alembic(p, scenario, expected) -> tuple[str, str]:
 
 
 def run_ours(p, scenario, expected) -> tuple[str, str]:
-    from tools.stack import recreate_database
-
     shutil.rmtree(p.root / "migrations")
     (p.root / "migrations").mkdir()
-    recreate_database(p.env["DATABASE_URL"], what="local database")
+    recreate(p, p.env["DATABASE_URL"])
     models = p.root / "app/models/__init__.py"
     models.write_text(HEADER + scenario.before)
     for args in (("migrate.diff", "--name", "before"), ("migrate.apply",)):

@@ -20,7 +20,7 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
 
 from tools.errors import WorkflowError
 
@@ -30,6 +30,10 @@ GUIDE_ENV = "sqlalchemy"
 DEFAULT_PROTECTED = ("production",)
 POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2")
 STACKS = ("compose", "local")
+DEV_VAR = "DEV_DATABASE_URL"
+# One machine, spelled several ways: a unix socket counts as localhost (the same server when
+# the port matches, which is how libpq names the socket file).
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 # The one home of each default that URLs, Compose (compose.yaml's ${VAR:-default}), the local
 # clusters and setup share: a variable missing or empty in .env resolves to these everywhere.
@@ -213,6 +217,44 @@ def _secret_patterns(secrets: tuple[str, ...]) -> re.Pattern | None:
     return re.compile("|".join(alternatives)) if alternatives else None
 
 
+def database_key(value: str) -> tuple[str, int, str] | None:
+    """(host, port, database) that a URL names, for telling two URLs apart; None if unparsable.
+
+    localhost, 127.0.0.1, ::1 and a unix socket directory are one host ("localhost"); the port
+    defaults to 5432; libpq's host/port/dbname query parameters win over the URL's parts.
+    """
+    try:
+        parts = urlsplit(value.strip())
+        host, port, dbname = unquote(parts.hostname or ""), parts.port, unquote(parts.path.strip("/"))
+    except ValueError:
+        return None
+    query = dict(parse_qsl(parts.query))
+    host = query.get("host") or host
+    dbname = query.get("dbname") or dbname
+    try:
+        port = int(query["port"]) if "port" in query else (port or 5432)
+    except ValueError:
+        return None
+    if not host or not dbname:
+        return None
+    host = host.lower().strip("[]")
+    if host in LOCAL_HOSTS or host.startswith("/"):
+        host = "localhost"
+    return host, port, dbname
+
+
+def address(value: str) -> str:
+    """host:port/database of a URL, without user or password: safe to print."""
+    try:
+        parts = urlsplit(value.strip())
+        host = unquote(parts.hostname or "") or "?"
+        port = parts.port or 5432
+    except ValueError:
+        return "(an invalid URL)"
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}/{unquote(parts.path.strip('/'))}"
+
+
 def mask(text: str, secrets: tuple[str, ...] = ()) -> str:
     """Hide the password of every URL in `text`, and every form of the given secret strings."""
     lines = text.splitlines(keepends=True)
@@ -340,13 +382,62 @@ class Config:
                 f"{variable} is not set, so environment {env_name!r} has no database",
                 hint=f"set {variable} in the environment or in .env (see .env.example)",
             )
-        return atlas_url(value, variable)
+        url = atlas_url(value, variable)
+        self.check_distinct(variable)
+        return url
 
     def dev_url(self) -> str:
-        value = self.get("DEV_DATABASE_URL").strip()
+        value = self.get(DEV_VAR).strip()
         if not value:
             raise WorkflowError("DEV_DATABASE_URL is not set", hint="run inv setup, or set it in .env (see .env.example)")
-        return atlas_url(value, "DEV_DATABASE_URL")
+        url = atlas_url(value, DEV_VAR)
+        self.check_distinct(DEV_VAR)
+        return url
+
+    # --- which database is which (pure: no connection) -------------------------------------
+
+    def url_variables(self) -> dict[str, str | None]:
+        """Every URL variable the workflow reads -> the environment it serves (None: the dev database)."""
+        out: dict[str, str | None] = {DEV_VAR: None}
+        for name in self.env_names:
+            if name != GUIDE_ENV:
+                out.setdefault(env_var_for(name), name)
+        return out
+
+    def check_distinct(self, variable: str) -> None:
+        """Refuse `variable` when it names the same database as the dev database or, for a
+        protected environment's database, as another environment.
+
+        The dev database is dropped and recreated around every diff: a target there is wiped by
+        the next one. A protected environment equal to another one would be changed by an
+        unconfirmed apply to that other one.
+        """
+        variables = self.url_variables()
+        key = database_key(self.get(variable))
+        if key is None or variable not in variables:
+            return
+        for other, other_env in variables.items():
+            if other == variable or database_key(self.get(other)) != key:
+                continue
+            where = address(self.get(variable))
+            if DEV_VAR in (variable, other):
+                raise WorkflowError(
+                    f"{variable} and {other} name the same database ({where}), but the workflow drops and recreates the dev database",
+                    hint="point DEV_DATABASE_URL at an empty throw-away database (inv db.up provides one)")
+            env = variables[variable]
+            if self.is_protected(env) or self.is_protected(other_env):
+                protected, unprotected = (env, other_env) if self.is_protected(env) else (other_env, env)
+                raise WorkflowError(
+                    f"{variable} and {other} name the same database ({where}): an apply to {unprotected} would change "
+                    f"{protected} without its confirmation",
+                    hint="give each environment its own database in .env")
+
+    def stack_database(self) -> tuple[str, int, str] | None:
+        """The database key of the stack's own `local` database (127.0.0.1:DB_PORT/POSTGRES_DB)."""
+        port = self.get("DB_PORT", "5433").strip()
+        if not port.isdigit():
+            return None
+        return database_key(f"postgres://127.0.0.1:{port}/{self.get('POSTGRES_DB', 'app')}")
 
     def is_protected(self, env_name: str) -> bool:
         raw = self.values.get("PROTECTED_ENVS")

@@ -8,39 +8,16 @@ Both work in throw-away databases on the dev server, dropped afterwards.
 
 from __future__ import annotations
 
-import contextlib
-import secrets
-from urllib.parse import urlsplit, urlunsplit
-
+from tools import pg
 from tools.config import GUIDE_ENV, Config
 from tools.errors import WorkflowError
 
 
-@contextlib.contextmanager
 def scratch_databases(config: Config, *labels: str):
-    """Fresh databases next to the dev database; yields their URLs; drops them afterwards."""
-    from tools.stack import _connect, connection_error, dev_lock
-
-    dev = config.dev_url()
-    parts = urlsplit(dev)
-    base = parts.path.strip("/")
-    tag = secrets.token_hex(3)
-    names = [f"{base}_{label}_{tag}" for label in labels]
-    try:
-        # CREATE DATABASE copies template1, which must not be in use: one creator at a time.
-        with dev_lock(dev), _connect(dev, dbname="postgres") as conn:
-            for name in names:
-                conn.execute(f'CREATE DATABASE "{name}"')
-    except WorkflowError:
-        raise
-    except Exception as exc:
-        raise connection_error(exc, "the dev database server") from None
-    try:
-        yield [urlunsplit(parts._replace(path="/" + name)) for name in names]
-    finally:
-        with contextlib.suppress(Exception), _connect(dev, dbname="postgres") as conn:
-            for name in names:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """Fresh databases next to the dev database; yields their URLs; drops them afterwards
+    (tools/pg.py: unique per run, marked, dropped on error and Ctrl-C, leftovers of killed runs
+    dropped by the next run)."""
+    return pg.scratch(config, *labels)
 
 
 def replay_migrations(config: Config, url: str, amount: int | None = None) -> None:

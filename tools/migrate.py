@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools import pg
 from tools.atlas import JSON, Atlas
 from tools.config import GUIDE_ENV, Config, atlas_url, env_var_for
 from tools.errors import WorkflowError
@@ -97,16 +98,6 @@ def atlas_for(config: Config) -> Atlas:
     return Atlas(config.root, config.child_env(), mask=config.mask)
 
 
-def all_env_urls(config: Config) -> tuple[str, ...]:
-    urls = []
-    for env_name in config.env_names:
-        try:
-            urls.append(config.url_for(env_name))
-        except WorkflowError:
-            pass
-    return tuple(urls)
-
-
 # --- schema.sql --------------------------------------------------------------------------------
 
 @dataclass
@@ -143,11 +134,13 @@ class DiffReport:
 
 
 def fresh_dev(config: Config) -> str:
-    """Drop and recreate the dev database (callers hold dev_lock)."""
-    from tools.stack import recreate_database
+    """Drop and recreate the dev database, once proven the workflow's (callers hold dev_lock).
 
+    config.dev_url() refuses an environment's database; pg.recreate refuses a database that
+    holds objects the workflow did not make (tools/pg.py).
+    """
     dev = config.dev_url()
-    recreate_database(dev, protect=all_env_urls(config))
+    pg.recreate(config, dev)
     return dev
 
 

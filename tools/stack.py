@@ -93,28 +93,6 @@ def connection_error(exc: Exception, what: str) -> WorkflowError:
     return WorkflowError(f"{what} is not reachable ({reason})", hint="start the stack with inv db.up, or check the URL's host and port in .env")
 
 
-def recreate_database(url: str, protect: tuple[str, ...] = (), what: str = "dev database") -> None:
-    """Drop and create the database named by `url` (on its own server). Refuses protected URLs."""
-    parts = urlsplit(url)
-    key = (parts.hostname, parts.port or 5432, parts.path.strip("/"))
-    for other in protect:
-        try:
-            o = urlsplit(other)
-        except ValueError:
-            continue
-        if (o.hostname, o.port or 5432, o.path.strip("/")) == key:
-            raise WorkflowError(f"the {what} is also an environment's database ({key[2]} on {key[0]}:{key[1]})", hint="point DEV_DATABASE_URL at a throw-away database, never a real one")
-    dbname = key[2]
-    try:
-        with _connect(url, dbname="postgres") as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{dbname}"')
-    except WorkflowError:
-        raise
-    except Exception as exc:  # psycopg errors: report in one line
-        raise connection_error(exc, f"the {what} server") from None
-
-
 def ensure_database(url: str, what: str) -> None:
     import psycopg
 

@@ -27,11 +27,12 @@ def project(tmp_path_factory):
 
 
 def reset(p) -> None:
-    from tools.stack import recreate_database
+    from tools import pg
+    from tools.config import Config
 
     shutil.rmtree(p.root / "migrations")
     (p.root / "migrations").mkdir()
-    recreate_database(p.env["DATABASE_URL"], what="local database")
+    pg.recreate(Config.load(p.root, environ=p.env), p.env["DATABASE_URL"], "DATABASE_URL", kind="local", confirmed=True)
 
 
 def use_models(p, body: str) -> None:

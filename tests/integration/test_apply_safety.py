@@ -34,12 +34,12 @@ def add_files(p, *bodies: str) -> list[str]:
     return names
 
 
-def query(p, sql: str):
+def query(p, sql: str, dbname: str = "app"):
     import psycopg
 
     from tools.config import libpq_url
 
-    with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True, dbname=dbname) as conn:
         cur = conn.execute(sql)
         return cur.fetchall() if cur.description else []
 
@@ -214,10 +214,10 @@ def test_concurrent_index_needs_the_txmode_header_and_is_stopped_before_the_batc
     assert query(p, "SELECT indexdef LIKE '%full_name%' FROM pg_indexes WHERE indexname = 'ix_customers_full_name'") == [(True,)]
 
 
-def _apply_on_a_terminal(p, typed: str) -> subprocess.CompletedProcess:
+def _apply_on_a_terminal(p, typed: str, prod: dict) -> subprocess.CompletedProcess:
     """`migrate.apply --env production` with a pseudo-terminal on stdin, typing `typed`."""
     master, slave = os.openpty()
-    env = {**os.environ, **p.env, "PRODUCTION_DATABASE_URL": p.env["DATABASE_URL"]}
+    env = {**os.environ, **p.env, **prod}
     try:
         proc = subprocess.Popen([sys.executable, "-m", "invoke", "migrate.apply", "--env", "production"], cwd=p.root, env=env,
                                 stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -232,17 +232,19 @@ def _apply_on_a_terminal(p, typed: str) -> subprocess.CompletedProcess:
 
 def test_production_asks_on_a_terminal_listing_the_files(project):
     p = project
-    assert p.inv("migrate.apply").returncode == 0
+    query(p, 'CREATE DATABASE "prod"')  # production's own database: never local's (tools/config.py refuses that)
+    prod = {"PRODUCTION_DATABASE_URL": p.env["DATABASE_URL"].replace("/app?", "/prod?")}
+    assert p.inv("migrate.apply", "--env", "production", "--yes", extra_env=prod).returncode == 0
     names = add_files(p, 'CREATE TABLE "public"."typed_confirmation" (id int);\n')
-    wrong = _apply_on_a_terminal(p, "prod")
+    wrong = _apply_on_a_terminal(p, "prod", prod)
     assert wrong.returncode == 1, wrong.stderr
     assert f"  {names[0]}\nApply 1 file(s) on production? Type the environment name to confirm:" in wrong.stdout
     assert "not confirmed; nothing was applied on production" in wrong.stderr
-    assert query(p, "SELECT to_regclass('public.typed_confirmation')") == [(None,)]
-    right = _apply_on_a_terminal(p, "production")
+    assert query(p, "SELECT to_regclass('public.typed_confirmation')", "prod") == [(None,)]
+    right = _apply_on_a_terminal(p, "production", prod)
     assert right.returncode == 0, right.stderr
     assert f"applied {names[0]} (1 statement(s), " in right.stdout
-    assert query(p, "SELECT to_regclass('public.typed_confirmation') IS NOT NULL") == [(True,)]
+    assert query(p, "SELECT to_regclass('public.typed_confirmation') IS NOT NULL", "prod") == [(True,)]
 
 
 def test_status_of_every_environment(project):

@@ -118,6 +118,43 @@ def taken_port(p):
     return sock.close
 
 
+def _sql(url_: str, *statements: str, dbname: str | None = None) -> list:
+    import psycopg
+
+    from tools.config import libpq_url
+
+    rows: list = []
+    with psycopg.connect(libpq_url(url_, "x"), autocommit=True, **({"dbname": dbname} if dbname else {})) as conn:
+        for statement in statements:
+            cur = conn.execute(statement)
+            rows = cur.fetchall() if cur.description else []
+    return rows
+
+
+def database(name: str, rows: int = 0):
+    """Another database on the local server (with a table of `rows` rows); undo checks they survived."""
+    def setup(p):
+        _sql(p.env["DATABASE_URL"], f'CREATE DATABASE "{name}"', dbname="postgres")
+        if rows:
+            _sql(url(p, **{"/app?": f"/{name}?"}), "CREATE TABLE team_rows (id int)", f"INSERT INTO team_rows SELECT generate_series(1, {rows})")
+
+        def undo():
+            try:
+                if rows:
+                    assert _sql(url(p, **{"/app?": f"/{name}?"}), "SELECT count(*) FROM team_rows") == [(rows,)], "rows were lost"
+            finally:
+                _sql(p.env["DATABASE_URL"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', dbname="postgres")
+        return undo
+    return setup
+
+
+def both(*setups):
+    def setup(p):
+        undos = [s(p) for s in setups]
+        return lambda: [u() for u in reversed(undos)]
+    return setup
+
+
 M = "migrations/29991231235959_{}.sql"
 CASES = [
     Case("unknown-env-apply", ("migrate.apply", "--env", "prod"), "unknown environment 'prod': use one of: local, staging, production"),
@@ -160,14 +197,14 @@ CASES = [
     Case("bad-table-lock-timeout", ("migrate.apply",), "invalid table lock timeout 'soon'", env={"TABLE_LOCK_TIMEOUT": "soon"},
          setup=with_file(M.format("pending"), "SELECT 1;\n", hash_after=True)),
     Case("production-no-tty", ("migrate.apply", "--env", "production"), "production is a protected environment and there is no terminal",
-         env={"PRODUCTION_DATABASE_URL": "SELF"}, setup=with_file(M.format("pending"), "SELECT 1;\n", hash_after=True)),
+         env={"PRODUCTION_DATABASE_URL": "DB:prodcopy"}, setup=both(database("prodcopy"), with_file(M.format("pending"), "SELECT 1;\n", hash_after=True))),
     Case("destructive", ("migrate.apply",), "destructive change(s) pending",
          setup=with_file(M.format("drop"), 'ALTER TABLE "public"."customers" DROP COLUMN "full_name";\n', hash_after=True)),
     Case("narrowing", ("migrate.apply",), "narrows character varying(320) to varchar(10)",
          setup=with_file(M.format("narrow"), 'ALTER TABLE "public"."customers" ALTER COLUMN "email" TYPE varchar(10);\n', hash_after=True)),
     Case("reset-other-env", ("db.reset", "--env", "staging"), "db.reset only resets the local database"),
     Case("bad-port-var", ("db.up",), "DB_PORT='abc' is not a port number", env={"DB_PORT": "abc"}),
-    Case("dev-is-target", ("migrate.diff", "--name", "x"), "the dev database is also an environment's database", env={"DEV_DATABASE_URL": "SELF"}),
+    Case("dev-is-target", ("migrate.diff", "--name", "x"), "DEV_DATABASE_URL and DATABASE_URL name the same database", env={"DEV_DATABASE_URL": "SELF"}),
     Case("atlas-bin-missing", ("migrate.status",), "ATLAS_BIN=/nonexistent/atlas is not an executable", env={"ATLAS_BIN": "/nonexistent/atlas"}),
     Case("unknown-flag", ("migrate.apply", "--bogus"), "No idea what '--bogus' is"),
     Case("no-password", ("db.up",), "POSTGRES_PASSWORD is not set", env={"POSTGRES_PASSWORD": ""}),
@@ -187,6 +224,18 @@ CASES = [
          env={"STAGING_DATABASE_URL": "postgres://u:pa ss@127.0.0.1:9/db?sslmode=disable"}),
     Case("password-with-raw-at", ("migrate.apply", "--env", "staging"), "STAGING_DATABASE_URL is not a valid URL: it holds a character that must be percent-encoded",
          env={"STAGING_DATABASE_URL": "postgres://u:p@ss@word@127.0.0.1:9/db?sslmode=disable"}),
+    *[Case(f"dev-holds-data-{task.split('.')[1]}", (task, *args), "DEV_DATABASE_URL points at 127.0.0.1:", env={"DEV_DATABASE_URL": "DB:teamdata"},
+           setup=database("teamdata", rows=1000))
+      for task, *args in (("migrate.diff", "--name", "x"), ("migrate.lint",), ("migrate.validate",), ("migrate.verify",))],
+    Case("target-is-dev", ("migrate.apply", "--env", "staging"), "STAGING_DATABASE_URL and DEV_DATABASE_URL name the same database",
+         env={"STAGING_DATABASE_URL": "DEV"}),
+    Case("target-is-dev-drift", ("migrate.drift", "--env", "staging"), "STAGING_DATABASE_URL and DEV_DATABASE_URL name the same database",
+         env={"STAGING_DATABASE_URL": "DEV"}),
+    Case("production-is-local", ("migrate.apply", "--env", "production", "--yes"),
+         "PRODUCTION_DATABASE_URL and DATABASE_URL name the same database", env={"PRODUCTION_DATABASE_URL": "SELF"}),
+    Case("reset-foreign-database", ("db.reset",), "which is not the stack's database", env={"DATABASE_URL": "DB:teamdata"},
+         setup=database("teamdata", rows=1000)),
+    Case("dev-is-maintenance-db", ("migrate.lint",), "a database the PostgreSQL server itself uses", env={"DEV_DATABASE_URL": "DB:postgres"}),
 ]
 
 from tests.integration.test_ci_gate import as_git_repository  # noqa: E402
@@ -243,6 +292,10 @@ def test_bad_input(project, case):
             env[key] = url(p, **{p.env["POSTGRES_PASSWORD"]: "wrongpassword"})
         elif value == "NODB":
             env[key] = url(p, **{"/app?": "/nosuchdb?"})
+        elif value == "DEV":
+            env[key] = p.env["DEV_DATABASE_URL"]
+        elif value.startswith("DB:"):
+            env[key] = url(p, **{"/app?": f"/{value[3:]}?"})
     undo = case.setup(p) if case.setup else None
     try:
         files_before, catalog_before = all_files(p), catalog(p)
