@@ -518,8 +518,11 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
     from tools.progress import progress
 
     with progress(log, f"Applying {len(before.pending)} migration(s) to {env}"):
-        result = _atlas_with_table_lock_timeout(config, env, target, table_timeout).run(
-            "migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
+        try:
+            result = _atlas_with_table_lock_timeout(config, env, target, table_timeout).run(
+                "migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
+        except KeyboardInterrupt as exc:
+            raise interrupted_apply(exc, env) from None
     data = _json_or_none(result)
     if data:
         ran = [f for f in data.get("Applied") or [] if not f.get("Error")]
@@ -540,6 +543,23 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
         raise map_error(result)
     report.after = status(config, env)
     return report
+
+
+def interrupted_apply(exc: KeyboardInterrupt, env: str) -> KeyboardInterrupt:
+    """The interruption of an apply (Atlas stopped and waited for, see Atlas.run), saying what stays."""
+    from tools.signals import Interrupted, signum_of
+
+    data = _json_or_none(exc.result) if getattr(exc, "result", None) else None
+    files = (data or {}).get("Applied") or []
+    done = [f["Name"] for f in files if not f.get("Error")]
+    rolled = [f["Name"] for f in files if f.get("Error")]
+    note = "whole files were applied and recorded, none half"
+    if data is not None:
+        note += f": {len(done)} file(s) applied" + (f" (last {done[-1]})" if done else "")
+        note += f", {rolled[0]} rolled back" if rolled else ""
+    out = exc if isinstance(exc, Interrupted) else Interrupted(signum_of(exc))
+    out.note = f"{note}; see inv migrate.status --env {env}"
+    return out
 
 
 def duration_ms(value: str) -> int:
