@@ -26,6 +26,8 @@ import threading
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: How long a child may take to wind up after SIGINT before it is killed (an apply rolls back).
 CHILD_GRACE = 60.0
+#: How long before that wait is announced (Atlas rolls back in milliseconds).
+QUIET = 2.0
 
 
 class Interrupted(KeyboardInterrupt):
@@ -140,15 +142,16 @@ def stop_child(proc: subprocess.Popen, what: str, grace: float = CHILD_GRACE, sa
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGINT)
+    quiet = min(QUIET, grace)
     try:
-        return _drain(proc, 2.0)
+        return _drain(proc, quiet)
     except subprocess.TimeoutExpired:
         pass
-    say(f"waiting for {what} to stop (up to {grace:.0f}s)...")
+    say(f"waiting for {what} to stop (up to {grace:g}s)...")
     try:
-        return _drain(proc, grace)
+        return _drain(proc, grace - quiet)
     except subprocess.TimeoutExpired:
-        say(f"{what} did not stop after {grace:.0f}s: killing it")
+        say(f"{what} did not stop after {grace:g}s: killing it")
         proc.kill()
         return _drain(proc, None)
 
