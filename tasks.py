@@ -1,7 +1,7 @@
 """The menu: `inv --list`. Each task reads its arguments, calls tools/, prints the result.
 
 Exit codes: 0 success / in sync, 1 error, 2 out of sync (pending migrations, stale schema.sql,
-models that need a migration), 130 interrupted. See README.md.
+models that need a migration), 130/143/129 interrupted (SIGINT/SIGTERM/SIGHUP). See README.md.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sys
 
 from invoke import Collection, Exit, task
 
+from tools import signals
 from tools.config import Config, masked_output, require_dotenv
 from tools.errors import WorkflowError
 
@@ -20,17 +21,18 @@ def log(message: str) -> None:
 
 
 def edge(fn):
-    """Turn WorkflowError / Ctrl-C into one line and a non-zero exit (no traceback)."""
+    """Turn WorkflowError / SIGINT, SIGTERM, SIGHUP into one line and a non-zero exit (no traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with masked_output() as mask:  # every line printed, errors included, has its passwords masked
             try:
-                return fn(*args, **kwargs)
+                with signals.interruptible():
+                    return fn(*args, **kwargs)
             except WorkflowError as exc:
                 raise Exit(mask(f"error: {exc}"), code=exc.code) from None
-            except KeyboardInterrupt:
-                raise Exit("interrupted: nothing more was started (an apply in progress rolls back its current file)", code=130) from None
+            except KeyboardInterrupt as exc:
+                raise Exit(mask(signals.line(exc)), code=signals.exit_code(exc)) from None
             except Exit as exc:
                 raise Exit(mask(exc.message) if isinstance(exc.message, str) else exc.message, code=exc.code) from None
 

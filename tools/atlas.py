@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools import signals
 from tools.errors import WorkflowError
 
 PINNED_VERSION = "v0.13.1"
@@ -95,6 +97,21 @@ class Result:
         line = (errors or lines or ["no output"])[-1]
         return line.removeprefix("Error:").strip()
 
+    @property
+    def canceled(self) -> bool:
+        """Atlas stopped because it was interrupted: its context was canceled (it got SIGINT),
+        or its statement was (lib/pq's cancel request, also what pg_cancel_backend sends).
+        v0.13.1 says so in its output, except `migrate diff`, which then exits 1 saying nothing
+        (any other failure prints an `Error:` line or, with --format, a JSON report)."""
+        text = (self.stderr + "\n" + self.stdout).lower()
+        silent = self.code == 1 and not text.strip()
+        return silent or "context canceled" in text or "canceling statement due to user request" in text
+
+    @property
+    def killed_by(self) -> int | None:
+        """The signal that ended Atlas before it could catch it (SIGINT early at start), if any."""
+        return -self.code if -self.code in signals.HANDLED else None
+
     def json(self):
         text = self.stdout.strip()
         if not text:
@@ -122,12 +139,35 @@ class Atlas:
         return [self.binary, *args]
 
     def run(self, *args: str, timeout: float = 600, check: bool = True) -> Result:
+        """Run Atlas and wait for it. On an interruption (SIGINT, SIGTERM, SIGHUP) Atlas gets
+        SIGINT and is waited for before the interruption goes on (see `signals.stop_child`):
+        Atlas v0.13.1 cancels its context on SIGINT only, so the running file's transaction is
+        rolled back and the connection closed; SIGTERM would kill it at once and leave the
+        statement running on the server. The interruption carries Atlas's `Result`."""
         argv = self.argv(*args)
+        proc = None
         try:
-            proc = subprocess.run(argv, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout)
+            with signals.shielded():  # a signal now waits until `proc` is known
+                proc = subprocess.Popen(argv, cwd=self.root, env=self.env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
             raise WorkflowError(f"atlas {args[0]} {args[1] if len(args) > 1 else ''} timed out after {timeout:.0f}s", hint="check that the database answers (inv db.status)") from None
-        result = Result(argv=argv, code=proc.returncode, stdout=self.mask(proc.stdout), stderr=self.mask(proc.stderr))
+        except KeyboardInterrupt as exc:
+            if proc is None:
+                raise
+            stdout, stderr = signals.stop_child(proc, f"atlas {' '.join(args[:2])}")
+            exc.result = Result(argv=argv, code=proc.returncode, stdout=self.mask(stdout), stderr=self.mask(stderr))
+            raise
+        result = Result(argv=argv, code=proc.returncode, stdout=self.mask(stdout), stderr=self.mask(stderr))
+        if result.code != 0 and (result.canceled or result.killed_by):
+            # Atlas was interrupted alone (a signal to it, or its statement canceled on the
+            # server): an interruption, not a broken file.
+            interrupted = signals.Interrupted(result.killed_by or signal.SIGINT)
+            interrupted.result = result
+            raise interrupted
         if check and result.code != 0:
             raise map_error(result)
         return result

@@ -20,14 +20,16 @@ def scratch_databases(config: Config, *labels: str):
     return pg.scratch(config, *labels)
 
 
-def replay_migrations(config: Config, url: str, amount: int | None = None) -> None:
-    """Apply migrations/ (or its first `amount` files) to the empty database at `url`."""
-    from tools.migrate import atlas_for, regular_files_only
+def replay_migrations(config: Config, url: str, amount: int | None = None, directory=None) -> None:
+    """Apply migrations/ (or `directory`, a staged copy; or its first `amount` files) to the
+    empty database at `url`. An interruption (Atlas's "context canceled") stays one: it is
+    not a failing file (tools/atlas.py)."""
+    from tools.migrate import atlas_for, dir_args, regular_files_only
 
     regular_files_only(config)
     atlas = atlas_for(config)
     atlas.env = config.child_env(DATABASE_URL=url)
-    args = ["migrate", "apply", "--env", GUIDE_ENV]
+    args = ["migrate", "apply", "--env", GUIDE_ENV, *dir_args(directory)]
     if amount is not None:
         args.append(str(amount))
     try:

@@ -28,8 +28,9 @@ def migrations_dir(config: Config) -> Path:
     return config.root / "migrations"
 
 
-def migration_files(config: Config) -> list[Path]:
-    directory = migrations_dir(config)
+def migration_files(config: Config, directory: Path | None = None) -> list[Path]:
+    """The migration files of migrations/ (or of `directory`, a staged copy of it)."""
+    directory = directory or migrations_dir(config)
     regular_files_only(config)
     if not directory.is_dir():
         return []
@@ -94,6 +95,11 @@ def validate_name(config: Config, name: str) -> str:
     return name
 
 
+def dir_args(directory: Path | None) -> list[str]:
+    """Atlas's --dir for a staged copy of migrations/ (none: atlas.hcl's migrations/)."""
+    return ["--dir", f"file://{directory}"] if directory else []
+
+
 def atlas_for(config: Config) -> Atlas:
     return Atlas(config.root, config.child_env(), mask=config.mask)
 
@@ -104,6 +110,7 @@ def atlas_for(config: Config) -> Atlas:
 class DumpReport:
     path: Path
     changed: bool
+    text: str = ""
 
 
 def dump(config: Config, stack, log, write: bool = True) -> DumpReport:
@@ -117,7 +124,7 @@ def dump(config: Config, stack, log, write: bool = True) -> DumpReport:
         tmp = path.with_suffix(".sql.tmp")
         tmp.write_text(text)
         tmp.replace(path)
-    return DumpReport(path, changed)
+    return DumpReport(path, changed, text)
 
 
 # --- diff ------------------------------------------------------------------------------------
@@ -159,46 +166,51 @@ def using_dev(fn):
 
 
 def diff(config: Config, stack, name: str, log) -> DiffReport:
+    from tools import signals
+    from tools.stack import dev_lock
+
     name = validate_name(config, name)
     check_versions(config)
     stack.up(log, ("dev-db", "app") if stack.name == "compose" else ("dev-db",))
-    from tools.stack import dev_lock
-
-    with dev_lock(config.dev_url(), log=log):
+    with signals.note("migrations/, atlas.sum and schema.sql are unchanged"), dev_lock(config.dev_url(), log=log):
         return _diff(config, stack, name, log)
 
 
 def _diff(config: Config, stack, name: str, log) -> DiffReport:
-    report = DiffReport(schema_changed=dump(config, stack, log).changed)
-    schema_sql = (config.root / "schema.sql").read_text()
+    """Atomic: Atlas writes, we correct, verify and lint in a staged copy of migrations/; only
+    the finished file and its atlas.sum are moved into migrations/, with schema.sql
+    (tools/staging.py). Interrupted or failed before that, all three stay as they were."""
+    from tools import staging
+
+    dumped = dump(config, stack, log, write=False)
+    report = DiffReport(schema_changed=dumped.changed)
+    with staging.staged(config.root, migrations_dir(config)) as work:
+        new = _write_staged(config, name, dumped.text, work.directory, report, log)
+        schema = ((config.root / "schema.sql", dumped.text),) if report.schema_changed else ()
+        report.files = staging.publish(work, new, also=schema)
+    return report
+
+
+def _write_staged(config: Config, name: str, schema_sql: str, directory: Path, report: DiffReport, log) -> list[Path]:
+    """Atlas's diff into `directory`, renumbered, corrected and verified, then linted."""
     fresh_dev(config)
-    history = [p.name for p in migration_files(config)]
-    atlas = atlas_for(config)
+    history = [p.name for p in migration_files(config, directory)]
     try:
         with desired_state(schema_sql) as desired:
-            atlas.run("migrate", "diff", name, "--env", GUIDE_ENV, "--to", desired)
+            atlas_for(config).run("migrate", "diff", name, "--env", GUIDE_ENV, *dir_args(directory), "--to", desired)
     finally:
         fresh_dev(config)  # Atlas leaves what it could not carry behind: never reuse it
-    new = [p for p in migration_files(config) if p.name not in history]
-    try:
-        if new:
-            new, report.renumbered = ensure_increasing(config, set(history), new)
-            if report.renumbered:
-                rehash(config)
-        new, report.corrections, report.renames = correct(config, name, history, new, schema_sql, log)
-    except BaseException:
-        for path in migration_files(config):
-            if path.name not in history:
-                path.unlink()
-        rehash(config)
-        raise
-    if not new:
-        return report
-    report.files = new
+    new = [p for p in migration_files(config, directory) if p.name not in history]
+    if new:
+        new, report.renumbered = ensure_increasing(config, set(history), new)
+        if report.renumbered:
+            rehash(config, directory)
+    new, report.corrections, report.renames = correct(config, name, history, new, schema_sql, log, directory=directory)
     for path in new:
         report.statements += statements_of(path.read_text())
-    report.lint = lint(config, latest=len(new)).lines()
-    return report
+    if new:
+        report.lint = lint(config, latest=len(new), directory=directory).lines()
+    return new
 
 
 @contextlib.contextmanager
@@ -214,20 +226,22 @@ def desired_state(schema_sql: str):
         yield f"file://{path}"
 
 
-def correct(config: Config, name: str, history: list[str], new: list[Path], schema_sql: str, log) -> tuple[list[Path], list[str], list[str]]:
+def correct(config: Config, name: str, history: list[str], new: list[Path], schema_sql: str, log,
+            directory: Path | None = None) -> tuple[list[Path], list[str], list[str]]:
     """Make the new migration build exactly what schema.sql builds, by catalogs; else refuse.
 
     Adds what Atlas leaves out (objects of kinds it ignores, primary-key names, UNIQUE
     constraints, deferrability, declared sequences) under a comment, re-hashes atlas.sum and
     verifies again. Returns the new files, the corrective statements it added, and the drops +
-    adds that look like renames (safety.possible_renames).
+    adds that look like renames (safety.possible_renames). Works on `directory` (a staged copy
+    of migrations/, see _diff) when given.
     """
     from tools import catalog, corrections, fidelity
     from tools.safety import possible_renames
 
     with fidelity.scratch_databases(config, "history", "models", "replay", "verify") as (hist, models, replay, check):
         if history:
-            fidelity.replay_migrations(config, hist, amount=len(history))
+            fidelity.replay_migrations(config, hist, amount=len(history), directory=directory)
         fidelity.execute_sql(models, schema_sql, "schema.sql")
         h_snap, m_snap = catalog.snapshot_url(hist), catalog.snapshot_url(models)
         ignored = corrections.plan_ignored(h_snap, m_snap, schema_sql)
@@ -236,12 +250,12 @@ def correct(config: Config, name: str, history: list[str], new: list[Path], sche
                                 + "\n  ".join(ignored.unfixable), hint="see the lines above")
         added: list[str] = []
         if not ignored.empty:
-            new = new or [new_file(config, name)]
+            new = new or [new_file(config, name, directory)]
             _add(new[-1], ignored.before, ignored.after, "Atlas ignores these object kinds in schema.sql: copied from it")
             added += ignored.before + ignored.after
-            rehash(config)
+            rehash(config, directory)
         if new:
-            fidelity.replay_migrations(config, replay)
+            fidelity.replay_migrations(config, replay, directory=directory)
             r_snap = catalog.snapshot_url(replay)
         else:
             r_snap = h_snap
@@ -250,13 +264,13 @@ def correct(config: Config, name: str, history: list[str], new: list[Path], sche
             raise WorkflowError("the generated migration would not build what the models declare (no file was written):\n  "
                                 + "\n  ".join(details.unfixable), hint="write the change by hand: inv migrate.new, then inv migrate.hash")
         if not details.empty:
-            new = new or [new_file(config, name)]
+            new = new or [new_file(config, name, directory)]
             _add(new[-1], [], details.after, "Corrections: Atlas v0.13.1 drops these details; they make the database match the models exactly")
             added += details.after
-            rehash(config)
+            rehash(config, directory)
         if not new:
             return [], [], []
-        fidelity.replay_migrations(config, check)
+        fidelity.replay_migrations(config, check, directory=directory)
         left = catalog.diff(catalog.snapshot_url(check), m_snap)
         if left:
             raise WorkflowError("after corrections the migrations still differ from the models (no file was written):\n  "
@@ -264,11 +278,11 @@ def correct(config: Config, name: str, history: list[str], new: list[Path], sche
     return new, added, possible_renames(h_snap, m_snap)
 
 
-def new_file(config: Config, name: str) -> Path:
+def new_file(config: Config, name: str, directory: Path | None = None) -> Path:
     """An empty migration file with a version above every existing one."""
-    before = {p.name for p in migration_files(config)}
-    atlas_for(config).run("migrate", "new", name, "--env", GUIDE_ENV)
-    created = [p for p in migration_files(config) if p.name not in before]
+    before = {p.name for p in migration_files(config, directory)}
+    atlas_for(config).run("migrate", "new", name, "--env", GUIDE_ENV, *dir_args(directory))
+    created = [p for p in migration_files(config, directory) if p.name not in before]
     files, _ = ensure_increasing(config, before, created)
     return files[0]
 
@@ -567,8 +581,11 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
     from tools.progress import progress
 
     with progress(log, f"Applying {len(before.pending)} migration(s) to {env}"):
-        result = _atlas_with_table_lock_timeout(config, env, target, table_timeout).run(
-            "migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
+        try:
+            result = _atlas_with_table_lock_timeout(config, env, target, table_timeout).run(
+                "migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
+        except KeyboardInterrupt as exc:
+            raise interrupted_apply(exc, env) from None
     data = _json_or_none(result)
     if data:
         ran = [f for f in data.get("Applied") or [] if not f.get("Error")]
@@ -589,6 +606,23 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
         raise map_error(result)
     report.after = status(config, env)
     return report
+
+
+def interrupted_apply(exc: KeyboardInterrupt, env: str) -> KeyboardInterrupt:
+    """The interruption of an apply (Atlas stopped and waited for, see Atlas.run), saying what stays."""
+    from tools.signals import Interrupted, signum_of
+
+    data = _json_or_none(exc.result) if getattr(exc, "result", None) else None
+    files = (data or {}).get("Applied") or []
+    done = [f["Name"] for f in files if not f.get("Error")]
+    rolled = [f["Name"] for f in files if f.get("Error")]
+    note = "whole files were applied and recorded, none half"
+    if data is not None:
+        note += f": {len(done)} file(s) applied" + (f" (last {done[-1]})" if done else "")
+        note += f", {rolled[0]} rolled back" if rolled else ""
+    out = exc if isinstance(exc, Interrupted) else Interrupted(signum_of(exc))
+    out.note = f"{note}; see inv migrate.status --env {env}"
+    return out
 
 
 def duration_ms(value: str) -> int:
@@ -666,9 +700,9 @@ class LintReport:
 
 
 @using_dev
-def lint(config: Config, latest: int = 1, base: str | None = None) -> LintReport:
+def lint(config: Config, latest: int = 1, base: str | None = None, directory: Path | None = None) -> LintReport:
     regular_files_only(config)
-    args = ["migrate", "lint", "--env", GUIDE_ENV, "--format", JSON]
+    args = ["migrate", "lint", "--env", GUIDE_ENV, "--format", JSON, *dir_args(directory)]
     if base:
         from tools import gitbase
 
@@ -715,9 +749,9 @@ def validate(config: Config) -> None:
         fresh_dev(config)
 
 
-def rehash(config: Config) -> None:
+def rehash(config: Config, directory: Path | None = None) -> None:
     regular_files_only(config)
-    atlas_for(config).run("migrate", "hash", "--env", GUIDE_ENV)
+    atlas_for(config).run("migrate", "hash", "--env", GUIDE_ENV, *dir_args(directory))
 
 
 def new(config: Config, name: str) -> Path:
