@@ -11,9 +11,11 @@ import sys
 
 from invoke import Collection, Exit, task
 
-from tools import signals
-from tools.config import Config, masked_output, require_dotenv
-from tools.errors import WorkflowError
+from tools import apply, baseline, check, diff, fidelity, migrations, ownership, renumber, safety, schema, signals, status
+from tools.config import Config, env_var_for, masked_output, require_dotenv
+from tools.errors import OUT_OF_SYNC, WorkflowError
+from tools.setup import doctor as run_doctor, setup as run_setup
+from tools.stack import get_stack
 
 
 def log(message: str) -> None:
@@ -46,8 +48,6 @@ def _config() -> Config:
 
 
 def _stack(config: Config):
-    from tools.stack import get_stack
-
     return get_stack(config)
 
 
@@ -58,8 +58,6 @@ def _stack(config: Config):
 @edge
 def setup(c, no_docker=False, stop_compose=False):
     """Provision this machine: .env, the Atlas CLI, Docker + images (or local PostgreSQL)."""
-    from tools.setup import setup as run_setup
-
     config = run_setup(Config.load().root, log, docker=False if no_docker else None, stop_compose=stop_compose)
     stack = _stack(config)
     print(f"setup complete: stack backend {stack.name} ({stack.why})")
@@ -69,13 +67,11 @@ def setup(c, no_docker=False, stop_compose=False):
 @edge
 def doctor(c):
     """Check tools, stack and environments; print what is used and why (URLs masked)."""
-    from tools.setup import doctor as run_doctor
-
     config = _config()
     failed = []
-    for check in run_doctor(config):
-        failed += [] if check.ok else [check.name]
-        print(f"{('warn' if check.warning else 'ok ') if check.ok else 'FAIL'} {check.name:<18} {config.mask(check.detail)}")
+    for item in run_doctor(config):
+        failed += [] if item.ok else [item.name]
+        print(f"{('warn' if item.warning else 'ok ') if item.ok else 'FAIL'} {item.name:<18} {config.mask(item.detail)}")
     if failed:
         raise Exit(f"error: {len(failed)} check(s) failed: {', '.join(failed)}", code=1)
 
@@ -84,16 +80,14 @@ def doctor(c):
 @edge
 def dev(c):
     """The main job: stack up, dump the models, initial migration if none, apply to local, status."""
-    from tools import migrate
-
     config = _config()
     stack = _stack(config)
     stack.up(log)
-    if not migrate.migration_files(config):
-        _print_diff(migrate.diff(config, stack, "initial", log), config)
-    report = migrate.apply(config, "local", log)
+    if not migrations.migration_files(config):
+        _print_diff(diff.diff(config, stack, "initial", log), config)
+    report = apply.apply(config, "local", log)
     _print_apply(report)
-    st = migrate.status(config, "local")
+    st = status.status(config, "local")
     _print_status(st)
     if st.code:
         raise Exit(code=st.code)
@@ -145,15 +139,13 @@ def db_status(c):
 @edge
 def db_reset(c, env="local", yes=False):
     """Drop and recreate the local database, then apply every migration."""
-    from tools import migrate, pg
-
     config = _config()
     if env != "local":
         raise WorkflowError(f"db.reset only resets the local database, not {env!r}", hint="use inv migrate.apply for other environments")
     _stack(config).up(log, ("db",))
-    pg.reset_local(config, yes=yes)
+    ownership.reset_local(config, yes=yes)
     log("local database recreated")
-    _print_apply(migrate.apply(config, "local", log))
+    _print_apply(apply.apply(config, "local", log))
 
 
 @task(help={"dev": "Open the dev database instead of the local one"})
@@ -173,12 +165,10 @@ def db_psql(c, dev=False):
 @edge
 def schema_dump(c, check=False):
     """Dump the models to schema.sql (in the app container, or on the host without Docker)."""
-    from tools import migrate
-
     config = _config()
-    report = migrate.dump(config, _stack(config), log, write=not check)
+    report = schema.dump(config, _stack(config), log, write=not check)
     if check and report.changed:
-        raise Exit("schema.sql is stale against the models: run inv schema.dump", code=migrate.OUT_OF_SYNC)
+        raise Exit("schema.sql is stale against the models: run inv schema.dump", code=OUT_OF_SYNC)
     print(("schema.sql updated" if report.changed else "schema.sql unchanged") if not check else "schema.sql is up to date")
 
 
@@ -188,10 +178,8 @@ def schema_dump(c, check=False):
 @edge
 def migrate_diff(c, name=""):
     """Dump the models, diff them against migrations/ with Atlas, write the new migration."""
-    from tools import migrate
-
     config = _config()
-    _print_diff(migrate.diff(config, _stack(config), name, log), config)
+    _print_diff(diff.diff(config, _stack(config), name, log), config)
 
 
 @task(help={
@@ -208,12 +196,10 @@ def migrate_diff(c, name=""):
 def migrate_apply(c, env="local", yes=False, dry_run=False, allow_destructive=False, ignore_drift=False, lock_timeout="",
                   table_lock_timeout=""):
     """Apply pending migrations: drift check, lint, confirmation for protected envs, apply, status."""
-    from tools import migrate
-
     config = _config()
     config.url_for(env)
     _stack(config).up(log, ("dev-db",))
-    report = migrate.apply(config, env, log, yes=yes, dry_run=dry_run, allow_destructive=allow_destructive,
+    report = apply.apply(config, env, log, yes=yes, dry_run=dry_run, allow_destructive=allow_destructive,
                            ignore_drift=ignore_drift, lock_timeout=lock_timeout, table_lock_timeout=table_lock_timeout)
     if dry_run:
         _print_dry_run(config, report)
@@ -225,8 +211,6 @@ def migrate_apply(c, env="local", yes=False, dry_run=False, allow_destructive=Fa
 @edge
 def migrate_drift(c, env="local"):
     """Compare an environment's real schema with what its applied migrations build; exit 2 on drift."""
-    from tools import fidelity
-
     config = _config()
     config.url_for(env)
     _stack(config).up(log, ("dev-db",))
@@ -248,8 +232,6 @@ def migrate_drift(c, env="local"):
 @edge
 def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignore_drift=False):
     """Adopt a database built by another tool (Alembic): compare, then record migrations as applied."""
-    from tools import baseline
-
     config = _config()
     config.url_for(env)
     _stack(config).up(log, ("dev-db",))
@@ -257,7 +239,7 @@ def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignor
     for difference in report.differences:
         print(f"drift: {difference}")
     if report.alembic:
-        log(f"note: {baseline.ALEMBIC_TABLE} (Alembic's bookkeeping) is not compared; drop it once Alembic is gone for good")
+        log(f"note: {fidelity.ALEMBIC_TABLE} (Alembic's bookkeeping) is not compared; drop it once Alembic is gone for good")
     if dry_run:
         verdict = "matches" if not report.differences else f"differs in {len(report.differences)} place(s) from"
         print(f"{env} {verdict} what migrations/ up to {report.version} builds (dry run, nothing recorded)")
@@ -269,18 +251,14 @@ def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignor
     print(f"{env}: baseline at {report.version}: {len(report.files)} migration(s) recorded as applied, none run")
     if report.differences:
         print(f"{env}: recorded despite {len(report.differences)} difference(s) (--ignore-drift)")
-    from tools import migrate
-
-    _print_status(migrate.status(config, env))
+    _print_status(status.status(config, env))
 
 
 @task(help={"file": "The migration file (name in migrations/) to move above the newest version"})
 @edge
 def migrate_renumber(c, file=""):
     """Give a file merged in below the newest version a version above it (re-hashes atlas.sum)."""
-    from tools import migrate
-
-    moved = migrate.renumber(_config(), file, log)
+    moved = renumber.renumber(_config(), file, log)
     print(f"renumbered {file.strip()} -> {moved}; atlas.sum updated")
 
 
@@ -288,8 +266,6 @@ def migrate_renumber(c, file=""):
 @edge
 def migrate_verify(c):
     """Build the schema from migrations/ and from schema.sql, compare catalogs; exit 2 on difference."""
-    from tools import fidelity
-
     config = _config()
     _stack(config).up(log, ("dev-db",))
     differences = fidelity.verify(config)
@@ -305,18 +281,15 @@ def migrate_verify(c):
 @edge
 def migrate_status(c, env="local", all=False):
     """Show the migration status of an environment; exit 2 while files are pending."""
-    from tools import migrate
-    from tools.config import env_var_for
-
     config = _config()
     if not all:
-        report = migrate.status(config, env)
+        report = status.status(config, env)
         _print_status(report)
         if report.code:
             raise Exit(code=report.code)
         return
     code = 0
-    for name, result in migrate.status_all(config):
+    for name, result in status.status_all(config):
         if result is None:
             print(f"{name}: not configured ({env_var_for(name)} is not set)")
         elif isinstance(result, WorkflowError):
@@ -333,11 +306,9 @@ def migrate_status(c, env="local", all=False):
 @edge
 def migrate_lint(c, latest=1, base=""):
     """Lint migration files with Atlas on the dev database; exit 1 on findings that are errors."""
-    from tools import migrate
-
     config = _config()
     _stack(config).up(log, ("dev-db",))
-    report = migrate.lint(config, latest=int(latest), base=base or None)
+    report = safety.lint(config, latest=int(latest), base=base or None)
     for line in report.lines():
         print(line)
     if report.errors:
@@ -349,12 +320,10 @@ def migrate_lint(c, latest=1, base=""):
 @edge
 def migrate_validate(c):
     """Check atlas.sum and replay every migration on the dev database."""
-    from tools import migrate
-
     config = _config()
     _stack(config).up(log, ("dev-db",))
-    migrate.validate(config)
-    print(f"migrations valid ({len(migrate.migration_files(config))} files)")
+    check.validate(config)
+    print(f"migrations valid ({len(migrations.migration_files(config))} files)")
 
 
 @task(help={"base": "The branch this one merges into (default: origin/HEAD, origin/main, origin/master, main, master)",
@@ -362,10 +331,8 @@ def migrate_validate(c):
 @edge
 def migrate_check(c, base="", no_base=False):
     """CI gate: schema.sql fresh, no missing migration, migrations/ verified, lint clean. Exit 0/1/2."""
-    from tools import migrate
-
     config = _config()
-    report = migrate.check(config, _stack(config), log, base=base or None, no_base=no_base)
+    report = check.check(config, _stack(config), log, base=base or None, no_base=no_base)
     _print_check(report)
     if report.code:
         raise Exit(code=report.code)
@@ -375,9 +342,7 @@ def migrate_check(c, base="", no_base=False):
 @edge
 def migrate_hash(c):
     """Recompute migrations/atlas.sum after a hand edit."""
-    from tools import migrate
-
-    migrate.rehash(_config())
+    migrations.rehash(_config())
     print("migrations/atlas.sum updated")
 
 
@@ -385,19 +350,15 @@ def migrate_hash(c):
 @edge
 def migrate_new(c, name=""):
     """Create an empty migration file to write by hand (then inv migrate.hash)."""
-    from tools import migrate
-
-    path = migrate.new(_config(), name)
+    path = migrations.new(_config(), name)
     print(f"created migrations/{path.name}: write the SQL, then run inv migrate.hash")
 
 
 # --- printing -----------------------------------------------------------------------------------
 
 def _print_check(report) -> None:
-    from tools import migrate
-
     for code, line in report.problems:
-        print(f"{'out of sync' if code == migrate.OUT_OF_SYNC else 'error'}: {line}")
+        print(f"{'out of sync' if code == OUT_OF_SYNC else 'error'}: {line}")
     for what in report.not_run:
         print(f"not run (--no-base, no git history): {what}")
     if not report.code:
@@ -454,15 +415,13 @@ def _print_apply(report) -> None:
 
 
 def _print_dry_run(config: Config, report) -> None:
-    from tools import migrate
-
     if not report.pending:
         print(f"{report.env}: nothing pending (dry run, nothing changed)")
         return
     print(f"{report.env}: {len(report.pending)} pending file(s) (dry run, nothing applied):")
     for name in report.pending:
         print(f"-- {name}")
-        for stmt in migrate.statements_of((migrate.migrations_dir(config) / name).read_text()):
+        for stmt in migrations.statements_of((migrations.migrations_dir(config) / name).read_text()):
             print(stmt + ";")
     for difference in report.drift:
         print(f"drift: {difference}")
@@ -491,15 +450,15 @@ def _rename(fn, name):
     return fn
 
 
-db = Collection("db")
+db_ns = Collection("db")
 for t, n in ((db_up, "up"), (db_down, "down"), (db_status, "status"), (db_reset, "reset"), (db_psql, "psql")):
-    db.add_task(t, name=n)
-schema = Collection("schema")
-schema.add_task(schema_dump, name="dump")
+    db_ns.add_task(t, name=n)
+schema_ns = Collection("schema")
+schema_ns.add_task(schema_dump, name="dump")
 migrate_ns = Collection("migrate")
 for t, n in ((migrate_diff, "diff"), (migrate_apply, "apply"), (migrate_status, "status"), (migrate_lint, "lint"),
              (migrate_validate, "validate"), (migrate_check, "check"),
              (migrate_drift, "drift"), (migrate_baseline, "baseline"), (migrate_renumber, "renumber"), (migrate_verify, "verify"), (migrate_hash, "hash"), (migrate_new, "new")):
     migrate_ns.add_task(t, name=n)
 
-ns = Collection(setup, doctor, dev, bench, db, schema, migrate_ns)
+ns = Collection(setup, doctor, dev, bench, db_ns, schema_ns, migrate_ns)

@@ -116,7 +116,7 @@ print(len(diff))
 
 
 def p3(p, runs, sizes):
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     work = Path(tempfile.mkdtemp(prefix="bench-models-"))
     env = {**env_of(p), "PYTHONPATH": str(work)}
@@ -136,8 +136,9 @@ def p3(p, runs, sizes):
 
 def p4(p, runs, files):
     """`files` small migrations applied to an empty database, three ways."""
-    from tools import pg
-    from tools.config import Config, libpq_url
+    from tools import ownership
+    from tools.config import Config
+    from tools.urls import libpq_url
 
     env, atlas = env_of(p), find_binary()
     mig = p.root / "migrations"
@@ -154,7 +155,7 @@ def p4(p, runs, files):
     config = Config.load(p.root, environ=p.env)
 
     def fresh():  # the bench's own throw-away project: its local database
-        pg.recreate(config, target, "DATABASE_URL", kind="local", confirmed=True)
+        ownership.recreate(config, target, "DATABASE_URL", kind="local", confirmed=True)
 
     def one(argv, extra=None):
         samples = []
@@ -191,7 +192,7 @@ def p4(p, runs, files):
 
 
 def alembic_upgrade(p, files, target, runs, fresh) -> float:
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     work = Path(tempfile.mkdtemp(prefix="bench-alembic-"))
     (work / "versions").mkdir()

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import make_project  # noqa: E402
 from tests.fidelity.scenarios import HEADER, SCENARIOS  # noqa: E402
 from tools import catalog  # noqa: E402
-from tools.config import libpq_url  # noqa: E402
+from tools.urls import libpq_url  # noqa: E402
 
 
 def load(body: str):
@@ -43,11 +43,11 @@ def sa_url(url: str) -> str:
 
 
 def recreate(p, url: str) -> None:
-    """Drop and create a database of this script's own throw-away project (tools/pg.py)."""
-    from tools import pg
+    """Drop and create a database of this script's own throw-away project (tools/ownership.py)."""
+    from tools import ownership
     from tools.config import Config
 
-    pg.recreate(Config.load(p.root, environ=p.env), url, "DATABASE_URL", kind="local", confirmed=True)
+    ownership.recreate(Config.load(p.root, environ=p.env), url, "DATABASE_URL", kind="local", confirmed=True)
 
 
 def fresh(p, name: str) -> str:

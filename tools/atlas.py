@@ -16,8 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import signals
-from tools.errors import WorkflowError
+from tools import console, signals
+from tools.config import env_var_for
+from tools.errors import NotAdopted, WorkflowError
 
 PINNED_VERSION = "v0.13.1"
 JSON = "{{ json . }}"
@@ -57,12 +58,10 @@ def build_pinned(module_dir: Path, dest: Path, log) -> Path:
     if not go:
         raise WorkflowError("no Atlas CLI and no Go toolchain to build one", hint="install Go >= 1.24 (https://go.dev/dl) or Atlas itself (https://atlasgo.io/getting-started)")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    from tools.progress import progress
-
     ldflags = f"-s -w -X ariga.io/atlas/cmd/atlas/internal/cmdapi.version={PINNED_VERSION}"
     env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
     tmp = dest.with_name(dest.name + ".tmp")
-    with progress(log, f"Building Atlas {PINNED_VERSION} from the Go module proxy (about 2 minutes the first time)"):
+    with console.progress(log, f"Building Atlas {PINNED_VERSION} from the Go module proxy (about 2 minutes the first time)"):
         proc = subprocess.run(
             [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), "ariga.io/atlas/cmd/atlas"],
             cwd=module_dir, env=env, capture_output=True, text=True, timeout=1800,
@@ -126,6 +125,14 @@ class Result:
             return json.loads(text[start:])
 
 
+def json_or_none(result: Result):
+    """Atlas's JSON document, or None when it printed none (or something else)."""
+    try:
+        return result.json()
+    except Exception:
+        return None
+
+
 class Atlas:
     """Runs the Atlas CLI in the project directory with a prepared environment."""
 
@@ -173,6 +180,11 @@ class Atlas:
         return result
 
 
+def atlas_for(config) -> Atlas:
+    """Atlas in the project directory, with the configuration's environment (URLs for Atlas)."""
+    return Atlas(config.root, config.child_env(), mask=config.mask)
+
+
 def _env_of(argv: list[str]) -> str:
     """The value of --env in an Atlas argv (`local` when there is none)."""
     return argv[argv.index("--env") + 1] if "--env" in argv[:-1] else "local"
@@ -192,16 +204,12 @@ def map_error(result: Result) -> WorkflowError:
         if env in ("local", "sqlalchemy"):
             hint = "start it with inv db.up, or check the URL in .env"
         else:
-            from tools.config import env_var_for
-
             hint = f"check the host and port in {env_var_for(env)}, and that the server accepts connections from here"
         return WorkflowError(f"atlas {cmd}: cannot reach the database ({msg})", hint=hint)
     if "does not exist" in low and "database" in low:
         return WorkflowError(f"atlas {cmd}: {msg}", hint="create the database, or fix the database name in the URL")
     if "not clean" in low and cmd in ("migrate apply", "migrate status"):
-        from tools.baseline import unmanaged
-
-        return unmanaged(env)
+        return NotAdopted(env)
     if "not clean" in low:
         return WorkflowError(f"atlas {cmd}: {msg}", hint="the dev database must be empty: inv db.up recreates it")
     return WorkflowError(f"atlas {cmd} failed: {msg}")

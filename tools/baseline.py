@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tools.catalog import snapshot_url
+from tools import catalog, migrations
+from tools.atlas import atlas_for
 from tools.config import Config
-from tools.errors import WorkflowError
-
-ALEMBIC_TABLE = "alembic_version"
+from tools.console import guard, progress
+from tools.errors import OUT_OF_SYNC, WorkflowError
+from tools.fidelity import ALEMBIC_TABLE, drift
+from tools.pg import apply_lock, connect, connection_error, validate_duration
 
 
 @dataclass
@@ -32,49 +34,16 @@ class BaselineReport:
     done: bool = False
 
     def refusal(self) -> WorkflowError:
-        from tools.migrate import OUT_OF_SYNC
-
         return WorkflowError(
             f"{self.env} differs from what migrations/ up to {self.version} builds in {len(self.differences)} place(s); no baseline recorded",
             hint="align the database, or pick the --version it matches, or pass --ignore-drift to record the baseline anyway",
             code=OUT_OF_SYNC)
 
 
-def is_alembic_bookkeeping(difference) -> bool:
-    """The alembic_version table, its columns, constraints and indexes (in any schema), whatever
-    their names: Alembic names its primary key alembic_version_pkc, PostgreSQL's default is
-    alembic_version_pkey, a hand-made table may use any name. Columns and constraints are named
-    schema.table.x; an index is named schema.index and carries its table as a field."""
-    parts = difference.name.split(".")
-    if difference.kind in ("table", "column", "constraint", "trigger", "policy"):
-        return len(parts) >= 2 and parts[1] == ALEMBIC_TABLE
-    if difference.kind == "index":
-        if difference.field is None:  # on one side only: the side holds the index's fields
-            fields = difference.left if difference.left is not None else difference.right
-            return isinstance(fields, dict) and fields.get("table") == ALEMBIC_TABLE
-        return difference.field == "table" and ALEMBIC_TABLE in (difference.left, difference.right)
-    return False
-
-
-def is_empty(snapshot: dict) -> bool:
-    """No object at all besides the `public` schema (a catalog snapshot, tools.catalog)."""
-    return not any(names for kind, names in snapshot.items() if kind != "schema") and set(snapshot.get("schema", {})) <= {"public"}
-
-
-def unmanaged(env: str, snapshot: dict | None = None) -> WorkflowError:
-    """A database that holds objects but no Atlas history: the way forward is the baseline."""
-    kinds = sorted({kind for kind, names in (snapshot or {}).items() if names and kind != "schema"})
-    what = f"objects ({', '.join(kinds)})" if kinds else "objects"
-    return WorkflowError(f"{env} holds {what} but no Atlas migration history",
-                         hint=f"if another tool (Alembic) built it, adopt it: inv migrate.baseline --env {env} --dry-run, then without --dry-run")
-
-
 def atlas_revisions(url: str, env: str) -> int:
     """Versions recorded in Atlas's revision table (0 when it does not exist yet)."""
-    from tools.stack import _connect, connection_error
-
     try:
-        with _connect(url) as conn:
+        with connect(url) as conn:
             if conn.execute("SELECT to_regclass('atlas_schema_revisions.atlas_schema_revisions')").fetchone()[0] is None:
                 return 0
             return conn.execute("SELECT count(*) FROM atlas_schema_revisions.atlas_schema_revisions WHERE version ~ '^[0-9]'").fetchone()[0]
@@ -84,29 +53,25 @@ def atlas_revisions(url: str, env: str) -> int:
 
 def baseline(config: Config, env: str, log, version: str = "", yes: bool = False, dry_run: bool = False,
              ignore_drift: bool = False, ask=input) -> BaselineReport:
-    from tools import migrate
-    from tools.fidelity import drift
-    from tools.progress import progress
-
     target = config.url_for(env)
-    migrate.check_versions(config)
-    files = migrate.migration_files(config)
+    migrations.check_versions(config)
+    files = migrations.migration_files(config)
     if not files:
         raise WorkflowError("migrations/ is empty: there is nothing to baseline against", hint="create the initial migration first: inv migrate.diff --name initial")
-    versions = [migrate.version_of(p) for p in files]
+    versions = [migrations.version_of(p) for p in files]
     version = version.strip() or versions[0]
     if version not in versions:
         raise WorkflowError(f"no migration with version {version!r} in migrations/", hint=f"use one of the versions in migrations/, e.g. {versions[0]} (the first)")
     upto = versions.index(version) + 1
     report = BaselineReport(env=env, version=version, files=[p.name for p in files[:upto]])
-    lock_timeout = migrate.validate_duration(config.get("ATLAS_LOCK_TIMEOUT", "10s"))
-    with migrate.apply_lock(target, env, lock_timeout, log):
+    lock_timeout = validate_duration(config.get("ATLAS_LOCK_TIMEOUT", "10s"))
+    with apply_lock(target, env, lock_timeout, log):
         applied = atlas_revisions(target, env)  # not `atlas migrate status`: it refuses such a database
         if applied:
             raise WorkflowError(f"{env} already has {applied} migration(s) applied by Atlas: a baseline is only for a database Atlas has never migrated",
                                 hint=f"use inv migrate.apply --env {env}")
-        snapshot = snapshot_url(target)
-        if is_empty(snapshot):
+        snapshot = catalog.snapshot_url(target)
+        if catalog.is_empty(snapshot):
             raise WorkflowError(f"{env} is empty: there is nothing to baseline", hint=f"apply the migrations instead: inv migrate.apply --env {env}")
         report.alembic = any(name.split(".")[-1] == ALEMBIC_TABLE for name in snapshot.get("table", {}))
         with progress(log, f"Comparing {env} with what the first {upto} migration(s) build"):
@@ -115,9 +80,9 @@ def baseline(config: Config, env: str, log, version: str = "", yes: bool = False
             return report
         if report.differences and not ignore_drift:
             return report  # refused: the caller lists the differences, then report.refusal()
-        migrate.guard(config, env, yes, ask, action=f"record {len(report.files)} file(s) as applied without running them",
+        guard(config, env, yes, ask, action=f"record {len(report.files)} file(s) as applied without running them",
                       files=report.files, undone="recorded")
-        migrate.atlas_for(config).run("migrate", "set", version, "--env", env)
+        atlas_for(config).run("migrate", "set", version, "--env", env)
         report.done = True
     return report
 

@@ -198,3 +198,13 @@ def diff(a: dict, b: dict, left_label: str = "migrations", right_label: str = "m
                     if left[name].get(field) != right[name].get(field):
                         out.append(Difference(kind, name, field, left[name].get(field), right[name].get(field), left_label, right_label))
     return out
+
+
+def is_empty(snapshot: dict) -> bool:
+    """No object at all besides the `public` schema."""
+    return not any(names for kind, names in snapshot.items() if kind != "schema") and set(snapshot.get("schema", {})) <= {"public"}
+
+
+def kinds(snapshot: dict) -> list[str]:
+    """The kinds of object a snapshot holds (schemas aside), sorted."""
+    return sorted({kind for kind, names in snapshot.items() if names and kind != "schema"})

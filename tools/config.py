@@ -1,4 +1,4 @@
-"""Configuration: the project's paths, `.env`, environment names, URLs and masking.
+"""Configuration: the project's paths, `.env`, environment names and their URLs.
 
 Rules (documented in .env.example):
 - real environment variables win over `.env`;
@@ -13,27 +13,23 @@ Stdlib only (plus python-dotenv): `inv migrate.status` must stay fast.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import re
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
 
 from tools.errors import WorkflowError
+from tools.masking import MaskingWriter, known_secrets, mask
+from tools.urls import address, atlas_url, database_key
 
 ROOT = Path(__file__).resolve().parent.parent
 ATLAS_HCL = "atlas.hcl"
 GUIDE_ENV = "sqlalchemy"
 DEFAULT_PROTECTED = ("production",)
-POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2")
 STACKS = ("compose", "local")
 DEV_VAR = "DEV_DATABASE_URL"
-# One machine, spelled several ways: a unix socket counts as localhost (the same server when
-# the port matches, which is how libpq names the socket file).
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 # The one home of each default that URLs, Compose (compose.yaml's ${VAR:-default}), the local
 # clusters and setup share: a variable missing or empty in .env resolves to these everywhere.
@@ -96,216 +92,6 @@ def load_dotenv_values(root: Path = ROOT, environ: dict[str, str] | None = None)
                                 for a in parse_variables(raw))
     return resolved
 
-
-_NOT_USERINFO = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:%]")  # RFC 3986 userinfo
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
-def parse_url(value: str, variable: str) -> SplitResult:
-    """Validate a PostgreSQL URL; the error names the variable, never the URL (it holds a password)."""
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port
-    except ValueError:
-        raise WorkflowError(f"{variable} is not a valid URL", hint="use postgres://user:password@host:5432/dbname?sslmode=disable") from None
-    if parts.scheme not in POSTGRES_SCHEMES:
-        raise WorkflowError(
-            f"{variable} must be a postgres:// URL (got scheme {parts.scheme or 'none'!r})",
-            hint="use postgres://user:password@host:5432/dbname?sslmode=disable",
-        )
-    userinfo = parts.netloc.rpartition("@")[0]
-    if re.search(r"\s", value.strip()) or parts.netloc.count("@") > 1 or _NOT_USERINFO.search(userinfo) or _BAD_ESCAPE.search(userinfo):
-        # libpq splits at the first `@`, Atlas (Go) at the last; Go refuses spaces, quotes and
-        # non-ASCII there; libpq refuses a `%` that starts no escape. Say so here, by name only.
-        raise WorkflowError(f"{variable} is not a valid URL: it holds a character that must be percent-encoded",
-                            hint="percent-encode the user and password (space %20, \" %22, % %25, @ %40, / %2F, non-ASCII as its "
-                                 "UTF-8 bytes, as urllib.parse.quote(password, safe='') does)")
-    if not parts.hostname:
-        raise WorkflowError(f"{variable} has no host", hint="use postgres://user:password@host:5432/dbname?sslmode=disable")
-    if port is None and parts.netloc.endswith(":"):
-        raise WorkflowError(f"{variable} has an empty port (host:/db)",
-                            hint="set DB_PORT / DEV_DB_PORT in .env (empty means the default), or write the port in the URL")
-    if not parts.path.strip("/"):
-        raise WorkflowError(f"{variable} names no database", hint="add /dbname after the host:port in the URL")
-    if "search_path" in parts.query.lower():
-        raise WorkflowError(
-            f"{variable} sets search_path, which would switch Atlas to schema scope",
-            hint="remove search_path from the URL: this project works at database scope (see atlas.hcl), so models may use several schemas",
-        )
-    return parts
-
-
-def atlas_url(value: str, variable: str) -> str:
-    """The URL as Atlas wants it: scheme `postgres`, the rest untouched."""
-    parts = parse_url(value, variable)
-    return urlunsplit(("postgres",) + tuple(parts)[1:])
-
-
-def libpq_url(value: str, variable: str) -> str:
-    """The URL as libpq/psycopg want it (postgresql://)."""
-    parts = parse_url(value, variable)
-    return urlunsplit(("postgresql",) + tuple(parts)[1:])
-
-
-# --- masking -------------------------------------------------------------------------------
-# One function, `mask`, for every line the workflow prints (tasks.py applies it to all output).
-# Two layers:
-# 1. URL passwords, whatever they hold: in `scheme://user:PASSWORD@host/db` the password is all
-#    from after `user:` up to the LAST `@` before the host (the last `@` followed by
-#    `host[:port]/` or `?`, else the last `@`) and before the next URL on the line (raw `%`, spaces,
-#    quotes, `@`, Atlas's `\"` escaping, percent-encoded or not). Over-masking is preferred to
-#    a leak. Also `password=...` in libpq conninfo text.
-# 2. Every known password value verbatim (raw, percent-decoded, percent-encoded, escaped):
-#    values of 4 characters or more wherever they appear, unless all digits; shorter values and
-#    numbers only where they stand alone (not inside a longer word or number), and numbers of
-#    fewer than 4 digits not at all, so that a tiny password does not blank every `1` or `ab`
-#    of unrelated text, nor a numeric one the digits of versions (layer 1 still masks them in URLs).
-
-MASK = "****"
-_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
-_USERINFO = re.compile(r'[^:/@\s"\\]*:')
-_PORT_LIKE = re.compile(r"\d{1,5}(?:[/?]|$)")
-_HOST_THEN_PATH = re.compile(r"""[^\s/?#@"'\\]+[/?]""")
-_CONNINFO_PASSWORD = re.compile(r"""(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'"]+)""")
-SHORT_SECRET = 4
-
-
-def _url_password_spans(line: str) -> list[tuple[int, int]]:
-    """(start, end) of the password of every URL on one line."""
-    starts = [m.end() for m in _SCHEME.finditer(line)]
-    scheme_starts = [m.start() for m in _SCHEME.finditer(line)]
-    spans = []
-    for i, after_scheme in enumerate(starts):
-        limit = scheme_starts[i + 1] if i + 1 < len(starts) else len(line)
-        user = _USERINFO.match(line, after_scheme, limit)
-        if not user or _PORT_LIKE.match(line, user.end(), limit):
-            continue  # no user:password, or `host:port/...`
-        ats = [i for i in range(user.end(), limit) if line[i] == "@"]
-        # The host is the one followed by /dbname (or ?options): an address later in the text
-        # (user@example.com) is not it. Without such a host, the last `@`.
-        hosted = [i for i in ats if _HOST_THEN_PATH.match(line, i + 1, limit)]
-        if ats:
-            spans.append((user.end(), (hosted or ats)[-1]))
-    return spans
-
-
-def url_password(value: str) -> str:
-    """The password of a URL as written (raw, even when the URL does not parse), or ''."""
-    spans = _url_password_spans(value.strip())
-    return value.strip()[spans[0][0]:spans[0][1]] if spans else ""
-
-
-def secret_forms(secret: str) -> set[str]:
-    """The ways a password can reach the screen: raw, percent-decoded and -encoded, escaped."""
-    from urllib.parse import quote, quote_plus, unquote
-
-    forms = {secret, unquote(secret), secret.replace('"', '\\"'), secret.replace("\\", "\\\\").replace('"', '\\"')}
-    for form in list(forms):
-        encoded = quote(form, safe="")
-        forms |= {encoded, quote_plus(form, safe=""), re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)}
-    return {f for f in forms if f}
-
-
-@functools.lru_cache(maxsize=64)
-def _secret_patterns(secrets: tuple[str, ...]) -> re.Pattern | None:
-    alternatives = []
-    for form in sorted({f for s in secrets if s for f in secret_forms(s)}, key=len, reverse=True):
-        if len(form) >= SHORT_SECRET and not form.isdigit():
-            alternatives.append(re.escape(form))
-        elif len(form) >= SHORT_SECRET or not form.isdigit():  # a number only where it stands alone
-            alternatives.append(r"(?<![^\W_])" + re.escape(form) + r"(?![^\W_])")
-    return re.compile("|".join(alternatives)) if alternatives else None
-
-
-def database_key(value: str) -> tuple[str, int, str] | None:
-    """(host, port, database) that a URL names, for telling two URLs apart; None if unparsable.
-
-    localhost, 127.0.0.1, ::1 and a unix socket directory are one host ("localhost"); the port
-    defaults to 5432; libpq's host/port/dbname query parameters win over the URL's parts.
-    """
-    try:
-        parts = urlsplit(value.strip())
-        host, port, dbname = unquote(parts.hostname or ""), parts.port, unquote(parts.path.strip("/"))
-    except ValueError:
-        return None
-    query = dict(parse_qsl(parts.query))
-    host = query.get("host") or host
-    dbname = query.get("dbname") or dbname
-    try:
-        port = int(query["port"]) if "port" in query else (port or 5432)
-    except ValueError:
-        return None
-    if not host or not dbname:
-        return None
-    host = host.lower().strip("[]")
-    if host in LOCAL_HOSTS or host.startswith("/"):
-        host = "localhost"
-    return host, port, dbname
-
-
-def address(value: str) -> str:
-    """host:port/database of a URL, without user or password: safe to print."""
-    try:
-        parts = urlsplit(value.strip())
-        host = unquote(parts.hostname or "") or "?"
-        port = parts.port or 5432
-    except ValueError:
-        return "(an invalid URL)"
-    host = f"[{host}]" if ":" in host else host
-    return f"{host}:{port}/{unquote(parts.path.strip('/'))}"
-
-
-def mask(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Hide the password of every URL in `text`, and every form of the given secret strings."""
-    lines = text.splitlines(keepends=True)
-    out = []
-    for line in lines:
-        pos, parts = 0, []
-        for start, end in _url_password_spans(line):
-            parts += [line[pos:start], MASK]
-            pos = end
-        parts.append(line[pos:])
-        out.append("".join(parts))
-    masked = _CONNINFO_PASSWORD.sub(lambda m: m.group(1) + MASK, "".join(out))
-    pattern = _secret_patterns(tuple(sorted(set(secrets))))
-    return pattern.sub(MASK, masked) if pattern else masked
-
-
-def known_secrets(values: dict[str, str]) -> tuple[str, ...]:
-    """Every password in `values` (environment + .env): *PASSWORD* variables and the password of
-    every *_URL variable, parseable or not."""
-    found = set()
-    for key, value in values.items():
-        if not value:
-            continue
-        if "PASSWORD" in key.upper():
-            found.add(value)
-        if key.upper().endswith("URL"):
-            found.add(url_password(value))
-    return tuple(sorted(s for s in found if s))
-
-
-class MaskingWriter:
-    """A text stream that masks what goes through it, one whole line at a time."""
-
-    def __init__(self, stream, mask_fn):
-        self._stream, self._mask, self._pending = stream, mask_fn, ""
-
-    def write(self, text: str) -> int:
-        self._pending += text
-        if "\n" in self._pending:
-            done, _, self._pending = self._pending.rpartition("\n")
-            self._stream.write(self._mask(done + "\n"))
-        return len(text)
-
-    def flush(self) -> None:
-        if self._pending:
-            self._stream.write(self._mask(self._pending))
-            self._pending = ""
-        self._stream.flush()
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
 
 
 @contextlib.contextmanager

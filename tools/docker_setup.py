@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
+from tools.console import progress
 from tools.errors import WorkflowError
 
 Log = Callable[[str], None]
@@ -94,8 +95,6 @@ def _can_install() -> bool:
 
 
 def _apt_install(packages: list[str], log: Log) -> None:
-    from tools.progress import progress
-
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     with progress(log, f"Installing {' '.join(packages)} with apt-get"):
         update = _run(["apt-get", "update", "-qq"], timeout=600, env=env)
@@ -251,8 +250,6 @@ def build_base(log: Log) -> None:
         _apt_install(["debootstrap"], log)
     with tempfile.TemporaryDirectory(prefix="debootstrap-") as tmp:
         root = Path(tmp) / "rootfs"
-        from tools.progress import progress
-
         with progress(log, "Building a Debian bookworm base image with debootstrap (about 30 s)"):
             proc = _run(["debootstrap", "--variant=minbase", "bookworm", str(root), DEBIAN_MIRROR], timeout=1800)
         if proc.returncode != 0:
@@ -270,8 +267,6 @@ def build_local(variable: str, project_dir: Path, log: Log) -> str:
     if image_exists(name):
         return name
     build_base(log)
-    from tools.progress import progress
-
     with progress(log, f"Building {name} from {context}/Dockerfile"):
         proc = _run([_docker(), "build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", name, str(project_dir / context)], timeout=1800)
     if proc.returncode != 0:

@@ -25,3 +25,24 @@ class WorkflowError(Exception):
         if self.hint:
             line += f": {self.hint}"
         return line
+
+
+# Exit codes of the tasks (documented in README.md).
+OK, ERROR, OUT_OF_SYNC = 0, 1, 2
+
+
+class OutOfSync(WorkflowError):
+    """Something is behind the models or the migrations (pending files, a stale schema.sql,
+    drift): exit code 2, so that CI tells it from an error."""
+
+    code = OUT_OF_SYNC
+
+
+class NotAdopted(WorkflowError):
+    """A database that holds objects but no Atlas migration history: the way forward is the
+    baseline (inv migrate.baseline). `kinds`: the kinds of object it holds, when known."""
+
+    def __init__(self, env: str, kinds: list[str] | tuple[str, ...] = ()):
+        what = f"objects ({', '.join(kinds)})" if kinds else "objects"
+        super().__init__(f"{env} holds {what} but no Atlas migration history",
+                         hint=f"if another tool (Alembic) built it, adopt it: inv migrate.baseline --env {env} --dry-run, then without --dry-run")

@@ -8,51 +8,33 @@ Both work in throw-away databases on the dev server, dropped afterwards.
 
 from __future__ import annotations
 
-from tools import pg
-from tools.config import GUIDE_ENV, Config
-from tools.errors import WorkflowError
+from tools import catalog
+from tools.config import Config
+from tools.scratch import execute_sql, replay_migrations, scratch_databases
+from tools.status import status
+
+# The previous tool's bookkeeping: not a difference (drop it once Alembic is gone for good).
+ALEMBIC_TABLE = "alembic_version"
 
 
-def scratch_databases(config: Config, *labels: str):
-    """Fresh databases next to the dev database; yields their URLs; drops them afterwards
-    (tools/pg.py: unique per run, marked, dropped on error and Ctrl-C, leftovers of killed runs
-    dropped by the next run)."""
-    return pg.scratch(config, *labels)
-
-
-def replay_migrations(config: Config, url: str, amount: int | None = None, directory=None) -> None:
-    """Apply migrations/ (or `directory`, a staged copy; or its first `amount` files) to the
-    empty database at `url`. An interruption (Atlas's "context canceled") stays one: it is
-    not a failing file (tools/atlas.py)."""
-    from tools.migrate import atlas_for, dir_args, regular_files_only
-
-    regular_files_only(config)
-    atlas = atlas_for(config)
-    atlas.env = config.child_env(DATABASE_URL=url)
-    args = ["migrate", "apply", "--env", GUIDE_ENV, *dir_args(directory)]
-    if amount is not None:
-        args.append(str(amount))
-    try:
-        atlas.run(*args)
-    except WorkflowError as exc:
-        raise WorkflowError(f"replaying migrations/ failed: {exc.message}", hint=exc.hint or "fix the failing migration file") from None
-
-
-def execute_sql(url: str, sql: str, what: str) -> None:
-    from tools.stack import _connect
-
-    with _connect(url) as conn:
-        try:
-            conn.execute(sql)
-        except Exception as exc:
-            line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise WorkflowError(f"{what} does not run on PostgreSQL: {line}", hint="fix the models (or the hand-written SQL)") from None
+def is_alembic_bookkeeping(difference) -> bool:
+    """The alembic_version table, its columns, constraints and indexes (in any schema), whatever
+    their names: Alembic names its primary key alembic_version_pkc, PostgreSQL's default is
+    alembic_version_pkey, a hand-made table may use any name. Columns and constraints are named
+    schema.table.x; an index is named schema.index and carries its table as a field."""
+    parts = difference.name.split(".")
+    if difference.kind in ("table", "column", "constraint", "trigger", "policy"):
+        return len(parts) >= 2 and parts[1] == ALEMBIC_TABLE
+    if difference.kind == "index":
+        if difference.field is None:  # on one side only: the side holds the index's fields
+            fields = difference.left if difference.left is not None else difference.right
+            return isinstance(fields, dict) and fields.get("table") == ALEMBIC_TABLE
+        return difference.field == "table" and ALEMBIC_TABLE in (difference.left, difference.right)
+    return False
 
 
 def verify(config: Config, schema_sql: str | None = None) -> list:
     """Differences between the database migrations/ builds and the one schema.sql builds."""
-    from tools import catalog
-
     schema_sql = schema_sql if schema_sql is not None else (config.root / "schema.sql").read_text()
     with scratch_databases(config, "replay", "models") as (replayed, models):
         replay_migrations(config, replayed)
@@ -62,9 +44,6 @@ def verify(config: Config, schema_sql: str | None = None) -> list:
 
 def drift(config: Config, env: str, applied: int | None = None) -> list:
     """Differences between env's database and what its applied migrations build."""
-    from tools import catalog
-    from tools.migrate import status
-
     target = config.url_for(env)
     if applied is None:
         applied = status(config, env).applied
@@ -73,6 +52,4 @@ def drift(config: Config, env: str, applied: int | None = None) -> list:
             replay_migrations(config, expected, amount=applied)
         differences = catalog.diff(catalog.snapshot_url(expected), catalog.snapshot_url(target),
                                    left_label="its migrations", right_label=f"the {env} database")
-    from tools.baseline import is_alembic_bookkeeping
-
     return [d for d in differences if not is_alembic_bookkeeping(d)]  # the previous tool's table

@@ -1,330 +1,168 @@
-"""What the workflow may drop on a PostgreSQL server, and the proof that it owns it.
+"""PostgreSQL connections: connect, one-line connection errors, create a database, the two
+advisory locks (the dev database's, an apply's) and the durations their waits take.
 
-The workflow drops and recreates databases: the dev database around every diff, lint and
-validate, scratch databases for verify and drift, the `local` database on db.reset. A URL
-variable pointing at the wrong database (a copied staging URL, a wrong port) must never make
-it drop a team's data. So every database it creates carries a mark, a `COMMENT ON DATABASE`
-naming the workflow, the database's role and the project:
-
-    schemaflow:dev project=shop ...        the dev database (DEV_DATABASE_URL)
-    schemaflow:scratch project=shop run=ab12cd34 ...   one run's scratch database
-    schemaflow:local project=shop ...      a local database db.reset recreated
-
-and a database is dropped only when it carries the mark of its role, or holds no user object
-at all (it is then marked first: the Compose dev-db's empty `dev` database on first use). One
-that holds objects and no mark is refused in one line; nothing is dropped or changed.
-
-Scratch databases are named `schemaflow_scratch_<run>_<label>`. While a run lives, one of its
-sessions holds an advisory lock keyed on its run token; a later run drops a marked scratch
-database only when it can take that lock, i.e. when its run is gone (killed, crashed).
+What the workflow may drop (marks, claim, recreate, scratch databases) is tools/ownership.py.
+psycopg is imported inside the functions: `inv migrate.status` must stay fast.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-import secrets
-from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from tools.config import Config, address
 from tools.errors import WorkflowError
-from tools.stack import _connect, connection_error, dev_lock
+from tools.urls import libpq_url
 
-WORKFLOW = "schemaflow"
-KINDS = ("dev", "scratch", "local")
-SCRATCH_PREFIX = f"{WORKFLOW}_scratch_"
-RUN_LOCK_CLASS = 0x5C4E_3A13  # advisory lock (class, run token) held by a run that owns scratch databases
-_MARK_RE = re.compile(rf"^{WORKFLOW}:(?P<kind>[a-z]+)(?: project=(?P<project>\S+))?(?: run=(?P<run>[0-9a-f]+))?")
-FIX_DEV = "point DEV_DATABASE_URL at an empty throw-away database (inv db.up provides one)"
+def connect(url: str, dbname: str | None = None, timeout: int = 5):
+    import psycopg
 
-
-@dataclass(frozen=True)
-class Mark:
-    kind: str
-    project: str = ""
-    run: str = ""
-
-    def text(self) -> str:
-        run = f" run={self.run}" if self.run else ""
-        return (f"{WORKFLOW}:{self.kind} project={self.project}{run} "
-                "(made by the migration workflow, which drops and recreates it: keep no data here)")
+    kwargs = {"connect_timeout": timeout, "autocommit": True}
+    if dbname:
+        kwargs["dbname"] = dbname
+    return psycopg.connect(libpq_url(url, "database URL"), **kwargs)
 
 
-def parse_mark(comment: str | None) -> Mark | None:
-    match = _MARK_RE.match(comment or "")
-    if not match or match["kind"] not in KINDS:
-        return None
-    return Mark(match["kind"], match["project"] or "", match["run"] or "")
+def connection_error(exc: Exception, what: str) -> WorkflowError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    low = text.lower()
+    if "password authentication failed" in low:
+        return WorkflowError(f"{what}: the server refused the password", hint="check the user and password in the URL (.env)")
+    if "no password supplied" in low:
+        return WorkflowError(f"{what}: the server wants a password and the URL has none",
+                             hint="set POSTGRES_PASSWORD in .env (an empty one leaves the URLs without a password)")
+    if "does not exist" in low:
+        return WorkflowError(f"{what}: {text}", hint="create it, or fix the database name in the URL")
+    import psycopg
+
+    if isinstance(exc, psycopg.Error) and not isinstance(exc, psycopg.OperationalError):
+        return WorkflowError(f"{what}: {text}")
+    reason = "connection refused" if "refused" in low else ("timed out" if "timeout" in low or "timed out" in low else text[:120])
+    return WorkflowError(f"{what} is not reachable ({reason})", hint="start the stack with inv db.up, or check the URL's host and port in .env")
 
 
-def owned(mark: Mark | None, kind: str) -> bool:
-    """The workflow made this database for `kind` (and may drop it whatever it holds)."""
-    return mark is not None and mark.kind == kind
+def ensure_database(url: str, what: str) -> None:
+    import psycopg
 
-
-def project_of(config: Config) -> str:
-    """The project a mark names: the Compose project, else the project directory's name."""
-    name = config.get("COMPOSE_PROJECT_NAME").strip() or config.root.name
-    return re.sub(r"\s+", "_", name) or "project"
-
-
-def dbname_of(url: str) -> str:
-    return unquote(urlsplit(url).path.strip("/"))
-
-
-def url_with_db(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
-def run_key(run: str) -> int:
-    """The run token (8 hex digits) as the signed int4 an advisory lock key takes."""
-    value = int(run, 16) & 0xFFFF_FFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
-
-# --- what a database holds ---------------------------------------------------------------------
-
-_USER_NS = "n.nspname NOT LIKE 'pg\\_%%' AND n.nspname <> 'information_schema'"
-_NOT_EXT = "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {oid} AND d.deptype = 'e')"
-_INVENTORY = f"""
-SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
-                      WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' ELSE 'type' END, count(*)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r','p','v','m','S','f','c') AND {_USER_NS} AND {_NOT_EXT.format(oid='c.oid')}
-  AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                                       AND d.objid = c.oid AND d.deptype IN ('a','i')))
-GROUP BY 1
-UNION ALL
-SELECT 'function', count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE {_USER_NS} AND {_NOT_EXT.format(oid='p.oid')}
-UNION ALL
-SELECT 'type', count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE t.typtype IN ('e','d','r') AND {_USER_NS} AND {_NOT_EXT.format(oid='t.oid')}
-UNION ALL
-SELECT 'schema', count(*) FROM pg_namespace n WHERE {_USER_NS} AND n.nspname <> 'public' AND {_NOT_EXT.format(oid='n.oid')}
-UNION ALL
-SELECT 'extension', count(*) FROM pg_extension WHERE extname <> 'plpgsql'
-UNION ALL
-SELECT 'large object', count(*) FROM pg_largeobject_metadata
-"""
-_ORDER = ("table", "view", "materialized view", "foreign table", "sequence", "function", "type", "schema", "extension", "large object")
-
-
-def describe(counts: dict[str, int]) -> str:
-    """{'table': 12, 'view': 1} -> '12 tables, 1 view' (empty string: nothing)."""
-    return ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind in _ORDER if (n := counts.get(kind, 0)))
-
-
-def inventory(url: str, variable: str) -> str:
-    """The user objects of the database at `url`, in words ('' when it holds none)."""
+    parts = urlsplit(url)
+    dbname = parts.path.strip("/")
     try:
-        with _connect(url) as conn:
-            counts: dict[str, int] = {}
-            for kind, n in conn.execute(_INVENTORY).fetchall():
-                counts[kind] = counts.get(kind, 0) + n
+        with connect(url, dbname="postgres") as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None:
+                try:
+                    conn.execute(f'CREATE DATABASE "{dbname}"')
+                except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                    pass  # created meanwhile by a concurrent run
     except Exception as exc:
-        raise connection_error(exc, f"the database {variable} names ({address(url)})") from None
-    return describe(counts)
+        raise connection_error(exc, what) from None
 
 
-# --- claiming, recreating -----------------------------------------------------------------
-
-def _sql(template: str, name: str, comment: str | None = None):
-    from psycopg import sql
-
-    args = {"db": sql.Identifier(name)}
-    if comment is not None:
-        args["comment"] = sql.Literal(comment)
-    return sql.SQL(template).format(**args)
+DEV_LOCK_KEY = 0x5C4E_3A12
+_dev_lock_depth = 0
 
 
-SYSTEM_DATABASES = ("postgres", "template0", "template1")
+class dev_lock:
+    """One user of the dev database at a time (it is dropped and recreated around each use).
 
-
-def _mark_of(conn, name: str, variable: str = "", url: str = "") -> tuple[bool, Mark | None]:
-    """(exists, its mark) of database `name`, asked on the server's maintenance connection.
-    The server's own databases (postgres, templates) are never the workflow's: refused."""
-    row = conn.execute("SELECT shobj_description(oid, 'pg_database'), datistemplate FROM pg_database WHERE datname = %s",
-                       (name,)).fetchone()
-    if name in SYSTEM_DATABASES or (row and row[1]):
-        raise WorkflowError(f"{variable or 'the URL'} points at {address(url) if url else name}, a database the PostgreSQL server "
-                            "itself uses; nothing was dropped or changed", hint=FIX_DEV if variable == "DEV_DATABASE_URL" else
-                            f"point {variable or 'the URL'} at a database of its own")
-    return (row is not None, parse_mark(row[0]) if row else None)
-
-
-def _create(conn, name: str, mark: Mark) -> None:
-    conn.execute(_sql("CREATE DATABASE {db}", name))
-    conn.execute(_sql("COMMENT ON DATABASE {db} IS {comment}", name, mark.text()))
-
-
-def refusal(variable: str, url: str, holds: str, mark: Mark | None, fix: str) -> WorkflowError:
-    made = f"the workflow marked it as a {mark.kind} database" if mark else "the workflow did not create it"
-    return WorkflowError(f"{variable} points at {address(url)}, which holds {holds} and {made}; nothing was dropped or changed", hint=fix)
-
-
-def _prove(conn, url: str, variable: str, kind: str, fix: str) -> tuple[bool, Mark | None]:
-    """(exists, mark) once the database at `url` is proven droppable for `kind`; else refuse."""
-    exists, mark = _mark_of(conn, dbname_of(url), variable, url)
-    if exists and not owned(mark, kind):
-        holds = inventory(url, variable)
-        if holds:
-            raise refusal(variable, url, holds, mark, fix)
-    return exists, mark
-
-
-def claim(config: Config, url: str, variable: str = "DEV_DATABASE_URL", kind: str = "dev", fix: str = FIX_DEV) -> None:
-    """Make sure the database at `url` exists and is the workflow's (`kind`), without dropping it.
-
-    Absent: created with the mark. Marked for `kind`: nothing to do. Empty: marked. Anything
-    else (objects and no mark, or another role's mark) is refused and left as it was.
+    Re-entrant within a process; waits at most `timeout` seconds for other processes.
     """
-    name = dbname_of(url)
-    try:
-        with _connect(url, dbname="postgres") as conn:
-            exists, mark = _prove(conn, url, variable, kind, fix)
-            if not exists:
-                _create(conn, name, Mark(kind, project_of(config)))
-            elif not owned(mark, kind):
-                conn.execute(_sql("COMMENT ON DATABASE {db} IS {comment}", name, Mark(kind, project_of(config)).text()))
-    except WorkflowError:
-        raise
-    except Exception as exc:
-        raise connection_error(exc, f"the server {variable} names") from None
 
+    def __init__(self, url: str, timeout: float = 600, log=None):
+        self.url, self.timeout, self.log = url, timeout, log
+        self.conn = None
 
-def recreate(config: Config, url: str, variable: str = "DEV_DATABASE_URL", kind: str = "dev",
-             confirmed: bool = False, fix: str = FIX_DEV) -> None:
-    """Drop and create the database at `url`, with the mark of `kind`; only when it is the
-    workflow's (marked for `kind`) or empty, or the caller has the user's word (`confirmed`)."""
-    name = dbname_of(url)
-    try:
-        with _connect(url, dbname="postgres") as conn:
-            exists = _mark_of(conn, name, variable, url)[0] if confirmed else _prove(conn, url, variable, kind, fix)[0]
-            if exists:
-                conn.execute(_sql("DROP DATABASE IF EXISTS {db} WITH (FORCE)", name))
-            _create(conn, name, Mark(kind, project_of(config)))
-    except WorkflowError:
-        raise
-    except Exception as exc:
-        raise connection_error(exc, f"the server {variable} names") from None
+    def __enter__(self):
+        global _dev_lock_depth
+        _dev_lock_depth += 1
+        if _dev_lock_depth > 1:
+            return self
+        import psycopg
 
-
-def state(url: str, variable: str) -> tuple[Mark | None, str]:
-    """(mark, what it holds) of the database at `url`; (None, '') when it does not exist."""
-    try:
-        with _connect(url, dbname="postgres") as conn:
-            exists, mark = _mark_of(conn, dbname_of(url), variable, url)
-    except WorkflowError:
-        raise
-    except Exception as exc:
-        raise connection_error(exc, f"the server {variable} names") from None
-    return (mark, inventory(url, variable)) if exists else (None, "")
-
-
-# --- scratch databases -----------------------------------------------------------------------
-
-def scratch_name(run: str, label: str) -> str:
-    return f"{SCRATCH_PREFIX}{run}_{label}"
-
-
-def drop_leftovers(conn, log=None) -> list[str]:
-    """Drop the scratch databases of runs that are gone: marked as scratch, named for their run,
-    and that run's advisory lock free. Unmarked look-alikes and live runs' databases stay."""
-    rows = conn.execute("SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database WHERE starts_with(datname, %s)",
-                        (SCRATCH_PREFIX,)).fetchall()
-    dropped = []
-    for name, comment in rows:
-        mark = parse_mark(comment)
-        if not owned(mark, "scratch") or not mark.run or not name.startswith(scratch_name(mark.run, "")):
-            continue
-        if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, run_key(mark.run))).fetchone()[0]:
-            continue  # its run is alive
         try:
-            conn.execute(_sql("DROP DATABASE IF EXISTS {db} WITH (FORCE)", name))
-            dropped.append(name)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (RUN_LOCK_CLASS, run_key(mark.run)))
-    if dropped and log:
-        log(f"dropped {len(dropped)} scratch database(s) left by a run that is gone: {', '.join(dropped)}")
-    return dropped
+            self.conn = connect(self.url, dbname="postgres")
+            if not self.conn.execute("SELECT pg_try_advisory_lock(%s)", (DEV_LOCK_KEY,)).fetchone()[0]:
+                if self.log:
+                    self.log(f"the dev database is in use by another run: waiting up to {self.timeout:.0f}s...")
+                self.conn.execute(f"SET lock_timeout = {int(self.timeout * 1000)}")
+                self.conn.execute("SELECT pg_advisory_lock(%s)", (DEV_LOCK_KEY,))
+        except psycopg.errors.LockNotAvailable:
+            self._release()
+            raise WorkflowError(f"the dev database stayed in use for {self.timeout:.0f}s", hint="wait for the other diff/lint/apply to finish") from None
+        except Exception as exc:
+            self._release()
+            raise connection_error(exc, "the dev database") from None
+        return self
+
+    def _release(self):
+        global _dev_lock_depth
+        _dev_lock_depth -= 1
+        if _dev_lock_depth == 0 and self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def __exit__(self, *exc):
+        self._release()
+        return False
 
 
-@contextlib.contextmanager
-def scratch(config: Config, *labels: str, log=None):
-    """Fresh databases next to the dev database (yields their URLs), dropped at the end even
-    on an error or Ctrl-C; a run killed before that leaves them to the next run's cleanup."""
-    dev = config.dev_url()
-    run = secrets.token_hex(4)
-    names = [scratch_name(run, label) for label in labels]
-    created: list[str] = []
-    holder = None
+def reachable(url: str) -> str | None:
+    """None when the database answers, else a one-line reason."""
     try:
-        holder = _connect(dev, dbname="postgres")
-        holder.execute("SELECT set_config('application_name', %s, false)", (f"{WORKFLOW} run {run}",))  # pg_stat_activity
-        holder.execute("SELECT pg_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, run_key(run)))  # ours: never taken
-        # CREATE DATABASE copies template1, which must not be in use: one creator at a time.
-        with dev_lock(dev):
-            claim(config, dev)  # the dev server is the dev database's: never beside a real one
-            drop_leftovers(holder, log)
-            for name in names:
-                created.append(name)  # before: an interrupted CREATE leaves nothing unaccounted for
-                holder.execute(_sql("CREATE DATABASE {db}", name))
-                holder.execute(_sql("COMMENT ON DATABASE {db} IS {comment}", name, Mark("scratch", project_of(config), run).text()))
-    except BaseException as exc:
-        _drop_all(dev, holder, created)
-        if isinstance(exc, WorkflowError) or not isinstance(exc, Exception):
-            raise
-        raise connection_error(exc, "the dev database server") from None
-    try:
-        yield [url_with_db(dev, name) for name in names]
-    finally:
-        _drop_all(dev, holder, created)
+        with connect(url, timeout=3) as conn:
+            conn.execute("SELECT 1")
+        return None
+    except WorkflowError as exc:
+        return str(exc)
+    except Exception as exc:
+        return str(connection_error(exc, "database"))
 
 
-def _drop_all(dev: str, holder, names: list[str]) -> None:
-    """Drop this run's scratch databases (on the lock holder's session, or a new one if that
-    broke), then end the holder's session, which frees the run's lock."""
-    for attempt in ("holder", "new"):
-        if not names:
-            break
+
+APPLY_LOCK_KEY = 0x5C4E_3A11  # our own advisory lock, taken on top of Atlas's, around the whole apply
+
+
+class apply_lock:
+    """Serialise whole applies (status, drift check, lint, apply) on one database.
+
+    Atlas takes its own advisory lock around executing files; this one also covers our checks,
+    so that a concurrent apply never sees another one half-way. Waits at most `timeout`.
+    """
+
+    def __init__(self, url: str, env: str, timeout: str, log):
+        self.url, self.env, self.timeout, self.log = url, env, timeout, log
+        self.conn = None
+
+    def __enter__(self):
         try:
-            conn = holder if attempt == "holder" else _connect(dev, dbname="postgres")
-            if conn is None or conn.closed:
-                continue
-            with contextlib.closing(conn) if conn is not holder else contextlib.nullcontext():
-                while names:
-                    conn.execute(_sql("DROP DATABASE IF EXISTS {db} WITH (FORCE)", names[0]))
-                    names.pop(0)
-        except Exception:
-            continue  # the next run drops what is left, once this one is gone
-    if holder is not None:
-        with contextlib.suppress(Exception):
-            holder.close()
+            self.conn = connect(self.url)
+        except Exception as exc:
+            raise connection_error(exc, f"the {self.env} database") from None
+        import psycopg
+
+        if self.conn.execute("SELECT pg_try_advisory_lock(%s)", (APPLY_LOCK_KEY,)).fetchone()[0]:
+            return self
+        self.log(f"another apply is running on {self.env}: waiting up to {self.timeout} for it...")
+        try:
+            self.conn.execute(f"SET lock_timeout = {duration_ms(self.timeout)}")
+            self.conn.execute("SELECT pg_advisory_lock(%s)", (APPLY_LOCK_KEY,))
+        except psycopg.errors.LockNotAvailable:
+            self.conn.close()
+            raise WorkflowError(f"another apply is still running on {self.env} after {self.timeout}", hint="wait for it to finish, or pass a longer --lock-timeout") from None
+        return self
+
+    def __exit__(self, *exc):
+        if self.conn is not None:
+            self.conn.close()  # ends the session: releases the lock
+        return False
 
 
-# --- db.reset --------------------------------------------------------------------------------
+def duration_ms(value: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)(ms|s|m|h)", value).groups()
+    return int(number) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[unit]
 
-def reset_local(config: Config, yes: bool = False, ask=input, isatty=None) -> None:
-    """Drop and recreate the `local` database. Without asking only when it is the stack's own
-    (127.0.0.1:DB_PORT/POSTGRES_DB), one db.reset made, or empty; else --yes or a typed
-    confirmation on a terminal (no terminal and no --yes refuses, nothing dropped)."""
-    import sys
 
-    from tools.config import database_key
-
-    url, variable = config.url_for("local"), "DATABASE_URL"
-    if not yes and database_key(url) != config.stack_database():
-        mark, holds = state(url, variable)
-        if holds and not owned(mark, "local"):
-            stack = address(f"postgres://127.0.0.1:{config.get('DB_PORT', '5433')}/{config.get('POSTGRES_DB', 'app')}")
-            what = f"{variable} points at {address(url)}, which is not the stack's database ({stack}) and holds {holds}"
-            if not (isatty or sys.stdin.isatty)():
-                raise WorkflowError(f"{what}; nothing was dropped", hint="pass --yes to drop it anyway, or point DATABASE_URL at the stack's database")
-            name = dbname_of(url)
-            answer = ask(f"{what}. Drop and recreate it? Type its name ({name}) to confirm: ")
-            if (answer or "").strip() != name:
-                raise WorkflowError(f"not confirmed; nothing was dropped on {address(url)}", hint=f"type {name} exactly to confirm")
-    recreate(config, url, variable, kind="local", confirmed=True)
-
+def validate_duration(value: str, allow_zero: bool = False, what: str = "lock timeout") -> str:
+    if allow_zero and value.strip() == "0":
+        return "0"
+    if not re.fullmatch(r"\d+(ms|s|m|h)", value.strip()):
+        raise WorkflowError(f"invalid {what} {value!r}", hint="use a duration such as 10s, 500ms or 2m" + (" (0: wait forever)" if allow_zero else ""))
+    return value.strip()

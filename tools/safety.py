@@ -1,4 +1,5 @@
-"""Before an apply: what the pending files would do that a user should know first.
+"""`inv migrate.lint`, and before an apply: what the pending files would do that a user should
+know first.
 
 Two linters, one report:
 - Atlas's `migrate lint` (destructive changes DS*, data-dependent changes MF*, backward
@@ -19,7 +20,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools import gitbase
+from tools.atlas import JSON, atlas_for, json_or_none, map_error
+from tools.config import GUIDE_ENV, Config
 from tools.errors import WorkflowError
+from tools.migrations import dir_args, migration_files, migrations_dir, regular_files_only
+from tools.pg import connect
+from tools.scratch import fresh_dev, using_dev
 
 # Atlas analyzers whose findings mean data loss or a statement that fails on existing data.
 BLOCKING_ATLAS = ("DS", "MF")
@@ -68,6 +75,53 @@ class SafetyReport:
         return [f for f in self.findings if not f.blocking]
 
 
+# --- Atlas's lint --------------------------------------------------------------------------
+
+@dataclass
+class LintReport:
+    findings: list[tuple[str, str, str]] = field(default_factory=list)  # (file, code, text)
+    errors: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [f"{f}: {c + ': ' if c else ''}{t}" for f, c, t in self.findings] + self.errors
+
+
+@using_dev
+def lint(config: Config, latest: int = 1, base: str | None = None, directory: Path | None = None) -> LintReport:
+    regular_files_only(config)
+    args = ["migrate", "lint", "--env", GUIDE_ENV, "--format", JSON, *dir_args(directory)]
+    if base:
+        gitbase.require_repository(config.root)
+        base = gitbase.require_commit(config.root, base)  # Atlas runs `git diff <base> HEAD` itself: a commit, never a guess
+    args += ["--git-base", base] if base else ["--latest", str(latest)]
+    fresh_dev(config)
+    try:
+        result = atlas_for(config).run(*args, check=False)
+    finally:
+        fresh_dev(config)
+    data = json_or_none(result)
+    if data is None:
+        if result.code != 0:
+            raise map_error(result)
+        return LintReport()
+    report = LintReport()
+    for f in data.get("Files") or []:
+        for r in f.get("Reports") or []:
+            for d in r.get("Diagnostics") or []:
+                report.findings.append((f.get("Name", "?"), d.get("Code", ""), d.get("Text", "")))
+        if f.get("Error"):
+            report.errors.append(f"{f.get('Name', '?')}: {f['Error']}")
+    for step in data.get("Steps") or []:
+        if step.get("Error"):
+            report.errors.append(f"{step.get('Name')}: {step['Error']}")
+    failing = {name for name, code, _ in report.findings if code in FAILING_ATLAS}
+    report.errors += [f"{name}: cannot run as written (see {', '.join(FAILING_ATLAS)} above)" for name in sorted(failing)
+                      if not any(e.startswith(f"{name}: ") for e in report.errors)]
+    return report
+
+
+# --- squawk, and both together -----------------------------------------------------------
+
 def squawk_binary() -> str | None:
     return shutil.which("squawk") or (str(Path(sys.prefix) / "bin" / "squawk") if (Path(sys.prefix) / "bin" / "squawk").exists() else None)
 
@@ -109,15 +163,13 @@ def atlas_findings(lint_report) -> list[Finding]:
 
 def analyze(config, pending: list[str], target_url: str | None = None) -> SafetyReport:
     """Lint the pending files (the newest len(pending) files of migrations/) with both linters."""
-    from tools import migrate
-
     if not pending:
         return SafetyReport()
-    files = [migrate.migrations_dir(config) / name for name in pending]
-    newest = [p.name for p in migrate.migration_files(config)][-len(pending):]
+    files = [migrations_dir(config) / name for name in pending]
+    newest = [p.name for p in migration_files(config)][-len(pending):]
     report = SafetyReport()
     if newest == list(pending):
-        report.findings += atlas_findings(migrate.lint(config, latest=len(pending)))
+        report.findings += atlas_findings(lint(config, latest=len(pending)))
     report.findings += type_change_findings(files, target_url)
     report.findings += squawk(files)
     return report
@@ -171,10 +223,8 @@ def type_change_findings(files: list[Path], target_url: str | None) -> list[Find
 
     current: dict[tuple[str, str, str], str] = {}
     if target_url:
-        from tools.stack import _connect
-
         try:
-            with _connect(target_url) as conn:
+            with connect(target_url) as conn:
                 rows = conn.execute(
                     "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
                     "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "

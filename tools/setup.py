@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools import atlas as atlas_mod
+from tools import docker_setup, pg, pgcluster, stack as stack_mod
+from tools.console import progress
 from tools.config import DEFAULT_DB_PORT, DEFAULT_DEV_DB_PORT, Config, env_var_for
 from tools.errors import WorkflowError
 
@@ -32,12 +34,11 @@ def ensure_dotenv(root: Path, log) -> bool:
     text = example.read_text()
     env_file.write_text(text)
     env_file.chmod(0o600)
-    from tools.pgcluster import free_port
 
     values = {"POSTGRES_PASSWORD": secrets.token_hex(16), "COMPOSE_PROJECT_NAME": project_name(root)}
     taken = set()
     for key, default in (("DB_PORT", DEFAULT_DB_PORT), ("DEV_DB_PORT", DEFAULT_DEV_DB_PORT)):
-        port = free_port(default, avoid=taken)
+        port = pgcluster.free_port(default, avoid=taken)
         taken.add(port)
         if port != default:
             values[key] = str(port)
@@ -76,7 +77,6 @@ def can_provision_docker() -> bool:
 
 
 def ensure_docker(config: Config, log) -> None:
-    from tools import docker_setup
 
     if not docker_setup.engine_ok():
         docker_setup.ensure_engine(log, state_dir=config.root / ".state")
@@ -85,10 +85,8 @@ def ensure_docker(config: Config, log) -> None:
     if extra:
         record(config.root, extra, log)
         config.values.update(extra)
-    from tools.stack import ComposeStack
 
-    stack = ComposeStack(config)
-    from tools.progress import progress
+    stack = stack_mod.ComposeStack(config)
 
     with progress(log, "Building the app image (docker compose build app)"):
         proc = stack._run("build", "app", timeout=1800)
@@ -99,9 +97,8 @@ def ensure_docker(config: Config, log) -> None:
 def refuse_orphan_containers(root: Path) -> None:
     """A new .env gets a new password, ports and Compose project: with containers of this
     checkout still there (their .env deleted), a second stack would be built beside them."""
-    from tools.docker_setup import checkout_containers
 
-    found = checkout_containers(root)
+    found = docker_setup.checkout_containers(root)
     if not found:
         return
     project = next(iter(found))
@@ -123,18 +120,16 @@ def tighten_dotenv(root: Path, log) -> None:
 def stop_checkout_stack(config: Config, log, stop: bool) -> None:
     """`setup --no-docker` while this checkout's Compose stack runs: the local clusters would
     want the same ports. Stop it only when asked (`stop`)."""
-    from tools.docker_setup import checkout_containers
 
-    running = checkout_containers(config.root, running_only=True)
+    running = docker_setup.checkout_containers(config.root, running_only=True)
     if not running:
         return
     projects = ", ".join(running)
     if not stop:
         raise WorkflowError(f"this checkout's Compose stack ({projects}) is running; the local backend would need its ports",
                             hint="stop it first (inv db.down), or pass --stop-compose to stop it (its data volume is kept)")
-    from tools.stack import ComposeStack
 
-    stack = ComposeStack(config)
+    stack = stack_mod.ComposeStack(config)
     for project in running:
         proc = stack._run("-p", project, "down", "--remove-orphans", timeout=300)
         if proc.returncode != 0:
@@ -159,25 +154,22 @@ def setup(root: Path, log, docker: bool | None = None, stop_compose: bool = Fals
     stack_pref = config.get("STACK").strip().lower()
     want_docker = docker if docker is not None else stack_pref != "local"
     if want_docker:
-        from tools.stack import docker_answers
 
-        if docker_answers() or can_provision_docker():
+        if stack_mod.docker_answers() or can_provision_docker():
             ensure_docker(config, log)
         elif stack_pref == "compose":
             raise WorkflowError("STACK=compose but no Docker engine answers", hint="start Docker, or set STACK=local")
         else:
             log("no Docker engine and no way to install one here: the local backend (PostgreSQL clusters) will be used")
     if not want_docker or not _docker_ok():
-        from tools.pgcluster import find_bindir
 
-        log(f"PostgreSQL server binaries: {find_bindir()}")
+        log(f"PostgreSQL server binaries: {pgcluster.find_bindir()}")
     return Config.load(root)
 
 
 def _docker_ok() -> bool:
-    from tools.stack import docker_answers
 
-    return docker_answers()
+    return stack_mod.docker_answers()
 
 
 # --- doctor ---------------------------------------------------------------------------------
@@ -230,10 +222,9 @@ def ports_check(config: Config) -> Check:
             parts.append(f"{variable} -> {port}")
     return Check("ports", True, ", ".join(parts))
 def _compose_check() -> Check:
-    from tools.docker_setup import compose_problem
 
     try:
-        problem = compose_problem()
+        problem = docker_setup.compose_problem()
     except WorkflowError as exc:
         problem = str(exc)
     if problem:
@@ -246,7 +237,6 @@ REACH_TIMEOUT = 8.0
 
 
 def doctor(config: Config) -> list[Check]:
-    from tools.stack import docker_answers, get_stack
 
     checks = [Check("python", True, f"{platform.python_version()} ({sys.executable})")]
     try:
@@ -254,19 +244,18 @@ def doctor(config: Config) -> list[Check]:
         checks.append(Check("atlas", True, f"{atlas_mod.version(binary)} ({binary})"))
     except WorkflowError as exc:
         checks.append(Check("atlas", False, str(exc)))
-    engine = docker_answers()
+    engine = stack_mod.docker_answers()
     checks.append(Check("docker engine", engine, "answers" if engine else "not answering (the local backend works without it)"))
     checks.append(_compose_check() if engine else Check("docker compose", True, "not needed without an engine"))
     try:
-        from tools.pgcluster import find_bindir
 
-        checks.append(Check("postgres binaries", True, str(find_bindir())))
+        checks.append(Check("postgres binaries", True, str(pgcluster.find_bindir())))
     except WorkflowError as exc:
         checks.append(Check("postgres binaries", not (not engine), str(exc)))
     checks.append(dotenv_check(config.root))
     checks.append(ports_check(config))
     try:
-        stack = get_stack(config)
+        stack = stack_mod.get_stack(config)
         detail = f"{stack.name} ({stack.why})"
         if stack.name == "compose":
             project = config.get("COMPOSE_PROJECT_NAME").strip()
@@ -307,14 +296,13 @@ def env_checks(config: Config) -> list[Check]:
 
 
 def reachable_within(url: str, timeout: float = REACH_TIMEOUT) -> str | None:
-    """tools.stack.reachable, bounded: a host that never answers (name resolution included)
+    """tools.pg.reachable, bounded: a host that never answers (name resolution included)
     costs at most `timeout` seconds."""
     import threading
 
-    from tools.stack import reachable
 
     result: list = []
-    thread = threading.Thread(target=lambda: result.append(reachable(url)), daemon=True)
+    thread = threading.Thread(target=lambda: result.append(pg.reachable(url)), daemon=True)
     thread.start()
     thread.join(timeout)
     if not result:

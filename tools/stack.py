@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from tools.config import Config, libpq_url
+from tools import console, docker_setup, pg, pgcluster
+from tools.config import Config
 from tools.errors import WorkflowError
 
 SERVICES = ("dev-db", "db", "app")
@@ -34,9 +35,7 @@ class ServiceState:
 
 def docker_answers(timeout: float = 5) -> bool:
     """A Docker engine answers `docker info`."""
-    from tools.docker_setup import engine_ok
-
-    return engine_ok(timeout)
+    return docker_setup.engine_ok(timeout)
 
 
 def app_image(config: Config) -> str:
@@ -66,49 +65,6 @@ def _port(config: Config, variable: str, default: int | None = None) -> int:
 
 # --- databases on a running server ---------------------------------------------------------
 
-def _connect(url: str, dbname: str | None = None, timeout: int = 5):
-    import psycopg
-
-    kwargs = {"connect_timeout": timeout, "autocommit": True}
-    if dbname:
-        kwargs["dbname"] = dbname
-    return psycopg.connect(libpq_url(url, "database URL"), **kwargs)
-
-
-def connection_error(exc: Exception, what: str) -> WorkflowError:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    low = text.lower()
-    if "password authentication failed" in low:
-        return WorkflowError(f"{what}: the server refused the password", hint="check the user and password in the URL (.env)")
-    if "no password supplied" in low:
-        return WorkflowError(f"{what}: the server wants a password and the URL has none",
-                             hint="set POSTGRES_PASSWORD in .env (an empty one leaves the URLs without a password)")
-    if "does not exist" in low:
-        return WorkflowError(f"{what}: {text}", hint="create it, or fix the database name in the URL")
-    import psycopg
-
-    if isinstance(exc, psycopg.Error) and not isinstance(exc, psycopg.OperationalError):
-        return WorkflowError(f"{what}: {text}")
-    reason = "connection refused" if "refused" in low else ("timed out" if "timeout" in low or "timed out" in low else text[:120])
-    return WorkflowError(f"{what} is not reachable ({reason})", hint="start the stack with inv db.up, or check the URL's host and port in .env")
-
-
-def ensure_database(url: str, what: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    dbname = parts.path.strip("/")
-    try:
-        with _connect(url, dbname="postgres") as conn:
-            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None:
-                try:
-                    conn.execute(f'CREATE DATABASE "{dbname}"')
-                except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-                    pass  # created meanwhile by a concurrent run
-    except Exception as exc:
-        raise connection_error(exc, what) from None
-
-
 def require_password(config: Config) -> str:
     """Both backends need POSTGRES_PASSWORD, running or not: name it when it is empty."""
     password = config.get("POSTGRES_PASSWORD")
@@ -122,73 +78,13 @@ def check_stored_password(config: Config, storage: str) -> None:
     user, password = config.get("POSTGRES_USER", "app"), config.get("POSTGRES_PASSWORD")
     url = f"postgres://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{_port(config, 'DB_PORT')}/postgres?sslmode=disable"
     try:
-        _connect(url).close()
+        pg.connect(url).close()
     except Exception as exc:
         if "password authentication failed" in str(exc).lower():
             raise WorkflowError(
                 f"the local database refused POSTGRES_PASSWORD from .env: {storage} was initialised with another password",
                 hint="put that password back in .env, or discard the local data with inv db.down --volumes") from None
-        raise connection_error(exc, "the local database") from None
-
-
-DEV_LOCK_KEY = 0x5C4E_3A12
-_dev_lock_depth = 0
-
-
-class dev_lock:
-    """One user of the dev database at a time (it is dropped and recreated around each use).
-
-    Re-entrant within a process; waits at most `timeout` seconds for other processes.
-    """
-
-    def __init__(self, url: str, timeout: float = 600, log=None):
-        self.url, self.timeout, self.log = url, timeout, log
-        self.conn = None
-
-    def __enter__(self):
-        global _dev_lock_depth
-        _dev_lock_depth += 1
-        if _dev_lock_depth > 1:
-            return self
-        import psycopg
-
-        try:
-            self.conn = _connect(self.url, dbname="postgres")
-            if not self.conn.execute("SELECT pg_try_advisory_lock(%s)", (DEV_LOCK_KEY,)).fetchone()[0]:
-                if self.log:
-                    self.log(f"the dev database is in use by another run: waiting up to {self.timeout:.0f}s...")
-                self.conn.execute(f"SET lock_timeout = {int(self.timeout * 1000)}")
-                self.conn.execute("SELECT pg_advisory_lock(%s)", (DEV_LOCK_KEY,))
-        except psycopg.errors.LockNotAvailable:
-            self._release()
-            raise WorkflowError(f"the dev database stayed in use for {self.timeout:.0f}s", hint="wait for the other diff/lint/apply to finish") from None
-        except Exception as exc:
-            self._release()
-            raise connection_error(exc, "the dev database") from None
-        return self
-
-    def _release(self):
-        global _dev_lock_depth
-        _dev_lock_depth -= 1
-        if _dev_lock_depth == 0 and self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def __exit__(self, *exc):
-        self._release()
-        return False
-
-
-def reachable(url: str) -> str | None:
-    """None when the database answers, else a one-line reason."""
-    try:
-        with _connect(url, timeout=3) as conn:
-            conn.execute("SELECT 1")
-        return None
-    except WorkflowError as exc:
-        return str(exc)
-    except Exception as exc:
-        return str(connection_error(exc, "database"))
+        raise pg.connection_error(exc, "the local database") from None
 
 
 DUMP_HEADER = "-- Generated by tools/dump_schema.py"
@@ -276,9 +172,7 @@ class ComposeStack:
         if all(states.get(name, "").startswith("running") and "unhealthy" not in states.get(name, "") and "starting" not in states.get(name, "")
                for name in services or SERVICES):
             return  # already up and healthy: nothing to wait for
-        from tools.progress import progress
-
-        with progress(log, f"Starting {', '.join(services or SERVICES)} with docker compose (waits until healthy, up to {UP_TIMEOUT}s)"):
+        with console.progress(log, f"Starting {', '.join(services or SERVICES)} with docker compose (waits until healthy, up to {UP_TIMEOUT}s)"):
             proc = self._run("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT), *services, timeout=UP_TIMEOUT + 600)
         if proc.returncode != 0:
             raise self._fail(proc, "docker compose up")
@@ -338,13 +232,11 @@ class LocalStack:
         self.state_dir = self.root / ".state" / "pg"
 
     def clusters(self):
-        from tools.pgcluster import Cluster
-
         user = self.config.get("POSTGRES_USER", "app")
         password = require_password(self.config)
         return {
-            "dev-db": Cluster(self.state_dir / "dev", _port(self.config, "DEV_DB_PORT"), user, password),
-            "db": Cluster(self.state_dir / "db", _port(self.config, "DB_PORT"), user, password),
+            "dev-db": pgcluster.Cluster(self.state_dir / "dev", _port(self.config, "DEV_DB_PORT"), user, password),
+            "db": pgcluster.Cluster(self.state_dir / "db", _port(self.config, "DB_PORT"), user, password),
         }
 
     def up(self, log, services: tuple[str, ...] = ()) -> None:
@@ -359,10 +251,10 @@ class LocalStack:
             cluster.start(log=log)
         if "db" in wanted:
             check_stored_password(self.config, "its cluster (.state/pg/db)")
-            ensure_database(self.config.url_for("local"), "the local database")
+            pg.ensure_database(self.config.url_for("local"), "the local database")
         if "dev-db" in wanted:
             try:
-                ensure_database(self.config.dev_url(), "the dev database")
+                pg.ensure_database(self.config.dev_url(), "the dev database")
             except WorkflowError as exc:
                 if "refused the password" not in exc.message or urlsplit(self.config.dev_url()).port != clusters["dev-db"].port:
                     raise
@@ -370,7 +262,7 @@ class LocalStack:
                 log("the dev cluster was made with another password: recreating it (it holds nothing)")
                 clusters["dev-db"].destroy(log=log)
                 clusters["dev-db"].start(log=log)
-                ensure_database(self.config.dev_url(), "the dev database")
+                pg.ensure_database(self.config.dev_url(), "the dev database")
         if time.monotonic() - started > 2:
             log(f"local clusters ready in {time.monotonic() - started:.1f}s")
 

@@ -27,12 +27,12 @@ def project(tmp_path_factory):
 
 
 def reset(p) -> None:
-    from tools import pg
+    from tools import ownership
     from tools.config import Config
 
     shutil.rmtree(p.root / "migrations")
     (p.root / "migrations").mkdir()
-    pg.recreate(Config.load(p.root, environ=p.env), p.env["DATABASE_URL"], "DATABASE_URL", kind="local", confirmed=True)
+    ownership.recreate(Config.load(p.root, environ=p.env), p.env["DATABASE_URL"], "DATABASE_URL", kind="local", confirmed=True)
 
 
 def use_models(p, body: str) -> None:

@@ -37,7 +37,7 @@ def add_files(p, *bodies: str) -> list[str]:
 def query(p, sql: str, dbname: str = "app"):
     import psycopg
 
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True, dbname=dbname) as conn:
         cur = conn.execute(sql)
@@ -162,7 +162,7 @@ def test_statement_waiting_for_a_table_lock_gives_up_and_rolls_back(project):
     every later query on the table; nothing of its file stays; the next apply runs it."""
     import psycopg
 
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     p = project
     assert p.inv("migrate.apply").returncode == 0

@@ -121,7 +121,7 @@ def taken_port(p):
 def _sql(url_: str, *statements: str, dbname: str | None = None) -> list:
     import psycopg
 
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     rows: list = []
     with psycopg.connect(libpq_url(url_, "x"), autocommit=True, **({"dbname": dbname} if dbname else {})) as conn:
@@ -358,7 +358,7 @@ def test_ctrl_c_during_apply_leaves_no_partial_file(project):
 def _activity(p) -> str:
     import psycopg
 
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True) as conn:
         return " ".join(r[0] or "" for r in conn.execute("SELECT query FROM pg_stat_activity").fetchall())
@@ -367,7 +367,7 @@ def _activity(p) -> str:
 def _drop(p, table: str) -> None:
     import psycopg
 
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True) as conn:
         conn.execute(f'DROP TABLE IF EXISTS "{table}"')

@@ -25,7 +25,7 @@ def project(tmp_path_factory):
 def run_sql(url: str, *statements: str):
     import psycopg
 
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     with psycopg.connect(libpq_url(url, "x"), autocommit=True) as conn:
         rows = None

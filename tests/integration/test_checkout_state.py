@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 def _answers(url: str) -> bool:
     import psycopg
 
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     try:
         with psycopg.connect(libpq_url(url, "x"), connect_timeout=5) as conn:
@@ -218,7 +218,7 @@ def test_baseline_exempts_alembic_version_whatever_its_primary_key_is_called(tmp
     import psycopg
 
     from tests.conftest import running_project
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     with running_project(tmp_path) as p:
         with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True) as conn:

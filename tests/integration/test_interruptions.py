@@ -35,7 +35,7 @@ def project(tmp_path_factory):
 def sql(p, query: str, params=None, url_var: str = "DATABASE_URL", dbname: str | None = None) -> list[tuple]:
     import psycopg
 
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     kwargs = {"dbname": dbname} if dbname else {}
     with psycopg.connect(libpq_url(p.env[url_var], url_var), autocommit=True, **kwargs) as conn:
@@ -276,7 +276,7 @@ def test_apply_interrupted_between_files(project, pending, sig):
     file applied and recorded and nothing of the second."""
     import psycopg
 
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     p = project
     fast, waits = pending(FAST, WAITS)

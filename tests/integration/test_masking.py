@@ -30,7 +30,7 @@ def project(tmp_path_factory):
 def sql(p, *statements):
     import psycopg
 
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True) as conn:
         for statement in statements:

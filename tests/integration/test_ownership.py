@@ -1,4 +1,4 @@
-"""The workflow drops only databases it owns (tools/pg.py), on real PostgreSQL 15 + real Atlas.
+"""The workflow drops only databases it owns (tools/ownership.py), on real PostgreSQL 15 + real Atlas.
 
 A dev URL at a database that holds data is refused before anything is dropped; an empty one is
 used and marked; a target that is the dev database, or a protected environment that is another
@@ -32,7 +32,7 @@ def project(tmp_path_factory):
 def sql(url: str, *statements: str, dbname: str | None = None) -> list:
     import psycopg
 
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     kwargs = {"dbname": dbname} if dbname else {}
     rows: list = []
@@ -168,9 +168,9 @@ def test_production_equal_to_local_is_refused_naming_both(project, env):
 
 RUN = """
 import os, signal, sys, time
-from tools import pg
+from tools import ownership
 from tools.config import Config
-with pg.scratch(Config.load(), "replay", "models") as urls:
+with ownership.scratch(Config.load(), "replay", "models") as urls:
     print(" ".join(u.split("/")[-1].split("?")[0] for u in urls), flush=True)
     mode = sys.argv[1]
     if mode == "killed":

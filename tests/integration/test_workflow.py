@@ -22,7 +22,7 @@ def add_nickname(project):
 def psql(project, sql: str, url_var: str = "DATABASE_URL") -> str:
     import psycopg
 
-    from tools.config import libpq_url
+    from tools.urls import libpq_url
 
     with psycopg.connect(libpq_url(project.env[url_var], url_var), autocommit=True) as conn:
         cur = conn.execute(sql)

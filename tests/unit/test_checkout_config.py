@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.config import DEFAULTS, Config, parse_url, require_dotenv
+from tools.config import DEFAULTS, Config, require_dotenv
+from tools.urls import parse_url
 from tools.errors import WorkflowError
 
 ROOT = Path(__file__).resolve().parents[2]

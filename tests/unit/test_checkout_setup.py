@@ -10,7 +10,7 @@ from unittest import mock
 import pytest
 
 from tools import setup as setup_mod
-from tools.baseline import is_alembic_bookkeeping
+from tools.fidelity import is_alembic_bookkeeping
 from tools.catalog import Difference
 from tools.config import Config
 from tools.errors import WorkflowError

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.config import Config, env_var_for, mask
+from tools.config import Config, env_var_for
+from tools.masking import mask
 from tools.errors import WorkflowError
 
 HCL = 'env "sqlalchemy" {\n}\nenv "local" {\n}\nenv "staging" {\n}\nenv "production" {\n}\nenv "qa-eu" {\n}\n'

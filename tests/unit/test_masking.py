@@ -8,7 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tools.config import MaskingWriter, known_secrets, mask, masked_output, url_password
+from tools.config import masked_output
+from tools.masking import MaskingWriter, known_secrets, mask, url_password
 
 NASTY = ["Secr3t%zzTop", "pa ss", 'pa"ss', "p@ss@word", "%41%42", "Ünï"]
 
@@ -130,7 +131,7 @@ def test_the_task_edge_masks_output_and_the_error_line(monkeypatch, capsys):
 
 @pytest.mark.parametrize("pw", [p for p in NASTY if p != "%41%42"])
 def test_a_url_that_does_not_parse_is_named_by_its_variable_only(pw):
-    from tools.config import parse_url
+    from tools.urls import parse_url
     from tools.errors import WorkflowError
 
     with pytest.raises(WorkflowError) as exc:

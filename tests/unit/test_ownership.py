@@ -1,4 +1,4 @@
-"""Which database is which (tools/config.py) and the workflow's mark (tools/pg.py): pure logic."""
+"""Which database is which (tools/config.py) and the workflow's mark (tools/ownership.py): pure logic."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tools import pg
-from tools.config import Config, address, database_key
+from tools import ownership
+from tools.config import Config
+from tools.urls import address, database_key
 from tools.errors import WorkflowError
 
 HCL = 'env "sqlalchemy" {\n}\nenv "local" {\n}\nenv "staging" {\n}\nenv "production" {\n}\n'
@@ -89,39 +90,39 @@ def test_stack_database(tmp_path):
     assert config(tmp_path, DB_PORT="x").stack_database() is None
 
 
-@pytest.mark.parametrize("mark", [pg.Mark("dev", "shop"), pg.Mark("scratch", "shop", "0a1b2c3d"), pg.Mark("local", "a-b_c")])
+@pytest.mark.parametrize("mark", [ownership.Mark("dev", "shop"), ownership.Mark("scratch", "shop", "0a1b2c3d"), ownership.Mark("local", "a-b_c")])
 def test_mark_round_trip(mark):
-    assert pg.parse_mark(mark.text()) == mark
+    assert ownership.parse_mark(mark.text()) == mark
     assert mark.text().startswith("schemaflow:")
 
 
 @pytest.mark.parametrize("comment", [None, "", "production database", "schemaflow:prod project=x", "see schemaflow:dev"])
 def test_other_comments_are_no_mark(comment):
-    assert pg.parse_mark(comment) is None
+    assert ownership.parse_mark(comment) is None
 
 
 def test_run_key_fits_an_int4():
-    assert pg.run_key("00000001") == 1
-    assert pg.run_key("ffffffff") == -1
-    assert -(2 ** 31) <= pg.run_key("80000000") < 2 ** 31
+    assert ownership.run_key("00000001") == 1
+    assert ownership.run_key("ffffffff") == -1
+    assert -(2 ** 31) <= ownership.run_key("80000000") < 2 ** 31
 
 
 def test_describe():
-    assert pg.describe({"view": 1, "table": 12}) == "12 tables, 1 view"
-    assert pg.describe({"table": 0, "function": 2}) == "2 functions"
-    assert pg.describe({}) == ""
+    assert ownership.describe({"view": 1, "table": 12}) == "12 tables, 1 view"
+    assert ownership.describe({"table": 0, "function": 2}) == "2 functions"
+    assert ownership.describe({}) == ""
 
 
 def test_project_name(tmp_path):
-    assert pg.project_of(config(tmp_path, COMPOSE_PROJECT_NAME="shop1")) == "shop1"
-    assert pg.project_of(config(tmp_path)) == tmp_path.name
+    assert ownership.project_of(config(tmp_path, COMPOSE_PROJECT_NAME="shop1")) == "shop1"
+    assert ownership.project_of(config(tmp_path)) == tmp_path.name
 
 
 def test_scratch_names_carry_the_prefix_and_run():
-    assert pg.scratch_name("0a1b2c3d", "replay") == "schemaflow_scratch_0a1b2c3d_replay"
+    assert ownership.scratch_name("0a1b2c3d", "replay") == "schemaflow_scratch_0a1b2c3d_replay"
 
 
 def test_owned_takes_the_mark_of_the_role():
-    assert pg.owned(pg.Mark("dev", "p"), "dev")
-    assert not pg.owned(pg.Mark("local", "p"), "dev")  # db.reset's local database is never a dev database
-    assert not pg.owned(None, "dev")
+    assert ownership.owned(ownership.Mark("dev", "p"), "dev")
+    assert not ownership.owned(ownership.Mark("local", "p"), "dev")  # db.reset's local database is never a dev database
+    assert not ownership.owned(None, "dev")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tools import progress as progress_mod
+from tools import console as progress_mod
 
 
 def test_plain_lines_without_a_terminal(monkeypatch):

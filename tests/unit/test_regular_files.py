@@ -6,7 +6,7 @@ import pytest
 
 from tools.config import Config
 from tools.errors import WorkflowError
-from tools.migrate import migration_files, regular_files_only
+from tools.migrations import migration_files, regular_files_only
 
 
 def project(tmp_path):

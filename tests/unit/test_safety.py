@@ -56,7 +56,7 @@ def test_squawk_reports_lock_problems_with_the_alternative(tmp_path):
 def test_protected_environment_confirmation(tmp_path):
     from tools.config import Config
     from tools.errors import WorkflowError
-    from tools.migrate import guard
+    from tools.console import guard
 
     (tmp_path / "atlas.hcl").write_text('env "local" {\n}\nenv "production" {\n}\n')
     config = Config.load(tmp_path, environ={})
@@ -71,7 +71,7 @@ def test_protected_environment_confirmation(tmp_path):
 
 def test_confirmation_names_the_action_and_the_files(tmp_path):
     from tools.config import Config
-    from tools.migrate import guard
+    from tools.console import guard
 
     (tmp_path / "atlas.hcl").write_text('env "local" {\n}\nenv "production" {\n}\n')
     config = Config.load(tmp_path, environ={})
@@ -82,7 +82,7 @@ def test_confirmation_names_the_action_and_the_files(tmp_path):
 
 
 def test_file_duration_from_atlas_timestamps():
-    from tools.migrate import _file_ms
+    from tools.apply import _file_ms
 
     entry = {"Start": "2026-11-25T18:40:01.123456789Z", "End": "2026-11-25T18:40:01.160456789+00:00"}
     assert round(_file_ms(entry)) == 37

@@ -7,7 +7,8 @@ import pytest
 from tests.conftest import ROOT
 from tools.config import Config
 from tools.errors import WorkflowError
-from tools.migrate import _atlas_with_table_lock_timeout, validate_duration
+from tools.apply import _atlas_with_table_lock_timeout
+from tools.pg import validate_duration
 
 URL = "postgres://app:pw-secret@db.example:5432/app?sslmode=require"
 

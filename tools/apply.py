@@ -1,0 +1,162 @@
+"""`inv migrate.apply`: status -> drift check -> lint (Atlas + squawk) -> confirm -> apply ->
+status, under one advisory lock per target database; Atlas's JSON read for what ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tools import catalog, safety
+from tools.atlas import JSON, Atlas, atlas_for, json_or_none, map_error
+from tools.config import Config, env_var_for
+from tools.console import guard, progress
+from tools.errors import NotAdopted, WorkflowError
+from tools.fidelity import drift
+from tools.migrations import check_versions
+from tools.pg import apply_lock, duration_ms, validate_duration
+from tools.signals import Interrupted, signum_of
+from tools.status import StatusReport, out_of_order, status
+from tools.urls import atlas_url
+
+@dataclass
+class ApplyReport:
+    env: str
+    applied: list[str] = field(default_factory=list)
+    timings: dict[str, tuple[int, float | None]] = field(default_factory=dict)  # name -> (statements, ms)
+    pending: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    after: StatusReport | None = None
+    safety: object | None = None
+    drift: list = field(default_factory=list)
+
+
+
+def apply(config: Config, env: str, log, yes: bool = False, dry_run: bool = False, ask=input,
+          allow_destructive: bool = False, ignore_drift: bool = False, lock_timeout: str = "",
+          check_drift: bool = True, table_lock_timeout: str = "") -> ApplyReport:
+    """Status -> drift check -> lint (Atlas + squawk) -> confirm -> apply -> status."""
+    target = config.url_for(env)
+    lock_timeout = validate_duration(lock_timeout or config.get("ATLAS_LOCK_TIMEOUT", "10s"))
+    table_timeout = validate_duration(table_lock_timeout or config.get("TABLE_LOCK_TIMEOUT", "5s"), allow_zero=True, what="table lock timeout")
+    check_versions(config)
+    with apply_lock(target, env, lock_timeout, log):
+        return _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift, table_timeout)
+
+
+def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift, table_timeout) -> ApplyReport:
+    before = status(config, env)
+    report = ApplyReport(env=env, pending=before.pending, dry_run=dry_run)
+    if before.skipped:
+        raise out_of_order(before)
+    if before.status not in ("OK", "PENDING"):
+        raise WorkflowError(f"{env} is in state {before.status} (current version {before.current})", hint="a previous apply failed part-way: fix the failing file, then run inv migrate.apply again")
+    if not before.pending:
+        report.after = before
+        return report
+    if check_drift and before.applied:
+        report.drift = drift(config, env, applied=before.applied)
+        if report.drift and not (ignore_drift or dry_run):
+            first = str(report.drift[0])
+            raise WorkflowError(f"{env} has drifted from its migrations ({len(report.drift)} difference(s), first: {first})", hint=f"see inv migrate.drift --env {env}; pass --ignore-drift to apply anyway")
+    if before.applied or dry_run:
+        report.safety = safety.analyze(config, before.pending, target_url=target)
+    else:
+        # Nothing applied yet and nothing there: no file can lose data or hold a lock on a table
+        # anyone uses. Linting 500 files there only costs time (most of a first deploy);
+        # --dry-run and inv migrate.lint still lint them.
+        snapshot = catalog.snapshot_url(target)
+        if not catalog.is_empty(snapshot):
+            raise NotAdopted(env, catalog.kinds(snapshot))
+        report.safety = safety.SafetyReport()
+        log(f"{env} has no migration applied yet (an empty database): nothing to lose, so the pending files are not linted")
+    broken = report.safety.failing
+    if broken and not dry_run:
+        raise WorkflowError(f"a pending migration does not run: {broken[0].file}: {broken[0].text}", hint="fix the file, then run inv migrate.hash (nothing was applied)")
+    if dry_run:
+        return report
+    if report.safety.blocking and not allow_destructive:
+        first = report.safety.blocking[0]
+        raise WorkflowError(f"{len(report.safety.blocking)} destructive change(s) pending, first: {first}", hint=f"review them (inv migrate.apply --env {env} --dry-run), then pass --allow-destructive")
+    for finding in report.safety.advisory:
+        log(f"lock safety: {finding}")
+    guard(config, env, yes, ask, action=f"apply {len(before.pending)} file(s)", files=before.pending)
+    with progress(log, f"Applying {len(before.pending)} migration(s) to {env}"):
+        try:
+            result = _atlas_with_table_lock_timeout(config, env, target, table_timeout).run(
+                "migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
+        except KeyboardInterrupt as exc:
+            raise interrupted_apply(exc, env) from None
+    data = json_or_none(result)
+    if data:
+        ran = [f for f in data.get("Applied") or [] if not f.get("Error")]
+        report.applied = [f["Name"] for f in ran]
+        report.timings = {f["Name"]: (len(f.get("Applied") or []), _file_ms(f)) for f in ran}
+    if result.code != 0:
+        failed = _apply_failure(data)
+        if failed and "due to lock timeout" in failed:
+            earlier = f" ({len(report.applied)} earlier file(s) applied)" if report.applied else ""
+            raise WorkflowError(
+                f"{failed.split(' failed at ')[0]} waited more than {table_timeout} for a table lock held by another transaction; "
+                f"that file was rolled back{earlier}",
+                hint=f"retry when the table is quiet (see pg_stat_activity), or raise TABLE_LOCK_TIMEOUT / --table-lock-timeout")
+        if failed:
+            raise WorkflowError(failed, hint=f"fix the file, then run inv migrate.apply --env {env} again (that file was rolled back)")
+        raise map_error(result)
+    report.after = status(config, env)
+    return report
+
+
+def interrupted_apply(exc: KeyboardInterrupt, env: str) -> KeyboardInterrupt:
+    """The interruption of an apply (Atlas stopped and waited for, see Atlas.run), saying what stays."""
+    data = json_or_none(exc.result) if getattr(exc, "result", None) else None
+    files = (data or {}).get("Applied") or []
+    done = [f["Name"] for f in files if not f.get("Error")]
+    rolled = [f["Name"] for f in files if f.get("Error")]
+    note = "whole files were applied and recorded, none half"
+    if data is not None:
+        note += f": {len(done)} file(s) applied" + (f" (last {done[-1]})" if done else "")
+        note += f", {rolled[0]} rolled back" if rolled else ""
+    out = exc if isinstance(exc, Interrupted) else Interrupted(signum_of(exc))
+    out.note = f"{note}; see inv migrate.status --env {env}"
+    return out
+
+
+def _atlas_with_table_lock_timeout(config: Config, env: str, target: str, table_timeout: str):
+    """Atlas whose session gives up on a table lock after `table_timeout`, instead of queueing every query.
+
+    An ALTER TABLE that waits behind a long transaction blocks all later readers of the table
+    while it waits: on a busy production database that is an outage. lib/pq (Atlas's driver)
+    sends unknown URL parameters as run-time settings, so `lock_timeout` in the URL applies to
+    every statement of the apply. A lock_timeout already in the URL wins.
+    """
+    if table_timeout == "0":
+        return atlas_for(config)
+    parts = urlsplit(atlas_url(target, env_var_for(env)))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "lock_timeout" for key, _ in query):
+        return atlas_for(config)
+    url = urlunsplit(parts._replace(query=urlencode([*query, ("lock_timeout", str(duration_ms(table_timeout)))])))
+    return Atlas(config.root, config.child_env(**{env_var_for(env): url}), mask=config.mask)
+
+
+def _file_ms(entry: dict) -> float | None:
+    """Milliseconds between Atlas's Start and End (RFC 3339 with nanoseconds) of one file."""
+    try:
+        start, end = (datetime.fromisoformat(entry[key]) for key in ("Start", "End"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (end - start).total_seconds() * 1000
+
+
+def _apply_failure(data) -> str | None:
+    if not data:
+        return None
+    for f in data.get("Applied") or []:
+        err = f.get("Error")
+        if err:
+            stmt = " ".join((err.get("Stmt") or "").split())
+            text = (err.get("Text") or "").strip()
+            return f"{f.get('Name')} failed at statement `{stmt[:120]}`: {text}"
+    return None

@@ -1,0 +1,31 @@
+"""`inv schema.dump`: the models as schema.sql (dumped by the stack: the app container, or the
+host without Docker), written atomically when it changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.config import Config
+from tools.errors import WorkflowError
+
+@dataclass
+class DumpReport:
+    path: Path
+    changed: bool
+    text: str = ""
+
+
+def dump(config: Config, stack, log, write: bool = True) -> DumpReport:
+    text = stack.dump_schema(log)
+    if not text.strip():
+        raise WorkflowError("the schema dump printed nothing", hint="check that app/models defines tables")
+    path = config.root / "schema.sql"
+    old = path.read_text() if path.exists() else None
+    changed = old != text
+    if changed and write:
+        tmp = path.with_suffix(".sql.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return DumpReport(path, changed, text)

@@ -1,0 +1,80 @@
+"""Throw-away databases on the dev server: the dev database recreated around each use (under
+its lock), scratch databases for one run, migrations replayed into them, SQL executed there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import tempfile
+from pathlib import Path
+
+from tools import ownership
+from tools.atlas import atlas_for
+from tools.config import GUIDE_ENV, Config
+from tools.corrections import desired_state_for_atlas
+from tools.errors import WorkflowError
+from tools.migrations import dir_args, regular_files_only
+from tools.pg import connect, dev_lock
+
+def fresh_dev(config: Config) -> str:
+    """Drop and recreate the dev database, once proven the workflow's (callers hold dev_lock).
+
+    config.dev_url() refuses an environment's database; ownership.recreate refuses a database
+    that holds objects the workflow did not make (tools/ownership.py).
+    """
+    dev = config.dev_url()
+    ownership.recreate(config, dev)
+    return dev
+
+
+def using_dev(fn):
+    """Run `fn` holding the dev database's lock: concurrent runs must not share it."""
+
+    @functools.wraps(fn)
+    def wrapper(config, *args, **kwargs):
+        with dev_lock(config.dev_url()):
+            return fn(config, *args, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def desired_state(schema_sql: str):
+    """A file:// URL of schema.sql as Atlas should read it (see corrections.desired_state_for_atlas)."""
+    with tempfile.TemporaryDirectory(prefix="desired-") as tmp:
+        path = Path(tmp) / "schema.sql"
+        path.write_text(desired_state_for_atlas(schema_sql))
+        yield f"file://{path}"
+
+
+def scratch_databases(config: Config, *labels: str):
+    """Fresh databases next to the dev database; yields their URLs; drops them afterwards
+    (tools/ownership.py: unique per run, marked, dropped on error and Ctrl-C, leftovers of killed runs
+    dropped by the next run)."""
+    return ownership.scratch(config, *labels)
+
+
+def replay_migrations(config: Config, url: str, amount: int | None = None, directory=None) -> None:
+    """Apply migrations/ (or `directory`, a staged copy; or its first `amount` files) to the
+    empty database at `url`. An interruption (Atlas's "context canceled") stays one: it is
+    not a failing file (tools/atlas.py)."""
+    regular_files_only(config)
+    atlas = atlas_for(config)
+    atlas.env = config.child_env(DATABASE_URL=url)
+    args = ["migrate", "apply", "--env", GUIDE_ENV, *dir_args(directory)]
+    if amount is not None:
+        args.append(str(amount))
+    try:
+        atlas.run(*args)
+    except WorkflowError as exc:
+        raise WorkflowError(f"replaying migrations/ failed: {exc.message}", hint=exc.hint or "fix the failing migration file") from None
+
+
+def execute_sql(url: str, sql: str, what: str) -> None:
+    with connect(url) as conn:
+        try:
+            conn.execute(sql)
+        except Exception as exc:
+            line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WorkflowError(f"{what} does not run on PostgreSQL: {line}", hint="fix the models (or the hand-written SQL)") from None

@@ -1,0 +1,77 @@
+"""`inv migrate.status`: where an environment stands against migrations/ (Atlas's JSON, plus
+the files Atlas would silently never run).
+
+Imports neither SQLAlchemy nor psycopg: `inv migrate.status` must stay fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tools.atlas import JSON, atlas_for
+from tools.config import GUIDE_ENV, Config, env_var_for
+from tools.errors import ERROR, OK, OUT_OF_SYNC, WorkflowError
+from tools.migrations import FILE_RE, regular_files_only, version_of
+
+@dataclass
+class StatusReport:
+    env: str
+    status: str
+    current: str
+    next: str
+    pending: list[str]
+    applied: int
+    available: int
+    skipped: list[str] = field(default_factory=list)  # below the current version, never applied
+
+    @property
+    def code(self) -> int:
+        return {"OK": OK, "PENDING": OUT_OF_SYNC}.get(self.status, ERROR)
+
+
+def status_all(config: Config) -> list[tuple[str, StatusReport | WorkflowError | None]]:
+    """Every environment of atlas.hcl but the guide's: its status, its error, or None if unset."""
+    out = []
+    for env in config.env_names:
+        if env == GUIDE_ENV:
+            continue
+        if not config.get(env_var_for(env)).strip():
+            out.append((env, None))
+            continue
+        try:
+            out.append((env, status(config, env)))
+        except WorkflowError as exc:
+            out.append((env, exc))
+    return out
+
+
+def status(config: Config, env: str) -> StatusReport:
+    config.url_for(env)
+    regular_files_only(config)
+    data = atlas_for(config).run("migrate", "status", "--env", env, "--format", JSON).json() or {}
+    report = StatusReport(
+        env=env,
+        status=data.get("Status", "UNKNOWN"),
+        current=data.get("Current", ""),
+        next=data.get("Next", ""),
+        pending=[f["Name"] for f in data.get("Pending") or []],
+        applied=len(data.get("Applied") or []),
+        available=len(data.get("Available") or []),
+    )
+    # Atlas v0.13.1 only runs files above the current version: a file merged in with a lower
+    # version (two branches) is never applied, and Atlas reports "in sync". Say so.
+    if report.current[:1].isdigit():
+        recorded = {r.get("Version") for r in data.get("Applied") or []}
+        below = [Path(f["Name"]) for f in data.get("Available") or [] if FILE_RE.match(f["Name"])]
+        report.skipped = [p.name for p in below if version_of(p) not in recorded and int(version_of(p)) < int(report.current)]
+    if report.skipped:
+        report.status = "OUT_OF_ORDER"
+    return report
+
+
+def out_of_order(report: StatusReport) -> WorkflowError:
+    return WorkflowError(
+        f"{report.env}: {len(report.skipped)} file(s) have a version below the current one ({report.current}) and would never run: "
+        + ", ".join(report.skipped),
+        hint="give them a version above the newest: inv migrate.renumber --file <name> (for each), then apply")
