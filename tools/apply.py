@@ -11,17 +11,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from tools import catalog, safety
 from tools.atlas import JSON, Atlas, atlas_for, json_or_none, map_error
 from tools.config import Config, env_var_for
-from tools.console import guard, progress
+from tools.console import Report, guard, progress
 from tools.errors import NotAdopted, WorkflowError
 from tools.fidelity import drift
-from tools.migrations import check_versions
+from tools.migrations import check_versions, migrations_dir, statements_of
 from tools.pg import apply_lock, duration_ms, validate_duration
 from tools.signals import Interrupted, signum_of
 from tools.status import StatusReport, out_of_order, status
 from tools.urls import atlas_url
 
+
 @dataclass
-class ApplyReport:
+class ApplyReport(Report):
     env: str
     applied: list[str] = field(default_factory=list)
     timings: dict[str, tuple[int, float | None]] = field(default_factory=dict)  # name -> (statements, ms)
@@ -30,7 +31,34 @@ class ApplyReport:
     after: StatusReport | None = None
     safety: object | None = None
     drift: list = field(default_factory=list)
+    sql: dict[str, list[str]] = field(default_factory=dict)  # dry run: name -> its statements
 
+    def lines(self) -> list[str]:
+        if self.dry_run:
+            return self._dry_run_lines()
+        out = []
+        if self.applied:
+            for name in self.applied:
+                statements, ms = self.timings.get(name, (None, None))
+                detail = ", ".join(part for part in (f"{statements} statement(s)" if statements is not None else "",
+                                                     f"{ms:.0f} ms" if ms is not None else "") if part)
+                out.append(f"applied {name}" + (f" ({detail})" if detail else ""))
+            out.append(f"{self.env}: {len(self.applied)} migration(s) applied")
+        elif not self.pending:
+            out.append(f"{self.env}: already at the latest version, nothing to apply")
+        return out + (self.after.lines() if self.after else [])
+
+    def _dry_run_lines(self) -> list[str]:
+        if not self.pending:
+            return [f"{self.env}: nothing pending (dry run, nothing changed)"]
+        out = [f"{self.env}: {len(self.pending)} pending file(s) (dry run, nothing applied):"]
+        for name in self.pending:
+            out += [f"-- {name}"] + [stmt + ";" for stmt in self.sql.get(name, [])]
+        out += [f"drift: {difference}" for difference in self.drift]
+        if self.safety:
+            out += [f"destructive: {finding}" for finding in self.safety.blocking]
+            out += [f"lock safety: {finding}" for finding in self.safety.advisory]
+        return out
 
 
 def apply(config: Config, env: str, log, yes: bool = False, dry_run: bool = False, ask=input,
@@ -75,6 +103,7 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
     if broken and not dry_run:
         raise WorkflowError(f"a pending migration does not run: {broken[0].file}: {broken[0].text}", hint="fix the file, then run inv migrate.hash (nothing was applied)")
     if dry_run:
+        report.sql = {name: statements_of((migrations_dir(config) / name).read_text()) for name in before.pending}
         return report
     if report.safety.blocking and not allow_destructive:
         first = report.safety.blocking[0]

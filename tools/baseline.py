@@ -18,20 +18,41 @@ from dataclasses import dataclass, field
 from tools import catalog, migrations
 from tools.atlas import atlas_for
 from tools.config import Config
-from tools.console import guard, progress
-from tools.errors import OUT_OF_SYNC, WorkflowError
+from tools.console import Report, guard, progress
+from tools.errors import OUT_OF_SYNC, OutOfSync, WorkflowError
 from tools.fidelity import ALEMBIC_TABLE, drift
 from tools.pg import apply_lock, connect, connection_error, validate_duration
+from tools.status import StatusReport, status
 
 
 @dataclass
-class BaselineReport:
+class BaselineReport(Report):
     env: str
     version: str
     files: list[str] = field(default_factory=list)  # what is recorded as applied
     differences: list = field(default_factory=list)
     alembic: bool = False  # the target holds alembic_version
     done: bool = False
+    dry_run: bool = False
+    after: StatusReport | None = None  # the status once recorded
+
+    def lines(self) -> list[str]:
+        out = [f"drift: {difference}" for difference in self.differences]
+        if self.dry_run:
+            verdict = "matches" if not self.differences else f"differs in {len(self.differences)} place(s) from"
+            out.append(f"{self.env} {verdict} what migrations/ up to {self.version} builds (dry run, nothing recorded)")
+        elif self.done:
+            out.append(f"{self.env}: baseline at {self.version}: {len(self.files)} migration(s) recorded as applied, none run")
+            if self.differences:
+                out.append(f"{self.env}: recorded despite {len(self.differences)} difference(s) (--ignore-drift)")
+            out += self.after.lines() if self.after else []
+        return out
+
+    def verdict(self) -> None:
+        if self.dry_run and self.differences:
+            raise OutOfSync("")
+        if not self.dry_run and not self.done:
+            raise self.refusal()
 
     def refusal(self) -> WorkflowError:
         return WorkflowError(
@@ -63,7 +84,7 @@ def baseline(config: Config, env: str, log, version: str = "", yes: bool = False
     if version not in versions:
         raise WorkflowError(f"no migration with version {version!r} in migrations/", hint=f"use one of the versions in migrations/, e.g. {versions[0]} (the first)")
     upto = versions.index(version) + 1
-    report = BaselineReport(env=env, version=version, files=[p.name for p in files[:upto]])
+    report = BaselineReport(env=env, version=version, files=[p.name for p in files[:upto]], dry_run=dry_run)
     lock_timeout = validate_duration(config.get("ATLAS_LOCK_TIMEOUT", "10s"))
     with apply_lock(target, env, lock_timeout, log):
         applied = atlas_revisions(target, env)  # not `atlas migrate status`: it refuses such a database
@@ -76,13 +97,16 @@ def baseline(config: Config, env: str, log, version: str = "", yes: bool = False
         report.alembic = any(name.split(".")[-1] == ALEMBIC_TABLE for name in snapshot.get("table", {}))
         with progress(log, f"Comparing {env} with what the first {upto} migration(s) build"):
             report.differences = drift(config, env, applied=upto)  # alembic_version is left out
+        if report.alembic:
+            log(f"note: {ALEMBIC_TABLE} (Alembic's bookkeeping) is not compared; drop it once Alembic is gone for good")
         if dry_run:
             return report
         if report.differences and not ignore_drift:
-            return report  # refused: the caller lists the differences, then report.refusal()
+            return report  # refused: its verdict lists the differences, then report.refusal()
         guard(config, env, yes, ask, action=f"record {len(report.files)} file(s) as applied without running them",
-                      files=report.files, undone="recorded")
+              files=report.files, undone="recorded")
         atlas_for(config).run("migrate", "set", version, "--env", env)
         report.done = True
+    report.after = status(config, env)
     return report
 

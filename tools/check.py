@@ -12,20 +12,30 @@ from pathlib import Path
 from tools import fidelity, gitbase
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
-from tools.errors import ERROR, OK, OUT_OF_SYNC, WorkflowError
+from tools.console import Report
+from tools.errors import ERROR, OK, OUT_OF_SYNC, WorkflowError, exit_with
 from tools.migrations import FILE_RE, check_versions, migration_files, migrations_dir, regular_files_only, statements_of, version_of
 from tools.pg import dev_lock
 from tools.safety import lint
 from tools.scratch import desired_state, fresh_dev, using_dev
 
+@dataclass
+class ValidateReport(Report):
+    files: int
+
+    def lines(self) -> list[str]:
+        return [f"migrations valid ({self.files} files)"]
+
+
 @using_dev
-def validate(config: Config) -> None:
+def validate(config: Config) -> ValidateReport:
     check_versions(config)
     fresh_dev(config)
     try:
         atlas_for(config).run("migrate", "validate", "--env", GUIDE_ENV)
     finally:
         fresh_dev(config)
+    return ValidateReport(len(migration_files(config)))
 
 
 # What migrate.check cannot do without git history (--no-base says so, and they are listed).
@@ -34,7 +44,7 @@ HISTORY_CHECKS = ("lint of the migration files this branch adds",
 
 
 @dataclass
-class CheckReport:
+class CheckReport(Report):
     problems: list[tuple[int, str]] = field(default_factory=list)  # (exit code, one line)
     base: object | None = None  # gitbase.Base, None with --no-base
     not_run: list[str] = field(default_factory=list)  # checks skipped on request (--no-base)
@@ -42,6 +52,17 @@ class CheckReport:
     @property
     def code(self) -> int:
         return max((c for c, _ in self.problems), default=OK)
+
+    def lines(self) -> list[str]:
+        out = [f"{'out of sync' if code == OUT_OF_SYNC else 'error'}: {line}" for code, line in self.problems]
+        out += [f"not run (--no-base, no git history): {what}" for what in self.not_run]
+        if not self.code:
+            out.append("in sync: schema.sql, migrations/ and atlas.sum match the models"
+                       + (f" ({len(self.not_run)} check(s) not run, listed above)" if self.not_run else ""))
+        return out
+
+    def verdict(self) -> None:
+        exit_with(self.code)
 
 
 def default_base(config: Config) -> str | None:

@@ -18,6 +18,17 @@ from tools.errors import WorkflowError
 TICK = 15.0
 
 
+class Report:
+    """What an operation returns to the menu: the lines a task prints (stdout, masked by the
+    task edge), then its verdict: the error kind it ends in, if any (tasks.py `show`)."""
+
+    def lines(self) -> list[str]:
+        return []
+
+    def verdict(self) -> None:
+        """Raise the error this report ends in (OutOfSync, WorkflowError); nothing on success."""
+
+
 @contextlib.contextmanager
 def progress(log, label: str):
     start = time.monotonic()

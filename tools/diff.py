@@ -10,6 +10,7 @@ from pathlib import Path
 from tools import catalog, corrections, signals, staging
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
+from tools.console import Report
 from tools.errors import WorkflowError
 from tools.migrations import (check_versions, dir_args, ensure_increasing, migration_files, migrations_dir, new_file, rehash,
                               statements_of, validate_name)
@@ -19,7 +20,7 @@ from tools.schema import dump
 from tools.scratch import desired_state, execute_sql, fresh_dev, replay_migrations, scratch_databases
 
 @dataclass
-class DiffReport:
+class DiffReport(Report):
     files: list[Path] = field(default_factory=list)
     statements: list[str] = field(default_factory=list)
     schema_changed: bool = False
@@ -27,6 +28,19 @@ class DiffReport:
     renumbered: list[str] = field(default_factory=list)
     corrections: list[str] = field(default_factory=list)
     renames: list[str] = field(default_factory=list)  # drops + adds that look like renames
+
+    def lines(self) -> list[str]:
+        out = ["schema.sql updated from the models"] if self.schema_changed else []
+        if not self.files:
+            return out + ["no changes: the migrations already match the models"]
+        out += [f"renumbered {renamed} (its version was not above the newest existing one)" for renamed in self.renumbered]
+        out += [f"new migration: migrations/{path.name}" for path in self.files]
+        if self.corrections:
+            out.append(f"  ({len(self.corrections)} statement(s) added where Atlas falls short; see the comments in the file)")
+        out += ["  " + stmt.replace("\n", "\n  ") for stmt in self.statements]
+        out += [f"lint: {finding}" for finding in self.lint]
+        return out + [f"possible rename: {hint} (Atlas wrote a drop and an add, which loses the data; "
+                      f"edit the file, then inv migrate.hash and inv migrate.verify)" for hint in self.renames]
 
 
 def diff(config: Config, stack, name: str, log) -> DiffReport:
@@ -68,7 +82,7 @@ def _write_staged(config: Config, name: str, schema_sql: str, directory: Path, r
     for path in new:
         report.statements += statements_of(path.read_text())
     if new:
-        report.lint = lint(config, latest=len(new), directory=directory).lines()
+        report.lint = lint(config, latest=len(new), directory=directory).finding_lines()
     return new
 
 

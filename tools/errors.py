@@ -12,13 +12,22 @@ class WorkflowError(Exception):
 
     #: Exit code of the task that fails with this error.
     code: int = 1
+    #: What the task edge prints before the message ("" for a line that is not an error's).
+    prefix: str = "error: "
 
-    def __init__(self, message: str, hint: str | None = None, code: int | None = None):
+    def __init__(self, message: str, hint: str | None = None, code: int | None = None, prefix: str | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
         if code is not None:
             self.code = code
+        if prefix is not None:
+            self.prefix = prefix
+
+    def line(self) -> str | None:
+        """The one line the task edge prints; None when the exit code says it all (the report's
+        lines above said why)."""
+        return f"{self.prefix}{self}" if self.message else None
 
     def __str__(self) -> str:
         line = self.message.rstrip(".")
@@ -36,6 +45,15 @@ class OutOfSync(WorkflowError):
     drift): exit code 2, so that CI tells it from an error."""
 
     code = OUT_OF_SYNC
+
+
+def exit_with(code: int) -> None:
+    """End a task whose report printed why with `code`: silent OutOfSync for 2, a silent
+    WorkflowError for any other non-zero code, nothing for 0."""
+    if code == OUT_OF_SYNC:
+        raise OutOfSync("")
+    if code:
+        raise WorkflowError("", code=code)
 
 
 class NotAdopted(WorkflowError):

@@ -8,8 +8,12 @@ Both work in throw-away databases on the dev server, dropped afterwards.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tools import catalog
 from tools.config import Config
+from tools.console import Report
+from tools.errors import OutOfSync
 from tools.scratch import execute_sql, replay_migrations, scratch_databases
 from tools.status import status
 
@@ -31,6 +35,37 @@ def is_alembic_bookkeeping(difference) -> bool:
             return isinstance(fields, dict) and fields.get("table") == ALEMBIC_TABLE
         return difference.field == "table" and ALEMBIC_TABLE in (difference.left, difference.right)
     return False
+
+
+@dataclass
+class VerifyReport(Report):
+    """`inv migrate.verify`: the catalogs of migrations/ against those of schema.sql."""
+
+    differences: list
+
+    def lines(self) -> list[str]:
+        return ([f"differs: {difference}" for difference in self.differences]
+                or ["verified: migrations/ and schema.sql build identical catalogs"])
+
+    def verdict(self) -> None:
+        if self.differences:
+            raise OutOfSync(f"migrations/ and schema.sql build different databases ({len(self.differences)} difference(s))")
+
+
+@dataclass
+class DriftReport(Report):
+    """`inv migrate.drift`: an environment's catalogs against those its applied migrations build."""
+
+    env: str
+    differences: list
+
+    def lines(self) -> list[str]:
+        return ([f"drift: {difference}" for difference in self.differences]
+                or [f"{self.env}: no drift (its schema is what its applied migrations build)"])
+
+    def verdict(self) -> None:
+        if self.differences:
+            raise OutOfSync(f"{self.env} differs from its migrations in {len(self.differences)} place(s)")
 
 
 def verify(config: Config, schema_sql: str | None = None) -> list:

@@ -23,6 +23,7 @@ from pathlib import Path
 from tools import gitbase
 from tools.atlas import JSON, atlas_for, json_or_none, map_error
 from tools.config import GUIDE_ENV, Config
+from tools.console import Report
 from tools.errors import WorkflowError
 from tools.migrations import dir_args, migration_files, migrations_dir, regular_files_only
 from tools.pg import connect
@@ -78,12 +79,21 @@ class SafetyReport:
 # --- Atlas's lint --------------------------------------------------------------------------
 
 @dataclass
-class LintReport:
+class LintReport(Report):
     findings: list[tuple[str, str, str]] = field(default_factory=list)  # (file, code, text)
     errors: list[str] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
+    def finding_lines(self) -> list[str]:
         return [f"{f}: {c + ': ' if c else ''}{t}" for f, c, t in self.findings] + self.errors
+
+    def lines(self) -> list[str]:
+        if self.errors:
+            return self.finding_lines()
+        return self.finding_lines() + ["lint: no errors" + (f" ({len(self.findings)} finding(s))" if self.findings else "")]
+
+    def verdict(self) -> None:
+        if self.errors:
+            raise WorkflowError(f"lint found {len(self.errors)} error(s)")
 
 
 @using_dev

@@ -8,13 +8,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.config import Config
-from tools.errors import WorkflowError
+from tools.console import Report
+from tools.errors import OutOfSync, WorkflowError
 
 @dataclass
-class DumpReport:
+class DumpReport(Report):
     path: Path
     changed: bool
     text: str = ""
+    written: bool = True  # False: compared only (--check)
+
+    def lines(self) -> list[str]:
+        if self.written:
+            return ["schema.sql updated" if self.changed else "schema.sql unchanged"]
+        return [] if self.changed else ["schema.sql is up to date"]
+
+    def verdict(self) -> None:
+        if self.changed and not self.written:
+            raise OutOfSync("schema.sql is stale against the models", hint="run inv schema.dump", prefix="")
 
 
 def dump(config: Config, stack, log, write: bool = True) -> DumpReport:
@@ -28,4 +39,4 @@ def dump(config: Config, stack, log, write: bool = True) -> DumpReport:
         tmp = path.with_suffix(".sql.tmp")
         tmp.write_text(text)
         tmp.replace(path)
-    return DumpReport(path, changed, text)
+    return DumpReport(path, changed, text, written=write)

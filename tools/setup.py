@@ -9,11 +9,12 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 from tools import atlas as atlas_mod
 from tools import docker_setup, pg, pgcluster, stack as stack_mod
-from tools.console import progress
+from tools.console import Report, progress
 from tools.config import DEFAULT_DB_PORT, DEFAULT_DEV_DB_PORT, Config, env_var_for
 from tools.errors import WorkflowError
 
@@ -182,6 +183,21 @@ class Check:
     warning: bool = False  # ok, but worth fixing
 
 
+@dataclass
+class DoctorReport(Report):
+    checks: list[Check]
+    mask: Callable[[str], str] = str
+
+    def lines(self) -> list[str]:
+        return [f"{('warn' if check.warning else 'ok ') if check.ok else 'FAIL'} {check.name:<18} {self.mask(check.detail)}"
+                for check in self.checks]
+
+    def verdict(self) -> None:
+        failed = [check.name for check in self.checks if not check.ok]
+        if failed:
+            raise WorkflowError(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+
+
 def _tool_version(argv: list[str]) -> str | None:
     if not shutil.which(argv[0]):
         return None
@@ -236,8 +252,7 @@ def _compose_check() -> Check:
 REACH_TIMEOUT = 8.0
 
 
-def doctor(config: Config) -> list[Check]:
-
+def doctor(config: Config) -> DoctorReport:
     checks = [Check("python", True, f"{platform.python_version()} ({sys.executable})")]
     try:
         binary = atlas_mod.require_binary()
@@ -271,7 +286,7 @@ def doctor(config: Config) -> list[Check]:
     except WorkflowError as exc:
         checks.append(Check("dev database", False, str(exc)))
     checks += env_checks(config)
-    return checks
+    return DoctorReport(checks, config.mask)
 
 
 def env_checks(config: Config) -> list[Check]:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -56,6 +57,20 @@ def app_image(config: Config) -> str:
 def get_stack(config: Config, backend: str | None = None):
     name, why = (backend, "requested") if backend else config.stack_choice(docker_answers)
     return (ComposeStack if name == "compose" else LocalStack)(config, why)
+
+
+def state_lines(config: Config, stack) -> Iterator[str]:
+    """What runs where: the backend and why, each service's state and its (masked) URL."""
+    yield f"backend: {stack.name} ({stack.why})"
+    urls = {}
+    for key, getter in (("dev-db", config.dev_url), ("db", lambda: config.url_for("local"))):
+        try:
+            urls[key] = config.mask(getter())
+        except WorkflowError as exc:
+            urls[key] = str(exc)
+    for state in stack.states():
+        url = urls.get(state.name, "")
+        yield f"  {state.name:<7} {state.state:<22} {url or state.detail}"
 
 
 def _port(config: Config, variable: str, default: int | None = None) -> int:

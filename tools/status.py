@@ -11,11 +11,12 @@ from pathlib import Path
 
 from tools.atlas import JSON, atlas_for
 from tools.config import GUIDE_ENV, Config, env_var_for
-from tools.errors import ERROR, OK, OUT_OF_SYNC, WorkflowError
+from tools.console import Report
+from tools.errors import ERROR, OK, OUT_OF_SYNC, WorkflowError, exit_with
 from tools.migrations import FILE_RE, regular_files_only, version_of
 
 @dataclass
-class StatusReport:
+class StatusReport(Report):
     env: str
     status: str
     current: str
@@ -29,8 +30,51 @@ class StatusReport:
     def code(self) -> int:
         return {"OK": OK, "PENDING": OUT_OF_SYNC}.get(self.status, ERROR)
 
+    def lines(self) -> list[str]:
+        word = {"OK": "in sync", "PENDING": "PENDING"}.get(self.status, self.status)
+        current = self.current if self.current and self.current[:1].isdigit() else "none"
+        return ([f"{self.env}: {word}; current version {current}; "
+                 f"{self.applied} applied, {len(self.pending)} pending of {self.available}"]
+                + [f"  pending {name}" for name in self.pending]
+                + [f"  never run {name}: its version is below the current one (inv migrate.renumber --file {name})"
+                   for name in self.skipped])
 
-def status_all(config: Config) -> list[tuple[str, StatusReport | WorkflowError | None]]:
+    def verdict(self) -> None:
+        exit_with(self.code)
+
+
+@dataclass
+class AllStatusReport(Report):
+    """`inv migrate.status --all`: each environment's status, its error, or None if unset."""
+
+    results: list[tuple[str, StatusReport | WorkflowError | None]] = field(default_factory=list)
+
+    @property
+    def code(self) -> int:
+        code = OK
+        for _, result in self.results:
+            if isinstance(result, WorkflowError):
+                code = ERROR
+            elif result is not None:
+                code = code or result.code
+        return code
+
+    def lines(self) -> list[str]:
+        out = []
+        for name, result in self.results:
+            if result is None:
+                out.append(f"{name}: not configured ({env_var_for(name)} is not set)")
+            elif isinstance(result, WorkflowError):
+                out.append(f"{name}: error: {result}")
+            else:
+                out += result.lines()
+        return out
+
+    def verdict(self) -> None:
+        exit_with(self.code)
+
+
+def status_all(config: Config) -> AllStatusReport:
     """Every environment of atlas.hcl but the guide's: its status, its error, or None if unset."""
     out = []
     for env in config.env_names:
@@ -43,7 +87,7 @@ def status_all(config: Config) -> list[tuple[str, StatusReport | WorkflowError |
             out.append((env, status(config, env)))
         except WorkflowError as exc:
             out.append((env, exc))
-    return out
+    return AllStatusReport(out)
 
 
 def status(config: Config, env: str) -> StatusReport:
