@@ -139,7 +139,7 @@ def db_reset(c, env="local", yes=False):
     _stack(config).up(log, ("db",))
     ownership.reset_local(config, yes=yes)
     log("local database recreated")
-    show(apply.apply(config, "local", log))
+    show(apply.apply(config, config.target("local"), log))
 
 
 @task(help={"dev": "Open the dev database instead of the local one"})
@@ -185,9 +185,9 @@ def migrate_apply(c, env="local", yes=False, dry_run=False, allow_destructive=Fa
                   table_lock_timeout=""):
     """Apply pending migrations: drift check, lint, confirmation for protected envs, apply, status."""
     config = _config()
-    config.url_for(env)
+    target = config.target(env)
     _stack(config).up(log, ("dev-db",))
-    show(apply.apply(config, env, log, yes=yes, dry_run=dry_run, allow_destructive=allow_destructive,
+    show(apply.apply(config, target, log, yes=yes, dry_run=dry_run, allow_destructive=allow_destructive,
                      ignore_drift=ignore_drift, lock_timeout=lock_timeout, table_lock_timeout=table_lock_timeout))
 
 
@@ -196,9 +196,9 @@ def migrate_apply(c, env="local", yes=False, dry_run=False, allow_destructive=Fa
 def migrate_drift(c, env="local"):
     """Compare an environment's real schema with what its applied migrations build; exit 2 on drift."""
     config = _config()
-    config.url_for(env)
+    target = config.target(env)
     _stack(config).up(log, ("dev-db",))
-    show(fidelity.DriftReport(env, fidelity.drift(config, env)))
+    show(fidelity.DriftReport(env, fidelity.drift(config, target)))
 
 
 @task(help={
@@ -212,9 +212,9 @@ def migrate_drift(c, env="local"):
 def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignore_drift=False):
     """Adopt a database built by another tool (Alembic): compare, then record migrations as applied."""
     config = _config()
-    config.url_for(env)
+    target = config.target(env)
     _stack(config).up(log, ("dev-db",))
-    show(baseline.baseline(config, env, log, version=version, yes=yes, dry_run=dry_run, ignore_drift=ignore_drift))
+    show(baseline.baseline(config, target, log, version=version, yes=yes, dry_run=dry_run, ignore_drift=ignore_drift))
 
 
 @task(help={"file": "The migration file (name in migrations/) to move above the newest version"})
@@ -240,7 +240,7 @@ def migrate_verify(c):
 def migrate_status(c, env="local", all=False):
     """Show the migration status of an environment; exit 2 while files are pending."""
     config = _config()
-    show(status.status_all(config) if all else status.status(config, env))
+    show(status.status_all(config) if all else status.status(config, config.target(env)))
 
 
 @task(help={"latest": "Lint the latest N files (default 1)", "base": "Lint files new since this git ref instead"})

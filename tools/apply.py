@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tools import catalog, safety
 from tools.atlas import JSON, Atlas, atlas_for, json_or_none, map_error
-from tools.config import Config, env_var_for
+from tools.config import Config, Target
 from tools.console import Report, guard, progress
 from tools.errors import NotAdopted, WorkflowError
 from tools.fidelity import drift
@@ -18,7 +18,6 @@ from tools.migrations import check_versions, migrations_dir, statements_of
 from tools.pg import apply_lock, duration_ms, validate_duration
 from tools.signals import Interrupted, signum_of
 from tools.status import StatusReport, out_of_order, status
-from tools.urls import atlas_url
 
 
 @dataclass
@@ -61,20 +60,20 @@ class ApplyReport(Report):
         return out
 
 
-def apply(config: Config, env: str, log, yes: bool = False, dry_run: bool = False, ask=input,
+def apply(config: Config, target: Target, log, yes: bool = False, dry_run: bool = False, ask=input,
           allow_destructive: bool = False, ignore_drift: bool = False, lock_timeout: str = "",
           check_drift: bool = True, table_lock_timeout: str = "") -> ApplyReport:
     """Status -> drift check -> lint (Atlas + squawk) -> confirm -> apply -> status."""
-    target = config.url_for(env)
     lock_timeout = validate_duration(lock_timeout or config.get("ATLAS_LOCK_TIMEOUT", "10s"))
     table_timeout = validate_duration(table_lock_timeout or config.get("TABLE_LOCK_TIMEOUT", "5s"), allow_zero=True, what="table lock timeout")
     check_versions(config)
-    with apply_lock(target, env, lock_timeout, log):
-        return _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift, table_timeout)
+    with apply_lock(target.url, target.name, lock_timeout, log):
+        return _apply(config, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift, table_timeout)
 
 
-def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift, table_timeout) -> ApplyReport:
-    before = status(config, env)
+def _apply(config, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift, table_timeout) -> ApplyReport:
+    env = target.name
+    before = status(config, target)
     report = ApplyReport(env=env, pending=before.pending, dry_run=dry_run)
     if before.skipped:
         raise out_of_order(before)
@@ -84,17 +83,17 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
         report.after = before
         return report
     if check_drift and before.applied:
-        report.drift = drift(config, env, applied=before.applied)
+        report.drift = drift(config, target, applied=before.applied)
         if report.drift and not (ignore_drift or dry_run):
             first = str(report.drift[0])
             raise WorkflowError(f"{env} has drifted from its migrations ({len(report.drift)} difference(s), first: {first})", hint=f"see inv migrate.drift --env {env}; pass --ignore-drift to apply anyway")
     if before.applied or dry_run:
-        report.safety = safety.analyze(config, before.pending, target_url=target)
+        report.safety = safety.analyze(config, before.pending, target_url=target.url)
     else:
         # Nothing applied yet and nothing there: no file can lose data or hold a lock on a table
         # anyone uses. Linting 500 files there only costs time (most of a first deploy);
         # --dry-run and inv migrate.lint still lint them.
-        snapshot = catalog.snapshot_url(target)
+        snapshot = catalog.snapshot_url(target.url)
         if not catalog.is_empty(snapshot):
             raise NotAdopted(env, catalog.kinds(snapshot))
         report.safety = safety.SafetyReport()
@@ -110,10 +109,10 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
         raise WorkflowError(f"{len(report.safety.blocking)} destructive change(s) pending, first: {first}", hint=f"review them (inv migrate.apply --env {env} --dry-run), then pass --allow-destructive")
     for finding in report.safety.advisory:
         log(f"lock safety: {finding}")
-    guard(config, env, yes, ask, action=f"apply {len(before.pending)} file(s)", files=before.pending)
+    guard(target, yes, ask, action=f"apply {len(before.pending)} file(s)", files=before.pending)
     with progress(log, f"Applying {len(before.pending)} migration(s) to {env}"):
         try:
-            result = _atlas_with_table_lock_timeout(config, env, target, table_timeout).run(
+            result = _atlas_with_table_lock_timeout(config, target, table_timeout).run(
                 "migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
         except KeyboardInterrupt as exc:
             raise interrupted_apply(exc, env) from None
@@ -133,7 +132,7 @@ def _apply(config, env, target, log, yes, dry_run, ask, allow_destructive, ignor
         if failed:
             raise WorkflowError(failed, hint=f"fix the file, then run inv migrate.apply --env {env} again (that file was rolled back)")
         raise map_error(result)
-    report.after = status(config, env)
+    report.after = status(config, target)
     return report
 
 
@@ -152,7 +151,7 @@ def interrupted_apply(exc: KeyboardInterrupt, env: str) -> KeyboardInterrupt:
     return out
 
 
-def _atlas_with_table_lock_timeout(config: Config, env: str, target: str, table_timeout: str):
+def _atlas_with_table_lock_timeout(config: Config, target: Target, table_timeout: str):
     """Atlas whose session gives up on a table lock after `table_timeout`, instead of queueing every query.
 
     An ALTER TABLE that waits behind a long transaction blocks all later readers of the table
@@ -162,12 +161,12 @@ def _atlas_with_table_lock_timeout(config: Config, env: str, target: str, table_
     """
     if table_timeout == "0":
         return atlas_for(config)
-    parts = urlsplit(atlas_url(target, env_var_for(env)))
+    parts = urlsplit(target.url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     if any(key == "lock_timeout" for key, _ in query):
         return atlas_for(config)
     url = urlunsplit(parts._replace(query=urlencode([*query, ("lock_timeout", str(duration_ms(table_timeout)))])))
-    return Atlas(config.root, config.child_env(**{env_var_for(env): url}), mask=config.mask)
+    return Atlas(config.root, config.child_environ(**{target.variable: url}), mask=config.mask)
 
 
 def _file_ms(entry: dict) -> float | None:

@@ -53,18 +53,18 @@ def require_binary(environ: dict[str, str] | None = None) -> str:
 
 
 def build_pinned(module_dir: Path, dest: Path, log) -> Path:
-    """Build the pinned Atlas from the Go module proxy (tools/atlas/go.mod) into `dest`."""
+    """Build the pinned Atlas from the Go module proxy (tools/atlas-cli/go.mod) into `dest`."""
     go = shutil.which("go")
     if not go:
         raise WorkflowError("no Atlas CLI and no Go toolchain to build one", hint="install Go >= 1.24 (https://go.dev/dl) or Atlas itself (https://atlasgo.io/getting-started)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     ldflags = f"-s -w -X ariga.io/atlas/cmd/atlas/internal/cmdapi.version={PINNED_VERSION}"
-    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
+    environ = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
     tmp = dest.with_name(dest.name + ".tmp")
     with console.progress(log, f"Building Atlas {PINNED_VERSION} from the Go module proxy (about 2 minutes the first time)"):
         proc = subprocess.run(
             [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), "ariga.io/atlas/cmd/atlas"],
-            cwd=module_dir, env=env, capture_output=True, text=True, timeout=1800,
+            cwd=module_dir, env=environ, capture_output=True, text=True, timeout=1800,
         )
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
@@ -136,10 +136,10 @@ def json_or_none(result: Result):
 class Atlas:
     """Runs the Atlas CLI in the project directory with a prepared environment."""
 
-    def __init__(self, root: Path, env: dict[str, str], binary: str | None = None, mask=lambda s: s):
+    def __init__(self, root: Path, environ: dict[str, str], binary: str | None = None, mask=lambda s: s):
         self.root = root
-        self.env = env
-        self.binary = binary or require_binary(env)
+        self.environ = environ
+        self.binary = binary or require_binary(environ)
         self.mask = mask
 
     def argv(self, *args: str) -> list[str]:
@@ -155,7 +155,7 @@ class Atlas:
         proc = None
         try:
             with signals.shielded():  # a signal now waits until `proc` is known
-                proc = subprocess.Popen(argv, cwd=self.root, env=self.env, stdin=subprocess.DEVNULL,
+                proc = subprocess.Popen(argv, cwd=self.root, env=self.environ, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -182,7 +182,7 @@ class Atlas:
 
 def atlas_for(config) -> Atlas:
     """Atlas in the project directory, with the configuration's environment (URLs for Atlas)."""
-    return Atlas(config.root, config.child_env(), mask=config.mask)
+    return Atlas(config.root, config.child_environ(), mask=config.mask)
 
 
 def _env_of(argv: list[str]) -> str:

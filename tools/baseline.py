@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from tools import catalog, migrations
 from tools.atlas import atlas_for
-from tools.config import Config
+from tools.config import Config, Target
 from tools.console import Report, guard, progress
 from tools.errors import OUT_OF_SYNC, OutOfSync, WorkflowError
 from tools.fidelity import ALEMBIC_TABLE, drift
@@ -72,9 +72,9 @@ def atlas_revisions(url: str, env: str) -> int:
         raise connection_error(exc, f"the {env} database") from None
 
 
-def baseline(config: Config, env: str, log, version: str = "", yes: bool = False, dry_run: bool = False,
+def baseline(config: Config, target: Target, log, version: str = "", yes: bool = False, dry_run: bool = False,
              ignore_drift: bool = False, ask=input) -> BaselineReport:
-    target = config.url_for(env)
+    env = target.name
     migrations.check_versions(config)
     files = migrations.migration_files(config)
     if not files:
@@ -86,27 +86,27 @@ def baseline(config: Config, env: str, log, version: str = "", yes: bool = False
     upto = versions.index(version) + 1
     report = BaselineReport(env=env, version=version, files=[p.name for p in files[:upto]], dry_run=dry_run)
     lock_timeout = validate_duration(config.get("ATLAS_LOCK_TIMEOUT", "10s"))
-    with apply_lock(target, env, lock_timeout, log):
-        applied = atlas_revisions(target, env)  # not `atlas migrate status`: it refuses such a database
+    with apply_lock(target.url, env, lock_timeout, log):
+        applied = atlas_revisions(target.url, env)  # not `atlas migrate status`: it refuses such a database
         if applied:
             raise WorkflowError(f"{env} already has {applied} migration(s) applied by Atlas: a baseline is only for a database Atlas has never migrated",
                                 hint=f"use inv migrate.apply --env {env}")
-        snapshot = catalog.snapshot_url(target)
+        snapshot = catalog.snapshot_url(target.url)
         if catalog.is_empty(snapshot):
             raise WorkflowError(f"{env} is empty: there is nothing to baseline", hint=f"apply the migrations instead: inv migrate.apply --env {env}")
         report.alembic = any(name.split(".")[-1] == ALEMBIC_TABLE for name in snapshot.get("table", {}))
         with progress(log, f"Comparing {env} with what the first {upto} migration(s) build"):
-            report.differences = drift(config, env, applied=upto)  # alembic_version is left out
+            report.differences = drift(config, target, applied=upto)  # alembic_version is left out
         if report.alembic:
             log(f"note: {ALEMBIC_TABLE} (Alembic's bookkeeping) is not compared; drop it once Alembic is gone for good")
         if dry_run:
             return report
         if report.differences and not ignore_drift:
             return report  # refused: its verdict lists the differences, then report.refusal()
-        guard(config, env, yes, ask, action=f"record {len(report.files)} file(s) as applied without running them",
+        guard(target, yes, ask, action=f"record {len(report.files)} file(s) as applied without running them",
               files=report.files, undone="recorded")
         atlas_for(config).run("migrate", "set", version, "--env", env)
         report.done = True
-    report.after = status(config, env)
+    report.after = status(config, target)
     return report
 

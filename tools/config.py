@@ -120,6 +120,16 @@ def masked_output(root: Path = ROOT):
         sys.stdout, sys.stderr = saved
 
 
+@dataclass(frozen=True)
+class Target:
+    """One --env resolved once, at the task edge (Config.target); everything below takes it."""
+
+    name: str  # the environment's name in atlas.hcl (Atlas's --env)
+    url: str  # its URL, validated, in Atlas's form
+    variable: str  # the variable that holds the URL
+    protected: bool  # an apply or a baseline there asks for a typed confirmation (or --yes)
+
+
 @dataclass
 class Config:
     root: Path
@@ -172,6 +182,11 @@ class Config:
         self.check_distinct(variable)
         return url
 
+    def target(self, env_name: str) -> Target:
+        """`env_name` resolved once: unknown, unset or invalid is an error here."""
+        url = self.url_for(env_name)
+        return Target(env_name, url, env_var_for(env_name), self.is_protected(env_name))
+
     def dev_url(self) -> str:
         value = self.get(DEV_VAR).strip()
         if not value:
@@ -210,9 +225,9 @@ class Config:
                 raise WorkflowError(
                     f"{variable} and {other} name the same database ({where}), but the workflow drops and recreates the dev database",
                     hint="point DEV_DATABASE_URL at an empty throw-away database (inv db.up provides one)")
-            env = variables[variable]
-            if self.is_protected(env) or self.is_protected(other_env):
-                protected, unprotected = (env, other_env) if self.is_protected(env) else (other_env, env)
+            env_name = variables[variable]
+            if self.is_protected(env_name) or self.is_protected(other_env):
+                protected, unprotected = (env_name, other_env) if self.is_protected(env_name) else (other_env, env_name)
                 raise WorkflowError(
                     f"{variable} and {other} name the same database ({where}): an apply to {unprotected} would change "
                     f"{protected} without its confirmation",
@@ -239,17 +254,17 @@ class Config:
 
     # --- the child's environment ------------------------------------------------------
 
-    def child_env(self, **extra: str) -> dict[str, str]:
+    def child_environ(self, **extra: str) -> dict[str, str]:
         """Environment for subprocesses: .env + real environment, URLs normalised for Atlas."""
-        env = dict(self.values)
-        for key in [k for k in env if k.endswith("DATABASE_URL") and env[k]]:
+        environ = dict(self.values)
+        for key in [k for k in environ if k.endswith("DATABASE_URL") and environ[k]]:
             try:
-                env[key] = atlas_url(env[key], key)
+                environ[key] = atlas_url(environ[key], key)
             except WorkflowError:
                 pass  # validated where it is used
-        env.setdefault("ATLAS_NO_UPDATE_NOTIFIER", "1")
-        env.update(extra)
-        return env
+        environ.setdefault("ATLAS_NO_UPDATE_NOTIFIER", "1")
+        environ.update(extra)
+        return environ
 
     # --- stack choice --------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from tools.config import Config
+from tools.config import Target
 from tools.errors import WorkflowError
 
 TICK = 15.0
@@ -58,13 +58,14 @@ def progress(log, label: str):
         log(f"{label}: done in {elapsed:.1f}s")
 
 
-def guard(config: Config, env: str, yes: bool, ask, isatty=None, action: str = "", files: list[str] = (),
+def guard(target: Target, yes: bool, ask, isatty=None, action: str = "", files: list[str] = (),
           undone: str = "applied") -> None:
     """Protected environments need a typed confirmation, or --yes; no TTY and no --yes refuses.
 
     The question names what is about to happen (`action`, e.g. "apply 2 file(s)") and the files.
     """
-    if env == "local" or not config.is_protected(env) or yes:
+    env = target.name
+    if env == "local" or not target.protected or yes:
         return
     if not (isatty or sys.stdin.isatty)():
         raise WorkflowError(f"{env} is a protected environment and there is no terminal to confirm", hint="pass --yes to go ahead without asking (e.g. in CI)")

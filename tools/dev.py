@@ -18,7 +18,8 @@ def dev(config: Config, stack, log) -> Iterator[str]:
     stack.up(log)
     if not migration_files(config):
         yield from diff(config, stack, "initial", log).lines()
-    yield from apply(config, "local", log).lines()
-    report = status(config, "local")
+    local = config.target("local")
+    yield from apply(config, local, log).lines()
+    report = status(config, local)
     yield from report.lines()
     report.verdict()

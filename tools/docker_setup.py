@@ -95,12 +95,12 @@ def _can_install() -> bool:
 
 
 def _apt_install(packages: list[str], log: Log) -> None:
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    environ = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     with progress(log, f"Installing {' '.join(packages)} with apt-get"):
-        update = _run(["apt-get", "update", "-qq"], timeout=600, env=env)
+        update = _run(["apt-get", "update", "-qq"], timeout=600, env=environ)
         if update.returncode != 0:
             raise WorkflowError(f"apt-get update failed: {_tail(update)}", hint="check the machine's Debian mirror")
-        proc = _run(["apt-get", "install", "-y", "-qq", *packages], timeout=1800, env=env)
+        proc = _run(["apt-get", "install", "-y", "-qq", *packages], timeout=1800, env=environ)
     if proc.returncode != 0:
         raise WorkflowError(f"apt-get install {' '.join(packages)} failed: {_tail(proc)}", hint="install it by hand")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tools import catalog
-from tools.config import Config
+from tools.config import Config, Target
 from tools.console import Report
 from tools.errors import OutOfSync
 from tools.scratch import execute_sql, replay_migrations, scratch_databases
@@ -77,14 +77,13 @@ def verify(config: Config, schema_sql: str | None = None) -> list:
         return catalog.diff(catalog.snapshot_url(replayed), catalog.snapshot_url(models))
 
 
-def drift(config: Config, env: str, applied: int | None = None) -> list:
-    """Differences between env's database and what its applied migrations build."""
-    target = config.url_for(env)
+def drift(config: Config, target: Target, applied: int | None = None) -> list:
+    """Differences between the target's database and what its applied migrations build."""
     if applied is None:
-        applied = status(config, env).applied
+        applied = status(config, target).applied
     with scratch_databases(config, "expected") as (expected,):
         if applied:
             replay_migrations(config, expected, amount=applied)
-        differences = catalog.diff(catalog.snapshot_url(expected), catalog.snapshot_url(target),
-                                   left_label="its migrations", right_label=f"the {env} database")
+        differences = catalog.diff(catalog.snapshot_url(expected), catalog.snapshot_url(target.url),
+                                   left_label="its migrations", right_label=f"the {target.name} database")
     return [d for d in differences if not is_alembic_bookkeeping(d)]  # the previous tool's table

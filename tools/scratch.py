@@ -61,7 +61,7 @@ def replay_migrations(config: Config, url: str, amount: int | None = None, direc
     not a failing file (tools/atlas.py)."""
     regular_files_only(config)
     atlas = atlas_for(config)
-    atlas.env = config.child_env(DATABASE_URL=url)
+    atlas.environ = config.child_environ(DATABASE_URL=url)
     args = ["migrate", "apply", "--env", GUIDE_ENV, *dir_args(directory)]
     if amount is not None:
         args.append(str(amount))

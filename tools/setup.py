@@ -70,7 +70,7 @@ def ensure_atlas(root: Path, log) -> str:
     found = atlas_mod.find_binary()
     if found:
         return found
-    return str(atlas_mod.build_pinned(root / "tools" / "atlas", atlas_mod.venv_bin() / "atlas", log))
+    return str(atlas_mod.build_pinned(root / "tools" / "atlas-cli", atlas_mod.venv_bin() / "atlas", log))
 
 
 def can_provision_docker() -> bool:

@@ -154,7 +154,7 @@ class ComposeStack:
 
     def _run(self, *args: str, timeout: float = 300, capture: bool = True) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run(self.argv(*args), cwd=self.root, env=self.config.child_env(APP_IMAGE=app_image(self.config)), capture_output=capture,
+            return subprocess.run(self.argv(*args), cwd=self.root, env=self.config.child_environ(APP_IMAGE=app_image(self.config)), capture_output=capture,
                                   text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except FileNotFoundError:
             raise WorkflowError("the docker CLI is not installed", hint="install Docker, or use the local backend (STACK=local)") from None
@@ -232,7 +232,7 @@ class ComposeStack:
     def psql_argv(self, target: str) -> tuple[list[str], dict[str, str]]:
         service, url = ("dev-db", self.config.dev_url()) if target == "dev" else ("db", self.config.url_for("local"))
         parts = urlsplit(url)
-        return self.argv("exec", service, "psql", "-U", parts.username or "postgres", "-d", parts.path.strip("/")), self.config.child_env(APP_IMAGE=app_image(self.config))
+        return self.argv("exec", service, "psql", "-U", parts.username or "postgres", "-d", parts.path.strip("/")), self.config.child_environ(APP_IMAGE=app_image(self.config))
 
 
 # --- local clusters -------------------------------------------------------------------------
@@ -311,5 +311,5 @@ class LocalStack:
         if not psql:
             raise WorkflowError("psql is not installed", hint="install the PostgreSQL client (apt-get install postgresql-client)")
         parts = urlsplit(url)
-        env = self.config.child_env(PGPASSWORD=parts.password or "", PGSSLMODE="disable")
-        return [psql, "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "postgres", parts.path.strip("/")], env
+        environ = self.config.child_environ(PGPASSWORD=parts.password or "", PGSSLMODE="disable")
+        return [psql, "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "postgres", parts.path.strip("/")], environ

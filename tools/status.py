@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.atlas import JSON, atlas_for
-from tools.config import GUIDE_ENV, Config, env_var_for
+from tools.config import GUIDE_ENV, Config, Target, env_var_for
 from tools.console import Report
 from tools.errors import ERROR, OK, OUT_OF_SYNC, WorkflowError, exit_with
 from tools.migrations import FILE_RE, regular_files_only, version_of
@@ -84,14 +84,14 @@ def status_all(config: Config) -> AllStatusReport:
             out.append((env, None))
             continue
         try:
-            out.append((env, status(config, env)))
+            out.append((env, status(config, config.target(env))))
         except WorkflowError as exc:
             out.append((env, exc))
     return AllStatusReport(out)
 
 
-def status(config: Config, env: str) -> StatusReport:
-    config.url_for(env)
+def status(config: Config, target: Target) -> StatusReport:
+    env = target.name
     regular_files_only(config)
     data = atlas_for(config).run("migrate", "status", "--env", env, "--format", JSON).json() or {}
     report = StatusReport(

@@ -101,7 +101,7 @@ def test_mask_scrubs_known_secrets_anywhere(root):
 
 
 def test_child_env_carries_normalised_urls(root):
-    env = load(root, {"DATABASE_URL": "postgresql://u:p@h/db"}).child_env()
+    env = load(root, {"DATABASE_URL": "postgresql://u:p@h/db"}).child_environ()
     assert env["DATABASE_URL"] == "postgres://u:p@h/db"
     assert env["ATLAS_NO_UPDATE_NOTIFIER"] == "1"
 

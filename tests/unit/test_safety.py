@@ -53,6 +53,13 @@ def test_squawk_reports_lock_problems_with_the_alternative(tmp_path):
     assert not any(code in safety.SQUAWK_EXCLUDE for code in rules)
 
 
+def _target(config, name: str):
+    """An environment resolved as the task edge does (its URL is not read by the guard)."""
+    from tools.config import Target, env_var_for
+
+    return Target(name, "postgres://h/db", env_var_for(name), config.is_protected(name))
+
+
 def test_protected_environment_confirmation(tmp_path):
     from tools.config import Config
     from tools.errors import WorkflowError
@@ -60,13 +67,13 @@ def test_protected_environment_confirmation(tmp_path):
 
     (tmp_path / "atlas.hcl").write_text('env "local" {\n}\nenv "production" {\n}\n')
     config = Config.load(tmp_path, environ={})
-    guard(config, "production", yes=False, ask=lambda _: "production", isatty=lambda: True)  # typed: goes on
-    guard(config, "production", yes=True, ask=None, isatty=lambda: False)  # --yes: no question
-    guard(config, "local", yes=False, ask=None, isatty=lambda: False)  # local never asks
+    guard(_target(config, "production"), yes=False, ask=lambda _: "production", isatty=lambda: True)  # typed: goes on
+    guard(_target(config, "production"), yes=True, ask=None, isatty=lambda: False)  # --yes: no question
+    guard(_target(config, "local"), yes=False, ask=None, isatty=lambda: False)  # local never asks
     with pytest.raises(WorkflowError, match="not confirmed; nothing was applied on production"):
-        guard(config, "production", yes=False, ask=lambda _: "prod", isatty=lambda: True)
+        guard(_target(config, "production"), yes=False, ask=lambda _: "prod", isatty=lambda: True)
     with pytest.raises(WorkflowError, match="no terminal to confirm"):
-        guard(config, "production", yes=False, ask=lambda _: "production", isatty=lambda: False)
+        guard(_target(config, "production"), yes=False, ask=lambda _: "production", isatty=lambda: False)
 
 
 def test_confirmation_names_the_action_and_the_files(tmp_path):
@@ -76,7 +83,7 @@ def test_confirmation_names_the_action_and_the_files(tmp_path):
     (tmp_path / "atlas.hcl").write_text('env "local" {\n}\nenv "production" {\n}\n')
     config = Config.load(tmp_path, environ={})
     asked = []
-    guard(config, "production", yes=False, ask=lambda q: asked.append(q) or "production", isatty=lambda: True,
+    guard(_target(config, "production"), yes=False, ask=lambda q: asked.append(q) or "production", isatty=lambda: True,
           action="apply 2 file(s)", files=["20260101000000_a.sql", "20260102000000_b.sql"])
     assert asked == ["  20260101000000_a.sql\n  20260102000000_b.sql\nApply 2 file(s) on production? Type the environment name to confirm: "]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ROOT
-from tools.config import Config
+from tools.config import Config, Target
 from tools.errors import WorkflowError
 from tools.apply import _atlas_with_table_lock_timeout
 from tools.pg import validate_duration
@@ -17,18 +17,22 @@ def config(url: str) -> Config:
     return Config(root=ROOT, values={"STAGING_DATABASE_URL": url}, env_names=("sqlalchemy", "local", "staging"))
 
 
+def staging(url: str) -> Target:
+    return Target("staging", url, "STAGING_DATABASE_URL", protected=False)
+
+
 def test_timeout_is_added_in_milliseconds():
-    env = _atlas_with_table_lock_timeout(config(URL), "staging", URL, "2s").env
+    env = _atlas_with_table_lock_timeout(config(URL), staging(URL), "2s").environ
     assert env["STAGING_DATABASE_URL"] == URL + "&lock_timeout=2000"
 
 
 def test_a_lock_timeout_in_the_url_wins():
     url = URL + "&lock_timeout=250"
-    assert _atlas_with_table_lock_timeout(config(url), "staging", url, "5s").env["STAGING_DATABASE_URL"] == url
+    assert _atlas_with_table_lock_timeout(config(url), staging(url), "5s").environ["STAGING_DATABASE_URL"] == url
 
 
 def test_zero_waits_forever():
-    assert _atlas_with_table_lock_timeout(config(URL), "staging", URL, "0").env["STAGING_DATABASE_URL"] == URL
+    assert _atlas_with_table_lock_timeout(config(URL), staging(URL), "0").environ["STAGING_DATABASE_URL"] == URL
 
 
 @pytest.mark.parametrize("value", ["5", "-1s", "soon", "1.5s"])

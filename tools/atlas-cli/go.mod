@@ -1,4 +1,4 @@
-module schemaflow/tools/atlas
+module schemaflow/tools/atlas-cli
 
 go 1.24
 
