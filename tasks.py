@@ -12,7 +12,7 @@ import sys
 
 from invoke import Collection, Exit, task
 
-from tools import apply, baseline, check, diff, fidelity, migrations, ownership, renumber, safety, schema, signals, stack, status
+from tools import apply, baseline, check, diff, fidelity, migrations, renumber, reset, safety, schema, signals, stack, status
 from tools import dev as main_job
 from tools.config import Config, masked_output, require_dotenv
 from tools.errors import WorkflowError
@@ -137,7 +137,7 @@ def db_reset(c, env="local", yes=False):
     if env != "local":
         raise WorkflowError(f"db.reset only resets the local database, not {env!r}", hint="use inv migrate.apply for other environments")
     _stack(config).up(log, ("db",))
-    ownership.reset_local(config, yes=yes)
+    reset.reset_local(config, yes=yes)
     log("local database recreated")
     show(apply.apply(config, config.target("local"), log))
 

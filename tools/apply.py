@@ -88,7 +88,7 @@ def _apply(config, target, log, yes, dry_run, ask, allow_destructive, ignore_dri
             first = str(report.drift[0])
             raise WorkflowError(f"{env} has drifted from its migrations ({len(report.drift)} difference(s), first: {first})", hint=f"see inv migrate.drift --env {env}; pass --ignore-drift to apply anyway")
     if before.applied or dry_run:
-        report.safety = safety.analyze(config, before.pending, target_url=target.url)
+        report.safety = safety.analyze(config, before.pending, target_url=target.url, log=log)
     else:
         # Nothing applied yet and nothing there: no file can lose data or hold a lock on a table
         # anyone uses. Linting 500 files there only costs time (most of a first deploy);

@@ -208,3 +208,43 @@ def is_empty(snapshot: dict) -> bool:
 def kinds(snapshot: dict) -> list[str]:
     """The kinds of object a snapshot holds (schemas aside), sorted."""
     return sorted({kind for kind, names in snapshot.items() if names and kind != "schema"})
+
+
+# --- renames that Atlas writes as a drop and an add ---------------------------------------------
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns(snapshot: dict, table: str) -> dict[str, tuple]:
+    prefix = table + "."
+    return {name[len(prefix):]: (c.get("type"), c.get("not_null"))
+            for name, c in snapshot.get("column", {}).items() if name.startswith(prefix) and "." not in name[len(prefix):]}
+
+
+def possible_renames(before: dict, after: dict) -> list[str]:
+    """Tables and columns that vanish while one of the same shape appears (catalog snapshots).
+
+    Atlas (like Alembic) cannot tell a rename from a drop and an add: the generated migration
+    loses the data. Each hint names the one statement that keeps it.
+    """
+    hints = []
+    old_tables, new_tables = set(before.get("table", {})), set(after.get("table", {}))
+    dropped, added = sorted(old_tables - new_tables), sorted(new_tables - old_tables)
+    for old in dropped:
+        same = [new for new in added if new.split(".")[0] == old.split(".")[0] and _columns(after, new) == _columns(before, old)]
+        if len(same) == 1:
+            schema, old_name = old.split(".", 1)
+            new_name = same[0].split(".", 1)[1]
+            hints.append(f"table {old} -> {new_name}: if it is a rename, use ALTER TABLE {_q(schema)}.{_q(old_name)} RENAME TO {_q(new_name)}")
+    for table in sorted(old_tables & new_tables):
+        old_cols, new_cols = _columns(before, table), _columns(after, table)
+        gone = {c: shape for c, shape in old_cols.items() if c not in new_cols}
+        came = {c: shape for c, shape in new_cols.items() if c not in old_cols}
+        for col, shape in sorted(gone.items()):
+            same = [c for c, other in came.items() if other == shape]
+            if len(same) == 1 and sum(1 for other in gone.values() if other == shape) == 1:
+                schema, name = table.split(".", 1)
+                hints.append(f"column {table}.{col} -> {same[0]}: if it is a rename, use ALTER TABLE {_q(schema)}.{_q(name)} "
+                             f"RENAME COLUMN {_q(col)} TO {_q(same[0])}")
+    return hints

@@ -15,7 +15,7 @@ from tools.errors import WorkflowError
 from tools.migrations import (check_versions, dir_args, ensure_increasing, migration_files, migrations_dir, new_file, rehash,
                               statements_of, validate_name)
 from tools.pg import dev_lock
-from tools.safety import lint, possible_renames
+from tools.safety import lint
 from tools.schema import dump
 from tools.scratch import desired_state, execute_sql, fresh_dev, replay_migrations, scratch_databases
 
@@ -93,7 +93,7 @@ def correct(config: Config, name: str, history: list[str], new: list[Path], sche
     Adds what Atlas leaves out (objects of kinds it ignores, primary-key names, UNIQUE
     constraints, deferrability, declared sequences) under a comment, re-hashes atlas.sum and
     verifies again. Returns the new files, the corrective statements it added, and the drops +
-    adds that look like renames (safety.possible_renames). Works on `directory` (a staged copy
+    adds that look like renames (catalog.possible_renames). Works on `directory` (a staged copy
     of migrations/, see _diff) when given.
     """
     with scratch_databases(config, "history", "models", "replay", "verify") as (hist, models, replay, check):
@@ -132,7 +132,7 @@ def correct(config: Config, name: str, history: list[str], new: list[Path], sche
         if left:
             raise WorkflowError("after corrections the migrations still differ from the models (no file was written):\n  "
                                 + "\n  ".join(map(str, left)), hint="write the change by hand: inv migrate.new, then inv migrate.hash")
-    return new, added, possible_renames(h_snap, m_snap)
+    return new, added, catalog.possible_renames(h_snap, m_snap)
 
 
 def _add(path: Path, before: list[str], after: list[str], why: str) -> None:

@@ -27,10 +27,11 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from tools import signals
 from tools.config import Config
 from tools.errors import WorkflowError
 from tools.pg import connect, connection_error, dev_lock
-from tools.urls import address, database_key
+from tools.urls import address
 
 WORKFLOW = "schemaflow"
 KINDS = ("dev", "scratch", "local")
@@ -274,19 +275,21 @@ def scratch(config: Config, *labels: str, log=None):
                 holder.execute(_sql("CREATE DATABASE {db}", name))
                 holder.execute(_sql("COMMENT ON DATABASE {db} IS {comment}", name, Mark("scratch", project_of(config), run).text()))
     except BaseException as exc:
-        _drop_all(dev, holder, created)
+        _drop_all(dev, holder, created, log)
         if isinstance(exc, WorkflowError) or not isinstance(exc, Exception):
             raise
         raise connection_error(exc, "the dev database server") from None
     try:
         yield [url_with_db(dev, name) for name in names]
     finally:
-        _drop_all(dev, holder, created)
+        _drop_all(dev, holder, created, log)
 
 
-def _drop_all(dev: str, holder, names: list[str]) -> None:
+def _drop_all(dev: str, holder, names: list[str], log=None) -> None:
     """Drop this run's scratch databases (on the lock holder's session, or a new one if that
-    broke), then end the holder's session, which frees the run's lock."""
+    broke), then end the holder's session, which frees the run's lock. What cannot be dropped
+    is reported (on `log`, else stderr): the next run drops it, once this one is gone."""
+    failure = None
     for attempt in ("holder", "new"):
         if not names:
             break
@@ -298,32 +301,13 @@ def _drop_all(dev: str, holder, names: list[str]) -> None:
                 while names:
                     conn.execute(_sql("DROP DATABASE IF EXISTS {db} WITH (FORCE)", names[0]))
                     names.pop(0)
-        except Exception:
+        except Exception as exc:
+            failure = exc
             continue  # the next run drops what is left, once this one is gone
+    if names:
+        reason = str(failure).strip().splitlines()[0] if failure is not None and str(failure).strip() else "no connection"
+        (log or signals.log)(f"note: could not drop scratch database(s) {', '.join(names)} ({reason}); "
+                             "the next run drops them once this one is gone")
     if holder is not None:
         with contextlib.suppress(Exception):
             holder.close()
-
-
-# --- db.reset --------------------------------------------------------------------------------
-
-def reset_local(config: Config, yes: bool = False, ask=input, isatty=None) -> None:
-    """Drop and recreate the `local` database. Without asking only when it is the stack's own
-    (127.0.0.1:DB_PORT/POSTGRES_DB), one db.reset made, or empty; else --yes or a typed
-    confirmation on a terminal (no terminal and no --yes refuses, nothing dropped)."""
-    import sys
-
-    url, variable = config.url_for("local"), "DATABASE_URL"
-    if not yes and database_key(url) != config.stack_database():
-        mark, holds = state(url, variable)
-        if holds and not owned(mark, "local"):
-            stack = address(f"postgres://127.0.0.1:{config.get('DB_PORT', '5433')}/{config.get('POSTGRES_DB', 'app')}")
-            what = f"{variable} points at {address(url)}, which is not the stack's database ({stack}) and holds {holds}"
-            if not (isatty or sys.stdin.isatty)():
-                raise WorkflowError(f"{what}; nothing was dropped", hint="pass --yes to drop it anyway, or point DATABASE_URL at the stack's database")
-            name = dbname_of(url)
-            answer = ask(f"{what}. Drop and recreate it? Type its name ({name}) to confirm: ")
-            if (answer or "").strip() != name:
-                raise WorkflowError(f"not confirmed; nothing was dropped on {address(url)}", hint=f"type {name} exactly to confirm")
-    recreate(config, url, variable, kind="local", confirmed=True)
-

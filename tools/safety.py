@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import gitbase
+from tools import gitbase, signals
 from tools.atlas import JSON, atlas_for, json_or_none, map_error
 from tools.config import GUIDE_ENV, Config
 from tools.console import Report
@@ -171,7 +171,7 @@ def atlas_findings(lint_report) -> list[Finding]:
     return out
 
 
-def analyze(config, pending: list[str], target_url: str | None = None) -> SafetyReport:
+def analyze(config, pending: list[str], target_url: str | None = None, log=None) -> SafetyReport:
     """Lint the pending files (the newest len(pending) files of migrations/) with both linters."""
     if not pending:
         return SafetyReport()
@@ -180,7 +180,7 @@ def analyze(config, pending: list[str], target_url: str | None = None) -> Safety
     report = SafetyReport()
     if newest == list(pending):
         report.findings += atlas_findings(lint(config, latest=len(pending)))
-    report.findings += type_change_findings(files, target_url)
+    report.findings += type_change_findings(files, target_url, log)
     report.findings += squawk(files)
     return report
 
@@ -225,8 +225,10 @@ def narrowing(old: str, new: str) -> str | None:
     return f"changes {old} to {new}: existing values may fail to convert or lose information"
 
 
-def type_change_findings(files: list[Path], target_url: str | None) -> list[Finding]:
-    """Destructive type changes and DROP TYPE in the files, judged against the target's columns."""
+def type_change_findings(files: list[Path], target_url: str | None, log=None) -> list[Finding]:
+    """Destructive type changes and DROP TYPE in the files, judged against the target's columns.
+    When those cannot be read, type changes are not judged, and that is said (on `log`, else
+    stderr)."""
     import pglast
     from pglast import ast, enums
     from pglast.stream import RawStream
@@ -241,8 +243,11 @@ def type_change_findings(files: list[Path], target_url: str | None) -> list[Find
                     "WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','p') "
                     "AND n.nspname NOT IN ('pg_catalog','information_schema')").fetchall()
             current = {(r[0], r[1], r[2]): r[3] for r in rows}
-        except Exception:
+        except Exception as exc:
             current = {}
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            (log or signals.log)(f"note: the target's column types could not be read ({reason}): "
+                                 "type changes in the pending files were not checked for narrowing")
     out = []
     for path in files:
         try:
@@ -267,43 +272,3 @@ def type_change_findings(files: list[Path], target_url: str | None) -> list[Find
                 if why:
                     out.append(Finding(path.name, "sql", "type-narrowing", f"column {schema}.{table}.{cmd.name} {why}", True))
     return out
-
-
-# --- renames that Atlas writes as a drop and an add ---------------------------------------------
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _columns(snapshot: dict, table: str) -> dict[str, tuple]:
-    prefix = table + "."
-    return {name[len(prefix):]: (c.get("type"), c.get("not_null"))
-            for name, c in snapshot.get("column", {}).items() if name.startswith(prefix) and "." not in name[len(prefix):]}
-
-
-def possible_renames(before: dict, after: dict) -> list[str]:
-    """Tables and columns that vanish while one of the same shape appears (catalog snapshots).
-
-    Atlas (like Alembic) cannot tell a rename from a drop and an add: the generated migration
-    loses the data. Each hint names the one statement that keeps it.
-    """
-    hints = []
-    old_tables, new_tables = set(before.get("table", {})), set(after.get("table", {}))
-    dropped, added = sorted(old_tables - new_tables), sorted(new_tables - old_tables)
-    for old in dropped:
-        same = [new for new in added if new.split(".")[0] == old.split(".")[0] and _columns(after, new) == _columns(before, old)]
-        if len(same) == 1:
-            schema, old_name = old.split(".", 1)
-            new_name = same[0].split(".", 1)[1]
-            hints.append(f"table {old} -> {new_name}: if it is a rename, use ALTER TABLE {_q(schema)}.{_q(old_name)} RENAME TO {_q(new_name)}")
-    for table in sorted(old_tables & new_tables):
-        old_cols, new_cols = _columns(before, table), _columns(after, table)
-        gone = {c: shape for c, shape in old_cols.items() if c not in new_cols}
-        came = {c: shape for c, shape in new_cols.items() if c not in old_cols}
-        for col, shape in sorted(gone.items()):
-            same = [c for c, other in came.items() if other == shape]
-            if len(same) == 1 and sum(1 for other in gone.values() if other == shape) == 1:
-                schema, name = table.split(".", 1)
-                hints.append(f"column {table}.{col} -> {same[0]}: if it is a rename, use ALTER TABLE {_q(schema)}.{_q(name)} "
-                             f"RENAME COLUMN {_q(col)} TO {_q(same[0])}")
-    return hints

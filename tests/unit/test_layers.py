@@ -18,7 +18,7 @@ LAYERS = {
     "pg": 2, "ownership": 2, "atlas": 2, "gitbase": 2, "stack": 2, "pgcluster": 2, "docker_setup": 2,
     "migrations": 3, "scratch": 3, "staging": 3,
     "schema": 4, "diff": 4, "status": 4, "apply": 4, "check": 4, "safety": 4, "fidelity": 4,
-    "baseline": 4, "renumber": 4, "setup": 4, "dev": 4,
+    "baseline": 4, "renumber": 4, "setup": 4, "dev": 4, "reset": 4,
 }
 MENU = 5
 

@@ -102,7 +102,7 @@ def _snap(tables: dict[str, dict[str, tuple]]) -> dict:
 
 
 def test_possible_renames_pairs_only_unambiguous_shapes():
-    from tools.safety import possible_renames
+    from tools.catalog import possible_renames
 
     before = _snap({"public.users": {"id": ("bigint", True), "full_name": ("text", True), "a": ("int", False), "b": ("int", False)},
                     "public.old_logs": {"id": ("bigint", True), "line": ("text", False)}})
