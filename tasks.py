@@ -12,11 +12,13 @@ import sys
 
 from invoke import Collection, Exit, task
 
-from tools import apply, baseline, check, diff, fidelity, migrations, renumber, reset, safety, schema, signals, stack, status
-from tools import dev as main_job
+from tools import migrations, signals, status
 from tools.config import Config, masked_output, require_dotenv
 from tools.errors import WorkflowError
-from tools.setup import doctor as run_doctor, setup as run_setup
+
+# Above: what `inv --list` and `inv migrate.status` need. Every other operation (and the stack)
+# is imported inside the task that runs it: loading all of tools/ costs about 40 ms more on
+# each start (measured with python -X importtime), on the two commands called most often.
 
 
 def log(message: str) -> None:
@@ -61,7 +63,9 @@ def _config() -> Config:
 
 
 def _stack(config: Config):
-    return stack.get_stack(config)
+    from tools.stack import get_stack
+
+    return get_stack(config)
 
 
 # --- top level -------------------------------------------------------------------------------
@@ -71,6 +75,8 @@ def _stack(config: Config):
 @edge
 def setup(c, no_docker=False, stop_compose=False):
     """Provision this machine: .env, the Atlas CLI, Docker + images (or local PostgreSQL)."""
+    from tools.setup import setup as run_setup
+
     config = run_setup(Config.load().root, log, docker=False if no_docker else None, stop_compose=stop_compose)
     backend = _stack(config)
     print(f"setup complete: stack backend {backend.name} ({backend.why})")
@@ -80,6 +86,8 @@ def setup(c, no_docker=False, stop_compose=False):
 @edge
 def doctor(c):
     """Check tools, stack and environments; print what is used and why (URLs masked)."""
+    from tools.setup import doctor as run_doctor
+
     show(run_doctor(_config()))
 
 
@@ -87,6 +95,8 @@ def doctor(c):
 @edge
 def dev(c):
     """The main job: stack up, dump the models, initial migration if none, apply to local, status."""
+    from tools import dev as main_job
+
     config = _config()
     echo(main_job.dev(config, _stack(config), log))
 
@@ -105,10 +115,12 @@ def bench(c, quick=False, runs=5):
 @edge
 def db_up(c, services=""):
     """Start the database stack and wait until it is healthy; print what runs where."""
+    from tools.stack import state_lines
+
     config = _config()
     backend = _stack(config)
     backend.up(log, tuple(s for s in services.split(",") if s))
-    echo(stack.state_lines(config, backend))
+    echo(state_lines(config, backend))
 
 
 @task(help={"volumes": "Also delete the local database's data (irreversible)"})
@@ -124,8 +136,10 @@ def db_down(c, volumes=False):
 @edge
 def db_status(c):
     """Show the backend in use and why, each service's state and its (masked) URL."""
+    from tools.stack import state_lines
+
     config = _config()
-    echo(stack.state_lines(config, _stack(config)))
+    echo(state_lines(config, _stack(config)))
 
 
 @task(help={"env": "Only local (db.reset never touches another environment)",
@@ -133,6 +147,8 @@ def db_status(c):
 @edge
 def db_reset(c, env="local", yes=False):
     """Drop and recreate the local database, then apply every migration."""
+    from tools import apply, reset
+
     config = _config()
     if env != "local":
         raise WorkflowError(f"db.reset only resets the local database, not {env!r}", hint="use inv migrate.apply for other environments")
@@ -156,6 +172,8 @@ def db_psql(c, dev=False):
 @edge
 def schema_dump(c, check=False):
     """Dump the models to schema.sql (in the app container, or on the host without Docker)."""
+    from tools import schema
+
     config = _config()
     show(schema.dump(config, _stack(config), log, write=not check))
 
@@ -166,6 +184,8 @@ def schema_dump(c, check=False):
 @edge
 def migrate_diff(c, name=""):
     """Dump the models, diff them against migrations/ with Atlas, write the new migration."""
+    from tools import diff
+
     config = _config()
     show(diff.diff(config, _stack(config), name, log))
 
@@ -184,6 +204,8 @@ def migrate_diff(c, name=""):
 def migrate_apply(c, env="local", yes=False, dry_run=False, allow_destructive=False, ignore_drift=False, lock_timeout="",
                   table_lock_timeout=""):
     """Apply pending migrations: drift check, lint, confirmation for protected envs, apply, status."""
+    from tools import apply
+
     config = _config()
     target = config.target(env)
     _stack(config).up(log, ("dev-db",))
@@ -195,6 +217,8 @@ def migrate_apply(c, env="local", yes=False, dry_run=False, allow_destructive=Fa
 @edge
 def migrate_drift(c, env="local"):
     """Compare an environment's real schema with what its applied migrations build; exit 2 on drift."""
+    from tools import fidelity
+
     config = _config()
     target = config.target(env)
     _stack(config).up(log, ("dev-db",))
@@ -211,6 +235,8 @@ def migrate_drift(c, env="local"):
 @edge
 def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignore_drift=False):
     """Adopt a database built by another tool (Alembic): compare, then record migrations as applied."""
+    from tools import baseline
+
     config = _config()
     target = config.target(env)
     _stack(config).up(log, ("dev-db",))
@@ -221,6 +247,8 @@ def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignor
 @edge
 def migrate_renumber(c, file=""):
     """Give a file merged in below the newest version a version above it (re-hashes atlas.sum)."""
+    from tools import renumber
+
     moved = renumber.renumber(_config(), file, log)
     print(f"renumbered {file.strip()} -> {moved}; atlas.sum updated")
 
@@ -229,6 +257,8 @@ def migrate_renumber(c, file=""):
 @edge
 def migrate_verify(c):
     """Build the schema from migrations/ and from schema.sql, compare catalogs; exit 2 on difference."""
+    from tools import fidelity
+
     config = _config()
     _stack(config).up(log, ("dev-db",))
     show(fidelity.VerifyReport(fidelity.verify(config)))
@@ -247,6 +277,8 @@ def migrate_status(c, env="local", all=False):
 @edge
 def migrate_lint(c, latest=1, base=""):
     """Lint migration files with Atlas on the dev database; exit 1 on findings that are errors."""
+    from tools import safety
+
     config = _config()
     _stack(config).up(log, ("dev-db",))
     show(safety.lint(config, latest=int(latest), base=base or None))
@@ -256,6 +288,8 @@ def migrate_lint(c, latest=1, base=""):
 @edge
 def migrate_validate(c):
     """Check atlas.sum and replay every migration on the dev database."""
+    from tools import check
+
     config = _config()
     _stack(config).up(log, ("dev-db",))
     show(check.validate(config))
@@ -266,6 +300,8 @@ def migrate_validate(c):
 @edge
 def migrate_check(c, base="", no_base=False):
     """CI gate: schema.sql fresh, no missing migration, migrations/ verified, lint clean. Exit 0/1/2."""
+    from tools import check
+
     config = _config()
     show(check.check(config, _stack(config), log, base=base or None, no_base=no_base))
 
