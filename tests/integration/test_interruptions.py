@@ -111,7 +111,7 @@ def staged_file(p):
 
 
 def scratch_databases(p):
-    return lambda: [r[0] for r in sql(p, "SELECT datname FROM pg_database WHERE datname LIKE 'dev\\_%%\\_%%'",
+    return lambda: [r[0] for r in sql(p, "SELECT datname FROM pg_database WHERE datname LIKE 'schemaflow\\_scratch\\_%%'",
                                           url_var="DEV_DATABASE_URL", dbname="postgres")]
 
 
