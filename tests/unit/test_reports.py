@@ -88,3 +88,16 @@ def test_apply_lines():
     assert report.lines() == ["applied 1_a.sql (3 statement(s), 12 ms)", "staging: 1 migration(s) applied"]
     dry = ApplyReport(env="staging", pending=["1_a.sql"], dry_run=True, sql={"1_a.sql": ["SELECT 1"]})
     assert dry.lines() == ["staging: 1 pending file(s) (dry run, nothing applied):", "-- 1_a.sql", "SELECT 1;"]
+
+
+def test_atlas_not_clean_is_the_not_adopted_kind():
+    from tools.atlas import Result, map_error
+    from tools.errors import NotAdopted
+
+    result = Result(argv=["atlas", "migrate", "apply", "--env", "staging"], code=1, stdout="",
+                    stderr="Error: sql/migrate: connected database is not clean: found table \"orders\"")
+    error = map_error(result)
+    assert isinstance(error, NotAdopted) and error.code == 1
+    assert error.line() == ("error: staging holds objects but no Atlas migration history: if another tool (Alembic) built it, "
+                            "adopt it: inv migrate.baseline --env staging --dry-run, then without --dry-run")
+    assert NotAdopted("local", ["table", "view"]).message == "local holds objects (table, view) but no Atlas migration history"
