@@ -114,6 +114,12 @@ def lint(config: Config, latest: int = 1, base: str | None = None, directory: Pa
         if result.code != 0:
             raise map_error(result)
         return LintReport()
+    return lint_report_of(data)
+
+
+def lint_report_of(data: dict) -> LintReport:
+    """The report of Atlas's `migrate lint` JSON: findings, and errors (a file that cannot run
+    as written counts as one)."""
     report = LintReport()
     for f in data.get("Files") or []:
         for r in f.get("Reports") or []:

@@ -94,6 +94,11 @@ def status(config: Config, target: Target) -> StatusReport:
     env = target.name
     regular_files_only(config)
     data = atlas_for(config).run("migrate", "status", "--env", env, "--format", JSON).json() or {}
+    return status_of(env, data)
+
+
+def status_of(env: str, data: dict) -> StatusReport:
+    """The report of Atlas's `migrate status` JSON for `env`."""
     report = StatusReport(
         env=env,
         status=data.get("Status", "UNKNOWN"),
