@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests import helpers
 from tests.conftest import assert_no_secret, atlas_binary, running_project
 
 pytestmark = pytest.mark.integration
@@ -35,19 +35,11 @@ def add_files(p, *bodies: str) -> list[str]:
 
 
 def query(p, sql: str, dbname: str = "app"):
-    import psycopg
-
-    from tools.urls import libpq_url
-
-    with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True, dbname=dbname) as conn:
-        cur = conn.execute(sql)
-        return cur.fetchall() if cur.description else []
+    return helpers.sql(p.env["DATABASE_URL"], sql, dbname=dbname)
 
 
 def snapshot(p) -> str:
-    from tools.catalog import snapshot_url
-
-    return json.dumps(snapshot_url(p.env["DATABASE_URL"]), sort_keys=True)
+    return helpers.catalog(p.env["DATABASE_URL"])
 
 
 def test_eight_concurrent_applies_apply_each_file_once(project):

@@ -7,7 +7,6 @@ byte-identical before and after.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -20,6 +19,7 @@ from typing import Callable
 
 import pytest
 
+from tests import helpers
 from tests.conftest import assert_no_secret, atlas_binary, make_project, require, running_project
 
 pytestmark = pytest.mark.integration
@@ -32,9 +32,7 @@ def project(tmp_path_factory):
 
 
 def catalog(p) -> str:
-    from tools.catalog import snapshot_url
-
-    return json.dumps(snapshot_url(p.env["DATABASE_URL"]), sort_keys=True)
+    return helpers.catalog(p.env["DATABASE_URL"])
 
 
 def all_files(p) -> dict[str, bytes]:
@@ -118,17 +116,7 @@ def taken_port(p):
     return sock.close
 
 
-def _sql(url_: str, *statements: str, dbname: str | None = None) -> list:
-    import psycopg
-
-    from tools.urls import libpq_url
-
-    rows: list = []
-    with psycopg.connect(libpq_url(url_, "x"), autocommit=True, **({"dbname": dbname} if dbname else {})) as conn:
-        for statement in statements:
-            cur = conn.execute(statement)
-            rows = cur.fetchall() if cur.description else []
-    return rows
+_sql = helpers.sql
 
 
 def database(name: str, rows: int = 0):

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from tests import helpers
 from tests.conftest import atlas_binary, running_project
 
 pytestmark = pytest.mark.integration
@@ -22,17 +23,7 @@ def project(tmp_path_factory):
         yield p
 
 
-def run_sql(url: str, *statements: str):
-    import psycopg
-
-    from tools.urls import libpq_url
-
-    with psycopg.connect(libpq_url(url, "x"), autocommit=True) as conn:
-        rows = None
-        for sql in statements:
-            cur = conn.execute(sql)
-            rows = cur.fetchall() if cur.description else None
-        return rows
+run_sql = helpers.sql
 
 
 @pytest.fixture

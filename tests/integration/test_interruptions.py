@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import helpers
 from tests.conftest import assert_no_secret, running_project
 
 pytestmark = pytest.mark.integration
@@ -33,14 +34,7 @@ def project(tmp_path_factory):
 
 
 def sql(p, query: str, params=None, url_var: str = "DATABASE_URL", dbname: str | None = None) -> list[tuple]:
-    import psycopg
-
-    from tools.urls import libpq_url
-
-    kwargs = {"dbname": dbname} if dbname else {}
-    with psycopg.connect(libpq_url(p.env[url_var], url_var), autocommit=True, **kwargs) as conn:
-        cur = conn.execute(query, params)
-        return cur.fetchall() if cur.description else []
+    return helpers.sql(p.env[url_var], query, params=params, dbname=dbname)
 
 
 def start(p, *args: str) -> subprocess.Popen:

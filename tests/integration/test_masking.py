@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests import helpers
 from tests.conftest import PASSWORDS, running_project
 
 pytestmark = pytest.mark.integration
@@ -28,13 +29,7 @@ def project(tmp_path_factory):
 
 
 def sql(p, *statements):
-    import psycopg
-
-    from tools.urls import libpq_url
-
-    with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)
+    helpers.sql(p.env["DATABASE_URL"], *statements)
 
 
 def forms(pw: str) -> list[str]:

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from tests import helpers
 from tests.conftest import assert_no_secret, running_project
 
 pytestmark = pytest.mark.integration
@@ -29,18 +30,7 @@ def project(tmp_path_factory):
         yield p
 
 
-def sql(url: str, *statements: str, dbname: str | None = None) -> list:
-    import psycopg
-
-    from tools.urls import libpq_url
-
-    kwargs = {"dbname": dbname} if dbname else {}
-    rows: list = []
-    with psycopg.connect(libpq_url(url, "x"), autocommit=True, **kwargs) as conn:
-        for statement in statements:
-            cur = conn.execute(statement)
-            rows = cur.fetchall() if cur.description else []
-    return rows
+sql = helpers.sql
 
 
 def at(url: str, dbname: str, host: str | None = None) -> str:

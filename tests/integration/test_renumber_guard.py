@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests import helpers
 from tests.integration.test_workflow import psql
 
 pytestmark = pytest.mark.integration
@@ -15,7 +16,7 @@ def add(p, name: str, table: str) -> None:
 
 
 def snapshot(p) -> dict[str, str]:
-    return {f.name: f.read_text() for f in sorted((p.root / "migrations").iterdir())}
+    return helpers.migration_files(p.root)
 
 
 def refused(p, name: str, fragment: str, extra_env=None) -> None:
