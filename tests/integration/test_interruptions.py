@@ -105,7 +105,9 @@ def staged_file(p):
 
 
 def scratch_databases(p):
-    return lambda: [r[0] for r in sql(p, "SELECT datname FROM pg_database WHERE datname LIKE 'schemaflow\\_scratch\\_%%'",
+    from tools.ownership import SCRATCH_PREFIX
+
+    return lambda: [r[0] for r in sql(p, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (SCRATCH_PREFIX,),
                                           url_var="DEV_DATABASE_URL", dbname="postgres")]
 
 
@@ -122,8 +124,16 @@ def model_change(project):
     original = path.read_text()
     assert ADD_COLUMN[0] in original
     path.write_text(original.replace(ADD_COLUMN[0], ADD_COLUMN[1], 1))
+    files = set((project.root / "migrations").iterdir())
+    schema = (project.root / "schema.sql").read_bytes()
     yield project
     path.write_text(original)
+    extra = set((project.root / "migrations").iterdir()) - files
+    for leftover in extra:  # a failed test must not leave its migration to the next one
+        leftover.unlink()
+    if extra:
+        assert project.inv("migrate.hash").returncode == 0
+    (project.root / "schema.sql").write_bytes(schema)
 
 
 @pytest.mark.parametrize("sig, when", [
