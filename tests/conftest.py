@@ -22,6 +22,28 @@ COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".state", "__pycache__", "
 PASSWORDS: set[str] = set()
 
 
+def pytest_configure(config):
+    """A private base temp directory per run (unless --basetemp is given).
+
+    pytest's default, /tmp/pytest-of-<user>/pytest-N, is shared by every session of the user: a
+    second session started meanwhile deletes all but the newest three and resets the folder to
+    mode 0700, which takes the data directories from under the PostgreSQL clusters (run as the
+    `postgres` user) of a run still going.
+    """
+    if config.option.basetemp:
+        return
+    config.option.basetemp = config._private_basetemp = tempfile.mkdtemp(prefix="shop-tests-")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the private base temp directory of a run that passed (a failed one is kept to read)."""
+    path = getattr(session.config, "_private_basetemp", None)
+    if path and exitstatus == 0:
+        shutil.rmtree(path, ignore_errors=True)
+    elif path:
+        print(f"\ntest files kept in {path}", file=sys.stderr)
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip a test whose prerequisite is missing, except under CI=true where that is a failure."""
     if condition:
