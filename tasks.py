@@ -70,8 +70,13 @@ def _stack(config: Config):
 
 # --- top level -------------------------------------------------------------------------------
 
-@task(help={"no_docker": "Do not install or use Docker: use local PostgreSQL clusters (records STACK=local in .env)",
-            "stop_compose": "With --no-docker: stop this checkout's running Compose stack first (its data volume is kept)"})
+
+@task(
+    help={
+        "no_docker": "Do not install or use Docker: use local PostgreSQL clusters (records STACK=local in .env)",
+        "stop_compose": "With --no-docker: stop this checkout's running Compose stack first (its data volume is kept)",
+    }
+)
 @edge
 def setup(c, no_docker=False, stop_compose=False):
     """Provision this machine: .env, the Atlas CLI, Docker + images (or local PostgreSQL)."""
@@ -105,11 +110,14 @@ def dev(c):
 @edge
 def bench(c, quick=False, runs=5):
     """Benchmark the workflow against bare Atlas, psql and Alembic; write bench/results.md."""
-    argv = [sys.executable, str(_config().root / "bench" / "run.py"), "--runs", str(runs)] + (["--quick"] if quick else [])
+    argv = [sys.executable, str(_config().root / "bench" / "run.py"), "--runs", str(runs)] + (
+        ["--quick"] if quick else []
+    )
     raise Exit(code=subprocess.call(argv))
 
 
 # --- db -------------------------------------------------------------------------------------
+
 
 @task(help={"services": "Comma-separated services to start (default: all)"})
 @edge
@@ -142,8 +150,12 @@ def db_status(c):
     echo(state_lines(config, _stack(config)))
 
 
-@task(help={"env": "Only local (db.reset never touches another environment)",
-            "yes": "Do not ask, even when DATABASE_URL is not the stack's own database and holds data"})
+@task(
+    help={
+        "env": "Only local (db.reset never touches another environment)",
+        "yes": "Do not ask, even when DATABASE_URL is not the stack's own database and holds data",
+    }
+)
 @edge
 def db_reset(c, env="local", yes=False):
     """Drop and recreate the local database, then apply every migration."""
@@ -151,7 +163,9 @@ def db_reset(c, env="local", yes=False):
 
     config = _config()
     if env != "local":
-        raise WorkflowError(f"db.reset only resets the local database, not {env!r}", hint="use inv migrate.apply for other environments")
+        raise WorkflowError(
+            f"db.reset only resets the local database, not {env!r}", hint="use inv migrate.apply for other environments"
+        )
     _stack(config).up(log, ("db",))
     reset.reset_local(config, yes=yes)
     log("local database recreated")
@@ -168,6 +182,7 @@ def db_psql(c, dev=False):
 
 # --- schema ------------------------------------------------------------------------------------
 
+
 @task(help={"check": "Do not write: exit 2 if schema.sql is stale against the models"})
 @edge
 def schema_dump(c, check=False):
@@ -180,6 +195,7 @@ def schema_dump(c, check=False):
 
 # --- migrate ---------------------------------------------------------------------------------
 
+
 @task(help={"name": "Name of the migration, e.g. add_user_preferences (snake_case)"})
 @edge
 def migrate_diff(c, name=""):
@@ -190,27 +206,48 @@ def migrate_diff(c, name=""):
     show(diff.diff(config, _stack(config), name, log))
 
 
-@task(help={
-    "env": "Environment from atlas.hcl (default: local)",
-    "yes": "Do not ask for confirmation on a protected environment (CI)",
-    "dry_run": "Print the pending files, their SQL and the lint report; change nothing",
-    "allow_destructive": "Apply even when lint finds destructive changes (drops, narrowing, ...)",
-    "ignore_drift": "Apply even when the target differs from what its applied migrations build",
-    "lock_timeout": "How long to wait for the apply lock held by a concurrent apply (default 10s)",
-    "table_lock_timeout": "How long a statement may wait for a table lock before the file is rolled back "
-                        "(default TABLE_LOCK_TIMEOUT or 5s; 0 waits forever)",
-})
+@task(
+    help={
+        "env": "Environment from atlas.hcl (default: local)",
+        "yes": "Do not ask for confirmation on a protected environment (CI)",
+        "dry_run": "Print the pending files, their SQL and the lint report; change nothing",
+        "allow_destructive": "Apply even when lint finds destructive changes (drops, narrowing, ...)",
+        "ignore_drift": "Apply even when the target differs from what its applied migrations build",
+        "lock_timeout": "How long to wait for the apply lock held by a concurrent apply (default 10s)",
+        "table_lock_timeout": "How long a statement may wait for a table lock before the file is rolled back "
+        "(default TABLE_LOCK_TIMEOUT or 5s; 0 waits forever)",
+    }
+)
 @edge
-def migrate_apply(c, env="local", yes=False, dry_run=False, allow_destructive=False, ignore_drift=False, lock_timeout="",
-                  table_lock_timeout=""):
+def migrate_apply(
+    c,
+    env="local",
+    yes=False,
+    dry_run=False,
+    allow_destructive=False,
+    ignore_drift=False,
+    lock_timeout="",
+    table_lock_timeout="",
+):
     """Apply pending migrations: drift check, lint, confirmation for protected envs, apply, status."""
     from tools import apply
 
     config = _config()
     target = config.target(env)
     _stack(config).up(log, ("dev-db",))
-    show(apply.apply(config, target, log, yes=yes, dry_run=dry_run, allow_destructive=allow_destructive,
-                     ignore_drift=ignore_drift, lock_timeout=lock_timeout, table_lock_timeout=table_lock_timeout))
+    show(
+        apply.apply(
+            config,
+            target,
+            log,
+            yes=yes,
+            dry_run=dry_run,
+            allow_destructive=allow_destructive,
+            ignore_drift=ignore_drift,
+            lock_timeout=lock_timeout,
+            table_lock_timeout=table_lock_timeout,
+        )
+    )
 
 
 @task(help={"env": "Environment from atlas.hcl (default: local)"})
@@ -225,13 +262,15 @@ def migrate_drift(c, env="local"):
     show(fidelity.DriftReport(env, fidelity.drift(config, target)))
 
 
-@task(help={
-    "env": "Environment from atlas.hcl whose existing database to adopt (default: local)",
-    "version": "The newest migration the database already contains (default: the first file)",
-    "yes": "Do not ask for confirmation on a protected environment (CI)",
-    "dry_run": "Compare and report; record nothing",
-    "ignore_drift": "Record the baseline even though the database differs from those migrations",
-})
+@task(
+    help={
+        "env": "Environment from atlas.hcl whose existing database to adopt (default: local)",
+        "version": "The newest migration the database already contains (default: the first file)",
+        "yes": "Do not ask for confirmation on a protected environment (CI)",
+        "dry_run": "Compare and report; record nothing",
+        "ignore_drift": "Record the baseline even though the database differs from those migrations",
+    }
+)
 @edge
 def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignore_drift=False):
     """Adopt a database built by another tool (Alembic): compare, then record migrations as applied."""
@@ -264,8 +303,12 @@ def migrate_verify(c):
     show(fidelity.VerifyReport(fidelity.verify(config)))
 
 
-@task(help={"env": "Environment from atlas.hcl (default: local)",
-            "all": "Every environment of atlas.hcl, from local to production (unset ones are listed as such)"})
+@task(
+    help={
+        "env": "Environment from atlas.hcl (default: local)",
+        "all": "Every environment of atlas.hcl, from local to production (unset ones are listed as such)",
+    }
+)
 @edge
 def migrate_status(c, env="local", all=False):
     """Show the migration status of an environment; exit 2 while files are pending."""
@@ -295,8 +338,12 @@ def migrate_validate(c):
     show(check.validate(config))
 
 
-@task(help={"base": "The branch this one merges into (default: origin/HEAD, origin/main, origin/master, main, master)",
-            "no_base": "Check without git history: lint of new files and the order check are not run (and listed)"})
+@task(
+    help={
+        "base": "The branch this one merges into (default: origin/HEAD, origin/main, origin/master, main, master)",
+        "no_base": "Check without git history: lint of new files and the order check are not run (and listed)",
+    }
+)
 @edge
 def migrate_check(c, base="", no_base=False):
     """CI gate: schema.sql fresh, no missing migration, migrations/ verified, lint clean. Exit 0/1/2."""
@@ -324,6 +371,7 @@ def migrate_new(c, name=""):
 
 # --- the menu --------------------------------------------------------------------------------
 
+
 def _rename(fn, name):
     fn.__name__ = name
     return fn
@@ -335,9 +383,20 @@ for t, n in ((db_up, "up"), (db_down, "down"), (db_status, "status"), (db_reset,
 schema_ns = Collection("schema")
 schema_ns.add_task(schema_dump, name="dump")
 migrate_ns = Collection("migrate")
-for t, n in ((migrate_diff, "diff"), (migrate_apply, "apply"), (migrate_status, "status"), (migrate_lint, "lint"),
-             (migrate_validate, "validate"), (migrate_check, "check"),
-             (migrate_drift, "drift"), (migrate_baseline, "baseline"), (migrate_renumber, "renumber"), (migrate_verify, "verify"), (migrate_hash, "hash"), (migrate_new, "new")):
+for t, n in (
+    (migrate_diff, "diff"),
+    (migrate_apply, "apply"),
+    (migrate_status, "status"),
+    (migrate_lint, "lint"),
+    (migrate_validate, "validate"),
+    (migrate_check, "check"),
+    (migrate_drift, "drift"),
+    (migrate_baseline, "baseline"),
+    (migrate_renumber, "renumber"),
+    (migrate_verify, "verify"),
+    (migrate_hash, "hash"),
+    (migrate_new, "new"),
+):
     migrate_ns.add_task(t, name=n)
 
 ns = Collection(setup, doctor, dev, bench, db_ns, schema_ns, migrate_ns)

@@ -22,7 +22,9 @@ from tools.errors import NotAdopted, WorkflowError
 
 PINNED_VERSION = "v0.13.1"
 JSON = "{{ json . }}"
-INSTALL_HINT = "run inv setup (builds Atlas v0.13.1), or install Atlas (https://atlasgo.io/getting-started) or set ATLAS_BIN"
+INSTALL_HINT = (
+    "run inv setup (builds Atlas v0.13.1), or install Atlas (https://atlasgo.io/getting-started) or set ATLAS_BIN"
+)
 
 
 def venv_bin() -> Path:
@@ -56,27 +58,43 @@ def build_pinned(module_dir: Path, dest: Path, log) -> Path:
     """Build the pinned Atlas from the Go module proxy (tools/atlas-cli/go.mod) into `dest`."""
     go = shutil.which("go")
     if not go:
-        raise WorkflowError("no Atlas CLI and no Go toolchain to build one", hint="install Go >= 1.24 (https://go.dev/dl) or Atlas itself (https://atlasgo.io/getting-started)")
+        raise WorkflowError(
+            "no Atlas CLI and no Go toolchain to build one",
+            hint="install Go >= 1.24 (https://go.dev/dl) or Atlas itself (https://atlasgo.io/getting-started)",
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     ldflags = f"-s -w -X ariga.io/atlas/cmd/atlas/internal/cmdapi.version={PINNED_VERSION}"
     environ = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
     tmp = dest.with_name(dest.name + ".tmp")
-    with console.progress(log, f"Building Atlas {PINNED_VERSION} from the Go module proxy (about 2 minutes the first time)"):
+    with console.progress(
+        log, f"Building Atlas {PINNED_VERSION} from the Go module proxy (about 2 minutes the first time)"
+    ):
         proc = subprocess.run(
             [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), "ariga.io/atlas/cmd/atlas"],
-            cwd=module_dir, env=environ, capture_output=True, text=True, timeout=1800,
+            cwd=module_dir,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=1800,
         )
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise WorkflowError(f"building Atlas failed: {tail}", hint="check that the Go module proxy is reachable (GOPROXY)")
+        raise WorkflowError(
+            f"building Atlas failed: {tail}", hint="check that the Go module proxy is reachable (GOPROXY)"
+        )
     tmp.replace(dest)
     return dest
 
 
 def version(binary: str) -> str:
-    proc = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30,
-                          env=dict(os.environ, ATLAS_NO_UPDATE_NOTIFIER="1"))
+    proc = subprocess.run(
+        [binary, "version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ, ATLAS_NO_UPDATE_NOTIFIER="1"),
+    )
     first = (proc.stdout.strip().splitlines() or ["unknown"])[0]
     return first.replace("atlas version", "").strip() or "unknown"
 
@@ -121,7 +139,9 @@ class Result:
             # Some commands print progress before the JSON document.
             start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
             if start < 0:
-                raise WorkflowError(f"unexpected output from atlas {' '.join(self.argv[1:3])}", hint="run it by hand to see") from None
+                raise WorkflowError(
+                    f"unexpected output from atlas {' '.join(self.argv[1:3])}", hint="run it by hand to see"
+                ) from None
             return json.loads(text[start:])
 
 
@@ -155,13 +175,23 @@ class Atlas:
         proc = None
         try:
             with signals.shielded():  # a signal now waits until `proc` is known
-                proc = subprocess.Popen(argv, cwd=self.root, env=self.environ, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=self.root,
+                    env=self.environ,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            raise WorkflowError(f"atlas {args[0]} {args[1] if len(args) > 1 else ''} timed out after {timeout:.0f}s", hint="check that the database answers (inv db.status)") from None
+            raise WorkflowError(
+                f"atlas {args[0]} {args[1] if len(args) > 1 else ''} timed out after {timeout:.0f}s",
+                hint="check that the database answers (inv db.status)",
+            ) from None
         except KeyboardInterrupt as exc:
             if proc is None:
                 raise
@@ -196,9 +226,14 @@ def map_error(result: Result) -> WorkflowError:
     low = msg.lower()
     cmd = " ".join(a for a in result.argv[1:3])
     if "checksum mismatch" in low or "atlas.sum" in low and "mismatch" in low:
-        return WorkflowError("migrations/atlas.sum does not match the migration files", hint="if the edit was intended run inv migrate.hash, otherwise restore the files (git checkout migrations/)")
+        return WorkflowError(
+            "migrations/atlas.sum does not match the migration files",
+            hint="if the edit was intended run inv migrate.hash, otherwise restore the files (git checkout migrations/)",
+        )
     if "password authentication failed" in low:
-        return WorkflowError(f"atlas {cmd}: the database refused the password", hint="check the URL's user and password in .env")
+        return WorkflowError(
+            f"atlas {cmd}: the database refused the password", hint="check the URL's user and password in .env"
+        )
     env = _env_of(result.argv)
     if "connection refused" in low or "no such host" in low or "connect: " in low or "dial tcp" in low:
         if env in ("local", "sqlalchemy"):

@@ -88,10 +88,11 @@ def load_dotenv_values(root: Path = ROOT, environ: dict[str, str] | None = None)
     for key, raw in dotenv_values(path, interpolate=False).items():
         if raw is None:
             continue
-        resolved[key] = "".join((lookup(a.name) or (a.default or "")) if isinstance(a, Variable) else a.resolve({})
-                                for a in parse_variables(raw))
+        resolved[key] = "".join(
+            (lookup(a.name) or (a.default or "")) if isinstance(a, Variable) else a.resolve({})
+            for a in parse_variables(raw)
+        )
     return resolved
-
 
 
 @contextlib.contextmanager
@@ -153,8 +154,10 @@ class Config:
         """DB_PORT / DEV_DB_PORT, resolved (empty or missing: the default)."""
         raw = self.get(variable, DEFAULTS.get(variable, "")).strip()
         if not raw.isdigit() or not 0 < int(raw) < 65536:
-            raise WorkflowError(f"{variable}={raw!r} is not a port number",
-                                hint=f"set {variable} to a free port such as {DEFAULTS.get(variable, DEFAULT_DB_PORT)} in .env")
+            raise WorkflowError(
+                f"{variable}={raw!r} is not a port number",
+                hint=f"set {variable} to a free port such as {DEFAULTS.get(variable, DEFAULT_DB_PORT)} in .env",
+            )
         return int(raw)
 
     def get(self, name: str, default: str = "") -> str:
@@ -165,7 +168,9 @@ class Config:
     def check_env(self, env_name: str) -> str:
         if not env_name or env_name not in self.env_names:
             known = ", ".join(n for n in self.env_names if n != GUIDE_ENV)
-            raise WorkflowError(f"unknown environment {env_name!r}", hint=f"use one of: {known} (defined in {ATLAS_HCL})")
+            raise WorkflowError(
+                f"unknown environment {env_name!r}", hint=f"use one of: {known} (defined in {ATLAS_HCL})"
+            )
         return env_name
 
     def url_for(self, env_name: str) -> str:
@@ -190,7 +195,9 @@ class Config:
     def dev_url(self) -> str:
         value = self.get(DEV_VAR).strip()
         if not value:
-            raise WorkflowError("DEV_DATABASE_URL is not set", hint="run inv setup, or set it in .env (see .env.example)")
+            raise WorkflowError(
+                "DEV_DATABASE_URL is not set", hint="run inv setup, or set it in .env (see .env.example)"
+            )
         url = atlas_url(value, DEV_VAR)
         self.check_distinct(DEV_VAR)
         return url
@@ -224,14 +231,16 @@ class Config:
             if DEV_VAR in (variable, other):
                 raise WorkflowError(
                     f"{variable} and {other} name the same database ({where}), but the workflow drops and recreates the dev database",
-                    hint="point DEV_DATABASE_URL at an empty throw-away database (inv db.up provides one)")
+                    hint="point DEV_DATABASE_URL at an empty throw-away database (inv db.up provides one)",
+                )
             env_name = variables[variable]
             if self.is_protected(env_name) or self.is_protected(other_env):
                 protected, unprotected = (env_name, other_env) if self.is_protected(env_name) else (other_env, env_name)
                 raise WorkflowError(
                     f"{variable} and {other} name the same database ({where}): an apply to {unprotected} would change "
                     f"{protected} without its confirmation",
-                    hint="give each environment its own database in .env")
+                    hint="give each environment its own database in .env",
+                )
 
     def stack_database(self) -> tuple[str, int, str] | None:
         """The database key of the stack's own `local` database (127.0.0.1:DB_PORT/POSTGRES_DB)."""
@@ -273,7 +282,9 @@ class Config:
         chosen = self.get("STACK").strip().lower()
         if chosen:
             if chosen not in STACKS:
-                raise WorkflowError(f"STACK={chosen!r} is not a known backend", hint="set STACK to compose or local, or unset it")
+                raise WorkflowError(
+                    f"STACK={chosen!r} is not a known backend", hint="set STACK to compose or local, or unset it"
+                )
             return chosen, f"STACK={chosen}"
         if shutil.which("docker") and docker_answers():
             return "compose", "a Docker engine answers (STACK unset)"

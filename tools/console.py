@@ -58,8 +58,9 @@ def progress(log, label: str):
         log(f"{label}: done in {elapsed:.1f}s")
 
 
-def guard(target: Target, yes: bool, ask, isatty=None, action: str = "", files: list[str] = (),
-          undone: str = "applied") -> None:
+def guard(
+    target: Target, yes: bool, ask, isatty=None, action: str = "", files: list[str] = (), undone: str = "applied"
+) -> None:
     """Protected environments need a typed confirmation, or --yes; no TTY and no --yes refuses.
 
     The question names what is about to happen (`action`, e.g. "apply 2 file(s)") and the files.
@@ -68,7 +69,10 @@ def guard(target: Target, yes: bool, ask, isatty=None, action: str = "", files: 
     if env == "local" or not target.protected or yes:
         return
     if not (isatty or sys.stdin.isatty)():
-        raise WorkflowError(f"{env} is a protected environment and there is no terminal to confirm", hint="pass --yes to go ahead without asking (e.g. in CI)")
+        raise WorkflowError(
+            f"{env} is a protected environment and there is no terminal to confirm",
+            hint="pass --yes to go ahead without asking (e.g. in CI)",
+        )
     listing = "".join(f"  {name}\n" for name in files)
     answer = ask(f"{listing}{(action or 'apply').capitalize()} on {env}? Type the environment name to confirm: ")
     if (answer or "").strip() != env:

@@ -72,16 +72,26 @@ def ignored_statements(schema_sql: str) -> list[Statement]:
             parts = _names(stmt.funcname)
             out.append(Statement("function", _qual(*(parts if len(parts) == 2 else [None, parts[-1]])) + "(", sql))
         elif isinstance(stmt, ast.CreateTrigStmt):
-            out.append(Statement("trigger", f"{_qual(stmt.relation.schemaname, stmt.relation.relname)}.{stmt.trigname}", sql))
+            out.append(
+                Statement("trigger", f"{_qual(stmt.relation.schemaname, stmt.relation.relname)}.{stmt.trigname}", sql)
+            )
         elif isinstance(stmt, ast.CreateDomainStmt):
             parts = _names(stmt.domainname)
             out.append(Statement("domain", _qual(*(parts if len(parts) == 2 else [None, parts[-1]])), sql))
         elif isinstance(stmt, ast.CompositeTypeStmt):
             out.append(Statement("composite", _qual(stmt.typevar.schemaname, stmt.typevar.relname), sql))
         elif isinstance(stmt, ast.CreatePolicyStmt):
-            out.append(Statement("policy", f"{_qual(stmt.table.schemaname, stmt.table.relname)}.{stmt.policy_name}", sql))
-        elif isinstance(stmt, ast.AlterTableStmt) and stmt.cmds and all(
-                c.subtype in (enums.AlterTableType.AT_EnableRowSecurity, enums.AlterTableType.AT_ForceRowSecurity) for c in stmt.cmds):
+            out.append(
+                Statement("policy", f"{_qual(stmt.table.schemaname, stmt.table.relname)}.{stmt.policy_name}", sql)
+            )
+        elif (
+            isinstance(stmt, ast.AlterTableStmt)
+            and stmt.cmds
+            and all(
+                c.subtype in (enums.AlterTableType.AT_EnableRowSecurity, enums.AlterTableType.AT_ForceRowSecurity)
+                for c in stmt.cmds
+            )
+        ):
             out.append(Statement("rls", _qual(stmt.relation.schemaname, stmt.relation.relname), sql))
     return out
 
@@ -137,7 +147,7 @@ def _text_of(schema_sql: str, raw) -> str:
     comment or an enum label holds non-ASCII text (and UnicodeDecodeError follows).
     """
     start = raw.stmt_location
-    chunk = schema_sql[start: start + raw.stmt_len] if raw.stmt_len else schema_sql[start:]
+    chunk = schema_sql[start : start + raw.stmt_len] if raw.stmt_len else schema_sql[start:]
     return chunk.strip().rstrip(";").strip() + ";"
 
 
@@ -156,7 +166,10 @@ def plan_ignored(history: dict, models: dict, schema_sql: str) -> Plan:
         if st.kind == "rls":
             table = models.get("table", {}).get(st.name, {})
             old = history.get("table", {}).get(st.name)
-            if old is not None and (old.get("row_security"), old.get("force_row_security")) != (table.get("row_security"), table.get("force_row_security")):
+            if old is not None and (old.get("row_security"), old.get("force_row_security")) != (
+                table.get("row_security"),
+                table.get("force_row_security"),
+            ):
                 plan.after.append(st.sql)
             elif old is None:
                 plan.after.append(st.sql)
@@ -172,11 +185,15 @@ def plan_ignored(history: dict, models: dict, schema_sql: str) -> Plan:
         elif st.kind == "sequence" and _alter_sequence(key, history[st.kind][key], models[st.kind][key]):
             plan.after.append(_alter_sequence(key, history[st.kind][key], models[st.kind][key]))
         elif history[st.kind][key] != models[st.kind][key]:
-            plan.unfixable.append(f"{st.kind} {key.rstrip('(')} changed in the models, and Atlas cannot carry changes to a {st.kind}: {HAND_WRITTEN}")
+            plan.unfixable.append(
+                f"{st.kind} {key.rstrip('(')} changed in the models, and Atlas cannot carry changes to a {st.kind}: {HAND_WRITTEN}"
+            )
     for kind in IGNORED_KINDS:
         for key in history.get(kind, {}):
             if key not in models.get(kind, {}) and not _owned_sequence(history, kind, key):
-                plan.unfixable.append(f"{kind} {key} was removed from the models, and Atlas cannot drop a {kind}: {HAND_WRITTEN}")
+                plan.unfixable.append(
+                    f"{kind} {key} was removed from the models, and Atlas cannot drop a {kind}: {HAND_WRITTEN}"
+                )
     return plan
 
 
@@ -231,8 +248,14 @@ def plan_details(replayed: dict, models: dict, differences: list) -> Plan:
         if kind != "constraint" or d.right.get("type") != "p":
             continue
         schema, table, conname = _split(name, 3)
-        match = next((l for (k, n), l in only_left.items() if k == "constraint" and l.left.get("type") == "p"
-                      and n.startswith(f"{schema}.{table}.")), None)
+        match = next(
+            (
+                l
+                for (k, n), l in only_left.items()
+                if k == "constraint" and l.left.get("type") == "p" and n.startswith(f"{schema}.{table}.")
+            ),
+            None,
+        )
         if match is None:
             continue
         old = match.name.split(".")[-1]
@@ -249,19 +272,32 @@ def plan_details(replayed: dict, models: dict, differences: list) -> Plan:
         if kind != "constraint" or d.right.get("type") != "u":
             continue
         schema, table, conname = _split(name, 3)
-        idx = next((x for x in differences if x.kind == "index" and x.name == f"{schema}.{conname}" and x.field == "backs_constraint"), None)
+        idx = next(
+            (
+                x
+                for x in differences
+                if x.kind == "index" and x.name == f"{schema}.{conname}" and x.field == "backs_constraint"
+            ),
+            None,
+        )
         if idx is None:
             continue
         clause = " ".join(m.group(1) for m in _DEFERRABILITY.finditer(d.right.get("definition", "")))
-        plan.after.append(f"ALTER TABLE {q(schema, table)} ADD CONSTRAINT {q(conname)} UNIQUE USING INDEX {q(conname)}{' ' + clause if clause else ''};")
+        plan.after.append(
+            f"ALTER TABLE {q(schema, table)} ADD CONSTRAINT {q(conname)} UNIQUE USING INDEX {q(conname)}{' ' + clause if clause else ''};"
+        )
         take(d, idx)
 
     for d in differences:
         if id(d) in handled or d.field is None:
             continue
         # Foreign keys: Atlas drops DEFERRABLE / INITIALLY DEFERRED.
-        if d.kind == "constraint" and d.field == "definition" and replayed["constraint"][d.name].get("type") == "f" \
-                and _DEFERRABILITY.sub("", d.left or "") == _DEFERRABILITY.sub("", d.right or ""):
+        if (
+            d.kind == "constraint"
+            and d.field == "definition"
+            and replayed["constraint"][d.name].get("type") == "f"
+            and _DEFERRABILITY.sub("", d.left or "") == _DEFERRABILITY.sub("", d.right or "")
+        ):
             schema, table, conname = _split(d.name, 3)
             wanted = " ".join(m.group(1) for m in _DEFERRABILITY.finditer(d.right)) or "NOT DEFERRABLE"
             plan.after.append(f"ALTER TABLE {q(schema, table)} ALTER CONSTRAINT {q(conname)} {wanted};")

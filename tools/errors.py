@@ -62,5 +62,7 @@ class NotAdopted(WorkflowError):
 
     def __init__(self, env: str, kinds: list[str] | tuple[str, ...] = ()):
         what = f"objects ({', '.join(kinds)})" if kinds else "objects"
-        super().__init__(f"{env} holds {what} but no Atlas migration history",
-                         hint=f"if another tool (Alembic) built it, adopt it: inv migrate.baseline --env {env} --dry-run, then without --dry-run")
+        super().__init__(
+            f"{env} holds {what} but no Atlas migration history",
+            hint=f"if another tool (Alembic) built it, adopt it: inv migrate.baseline --env {env} --dry-run, then without --dry-run",
+        )

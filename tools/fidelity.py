@@ -44,12 +44,15 @@ class VerifyReport(Report):
     differences: list
 
     def lines(self) -> list[str]:
-        return ([f"differs: {difference}" for difference in self.differences]
-                or ["verified: migrations/ and schema.sql build identical catalogs"])
+        return [f"differs: {difference}" for difference in self.differences] or [
+            "verified: migrations/ and schema.sql build identical catalogs"
+        ]
 
     def verdict(self) -> None:
         if self.differences:
-            raise OutOfSync(f"migrations/ and schema.sql build different databases ({len(self.differences)} difference(s))")
+            raise OutOfSync(
+                f"migrations/ and schema.sql build different databases ({len(self.differences)} difference(s))"
+            )
 
 
 @dataclass
@@ -60,8 +63,9 @@ class DriftReport(Report):
     differences: list
 
     def lines(self) -> list[str]:
-        return ([f"drift: {difference}" for difference in self.differences]
-                or [f"{self.env}: no drift (its schema is what its applied migrations build)"])
+        return [f"drift: {difference}" for difference in self.differences] or [
+            f"{self.env}: no drift (its schema is what its applied migrations build)"
+        ]
 
     def verdict(self) -> None:
         if self.differences:
@@ -84,6 +88,10 @@ def drift(config: Config, target: Target, applied: int | None = None) -> list:
     with scratch_databases(config, "expected") as (expected,):
         if applied:
             replay_migrations(config, expected, amount=applied)
-        differences = catalog.diff(catalog.snapshot_url(expected), catalog.snapshot_url(target.url),
-                                   left_label="its migrations", right_label=f"the {target.name} database")
+        differences = catalog.diff(
+            catalog.snapshot_url(expected),
+            catalog.snapshot_url(target.url),
+            left_label="its migrations",
+            right_label=f"the {target.name} database",
+        )
     return [d for d in differences if not is_alembic_bookkeeping(d)]  # the previous tool's table

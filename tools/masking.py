@@ -53,7 +53,7 @@ def _url_password_spans(line: str) -> list[tuple[int, int]]:
 def url_password(value: str) -> str:
     """The password of a URL as written (raw, even when the URL does not parse), or ''."""
     spans = _url_password_spans(value.strip())
-    return value.strip()[spans[0][0]:spans[0][1]] if spans else ""
+    return value.strip()[spans[0][0] : spans[0][1]] if spans else ""
 
 
 def secret_forms(secret: str) -> set[str]:

@@ -36,17 +36,24 @@ def regular_files_only(config: Config) -> None:
 
     directory = migrations_dir(config)
     if directory.is_symlink() or (directory.exists() and directory.resolve() != config.root.resolve() / "migrations"):
-        raise WorkflowError(f"migrations/ is a symbolic link (to {os.path.realpath(directory)}), not a directory of this repository",
-                            hint="make migrations/ a real directory holding the files themselves")
+        raise WorkflowError(
+            f"migrations/ is a symbolic link (to {os.path.realpath(directory)}), not a directory of this repository",
+            hint="make migrations/ a real directory holding the files themselves",
+        )
     if not directory.is_dir():
         return
     for path in sorted(directory.iterdir()):
         if path.is_symlink():
-            raise WorkflowError(f"migrations/{path.name} is a symbolic link (to {os.readlink(path)}): git stores only the link, "
-                                f"so the SQL it points to was never reviewed",
-                                hint="replace the link with a copy of the file (and review it), or remove it; nothing was done")
+            raise WorkflowError(
+                f"migrations/{path.name} is a symbolic link (to {os.readlink(path)}): git stores only the link, "
+                f"so the SQL it points to was never reviewed",
+                hint="replace the link with a copy of the file (and review it), or remove it; nothing was done",
+            )
         if (FILE_RE.match(path.name) or path.name == "atlas.sum") and not path.is_file():
-            raise WorkflowError(f"migrations/{path.name} is not a regular file", hint="migrations/ holds regular files only: remove or replace it")
+            raise WorkflowError(
+                f"migrations/{path.name} is not a regular file",
+                hint="migrations/ holds regular files only: remove or replace it",
+            )
 
 
 def check_versions(config: Config) -> None:
@@ -55,8 +62,10 @@ def check_versions(config: Config) -> None:
     for path in migration_files(config):
         version = version_of(path)
         if version in seen:
-            raise WorkflowError(f"migrations {seen[version]} and {path.name} share version {version}, so Atlas would never apply one of them",
-                                hint="rename one with a version above the newest file, then run inv migrate.hash")
+            raise WorkflowError(
+                f"migrations {seen[version]} and {path.name} share version {version}, so Atlas would never apply one of them",
+                hint="rename one with a version above the newest file, then run inv migrate.hash",
+            )
         seen[version] = path.name
 
 
@@ -80,7 +89,10 @@ def validate_name(config: Config, name: str) -> str:
     if not name:
         raise WorkflowError("a migration name is required", hint="pass --name, e.g. --name add_user_preferences")
     if not NAME_RE.match(name):
-        raise WorkflowError(f"invalid migration name {name!r}", hint="use lower-case letters, digits and underscores (max 60), starting with a letter, e.g. add_user_preferences")
+        raise WorkflowError(
+            f"invalid migration name {name!r}",
+            hint="use lower-case letters, digits and underscores (max 60), starting with a letter, e.g. add_user_preferences",
+        )
     for path in migration_files(config):
         if FILE_RE.match(path.name).group("name") == name:
             raise WorkflowError(f"a migration named {name!r} exists already ({path.name})", hint="choose another name")

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from tools.errors import WorkflowError
 from tools.urls import libpq_url
 
+
 def connect(url: str, dbname: str | None = None, timeout: int = 5):
     import psycopg
 
@@ -26,18 +27,29 @@ def connection_error(exc: Exception, what: str) -> WorkflowError:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     low = text.lower()
     if "password authentication failed" in low:
-        return WorkflowError(f"{what}: the server refused the password", hint="check the user and password in the URL (.env)")
+        return WorkflowError(
+            f"{what}: the server refused the password", hint="check the user and password in the URL (.env)"
+        )
     if "no password supplied" in low:
-        return WorkflowError(f"{what}: the server wants a password and the URL has none",
-                             hint="set POSTGRES_PASSWORD in .env (an empty one leaves the URLs without a password)")
+        return WorkflowError(
+            f"{what}: the server wants a password and the URL has none",
+            hint="set POSTGRES_PASSWORD in .env (an empty one leaves the URLs without a password)",
+        )
     if "does not exist" in low:
         return WorkflowError(f"{what}: {text}", hint="create it, or fix the database name in the URL")
     import psycopg
 
     if isinstance(exc, psycopg.Error) and not isinstance(exc, psycopg.OperationalError):
         return WorkflowError(f"{what}: {text}")
-    reason = "connection refused" if "refused" in low else ("timed out" if "timeout" in low or "timed out" in low else text[:120])
-    return WorkflowError(f"{what} is not reachable ({reason})", hint="start the stack with inv db.up, or check the URL's host and port in .env")
+    reason = (
+        "connection refused"
+        if "refused" in low
+        else ("timed out" if "timeout" in low or "timed out" in low else text[:120])
+    )
+    return WorkflowError(
+        f"{what} is not reachable ({reason})",
+        hint="start the stack with inv db.up, or check the URL's host and port in .env",
+    )
 
 
 def ensure_database(url: str, what: str) -> None:
@@ -86,7 +98,10 @@ class dev_lock:
                 self.conn.execute("SELECT pg_advisory_lock(%s)", (DEV_LOCK_KEY,))
         except psycopg.errors.LockNotAvailable:
             self._release()
-            raise WorkflowError(f"the dev database stayed in use for {self.timeout:.0f}s", hint="wait for the other diff/lint/apply to finish") from None
+            raise WorkflowError(
+                f"the dev database stayed in use for {self.timeout:.0f}s",
+                hint="wait for the other diff/lint/apply to finish",
+            ) from None
         except Exception as exc:
             self._release()
             raise connection_error(exc, "the dev database") from None
@@ -114,7 +129,6 @@ def reachable(url: str) -> str | None:
         return str(exc)
     except Exception as exc:
         return str(connection_error(exc, "database"))
-
 
 
 APPLY_LOCK_KEY = 0x5C4E_3A11  # our own advisory lock, taken on top of Atlas's, around the whole apply
@@ -146,7 +160,10 @@ class apply_lock:
             self.conn.execute("SELECT pg_advisory_lock(%s)", (APPLY_LOCK_KEY,))
         except psycopg.errors.LockNotAvailable:
             self.conn.close()
-            raise WorkflowError(f"another apply is still running on {self.env} after {self.timeout}", hint="wait for it to finish, or pass a longer --lock-timeout") from None
+            raise WorkflowError(
+                f"another apply is still running on {self.env} after {self.timeout}",
+                hint="wait for it to finish, or pass a longer --lock-timeout",
+            ) from None
         return self
 
     def __exit__(self, *exc):
@@ -164,5 +181,8 @@ def validate_duration(value: str, allow_zero: bool = False, what: str = "lock ti
     if allow_zero and value.strip() == "0":
         return "0"
     if not re.fullmatch(r"\d+(ms|s|m|h)", value.strip()):
-        raise WorkflowError(f"invalid {what} {value!r}", hint="use a duration such as 10s, 500ms or 2m" + (" (0: wait forever)" if allow_zero else ""))
+        raise WorkflowError(
+            f"invalid {what} {value!r}",
+            hint="use a duration such as 10s, 500ms or 2m" + (" (0: wait forever)" if allow_zero else ""),
+        )
     return value.strip()

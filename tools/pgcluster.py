@@ -68,7 +68,10 @@ def _as_server_user() -> list[str]:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        raise WorkflowError("running as root but there is no 'postgres' user to run the server", hint="create one (useradd postgres) or run as a normal user") from None
+        raise WorkflowError(
+            "running as root but there is no 'postgres' user to run the server",
+            hint="create one (useradd postgres) or run as a normal user",
+        ) from None
     runner = shutil.which("runuser") or shutil.which("setpriv")
     if runner and runner.endswith("runuser"):
         return [runner, "-u", "postgres", "--"]
@@ -159,10 +162,23 @@ class Cluster:
             pwfile = Path(fh.name)
         _chown_for_server(pwfile)
         try:
-            proc = self._run([
-                str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", self.user, f"--pwfile={pwfile}",
-                "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
-            ], timeout=120)
+            proc = self._run(
+                [
+                    str(self.bindir / "initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    self.user,
+                    f"--pwfile={pwfile}",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ],
+                timeout=120,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         if proc.returncode != 0:
@@ -230,8 +246,10 @@ class Cluster:
         if stale is None:
             return
         if log:
-            log(f"{self.datadir.name}: postmaster.pid names pid {stale}, which is not this cluster's server "
-                f"(left by a crash): removed it")
+            log(
+                f"{self.datadir.name}: postmaster.pid names pid {stale}, which is not this cluster's server "
+                f"(left by a crash): removed it"
+            )
         self.pidfile.unlink(missing_ok=True)
 
     def running(self) -> bool:
@@ -243,16 +261,33 @@ class Cluster:
         self.init()
         self.clear_stale_pidfile(log)
         opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off"
-        proc = self._run([
-            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-o", opts,
-            "-w", "-t", str(int(timeout)), "start",
-        ], timeout=timeout + 10)
+        proc = self._run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.logfile),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "start",
+            ],
+            timeout=timeout + 10,
+        )
         if proc.returncode != 0:
             text = self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
             if "could not bind" in text.splitlines()[-5:].__str__() or "Address already in use" in text[-2000:]:
-                raise WorkflowError(f"port {self.port} on 127.0.0.1 is taken by another program", hint="stop it, or choose another port in .env (DB_PORT / DEV_DB_PORT)")
+                raise WorkflowError(
+                    f"port {self.port} on 127.0.0.1 is taken by another program",
+                    hint="stop it, or choose another port in .env (DB_PORT / DEV_DB_PORT)",
+                )
             last = [l for l in text.strip().splitlines() if l][-1:] or [proc.stderr.strip()]
-            raise WorkflowError(f"PostgreSQL cluster {self.datadir.name} did not start: {last[0]}", hint=f"see {self.logfile}")
+            raise WorkflowError(
+                f"PostgreSQL cluster {self.datadir.name} did not start: {last[0]}", hint=f"see {self.logfile}"
+            )
 
     def stop(self, timeout: float = 30, log=None) -> None:
         """Stop this cluster's server; a stale pid file is removed, never signalled (pg_ctl stop
@@ -260,7 +295,10 @@ class Cluster:
         if not self.running():
             self.clear_stale_pidfile(log)
             return
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "-t", str(int(timeout)), "stop"], timeout=timeout + 10)
+        self._run(
+            [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "-t", str(int(timeout)), "stop"],
+            timeout=timeout + 10,
+        )
 
     def destroy(self, log=None) -> None:
         self.stop(log=log)
@@ -287,7 +325,10 @@ def free_port(preferred: int = 0, avoid: set[int] = frozenset()) -> int:
             except OSError:
                 continue
             return sock.getsockname()[1]
-    raise WorkflowError(f"no free port on 127.0.0.1 between {preferred} and {preferred + 199}", hint="set DB_PORT and DEV_DB_PORT in .env")
+    raise WorkflowError(
+        f"no free port on 127.0.0.1 between {preferred} and {preferred + 199}",
+        hint="set DB_PORT and DEV_DB_PORT in .env",
+    )
 
 
 def wait_ready(connect, timeout: float = 30, what: str = "database", log=None) -> None:
@@ -300,7 +341,9 @@ def wait_ready(connect, timeout: float = 30, what: str = "database", log=None) -
             return
         except Exception as exc:  # noqa: BLE001 - any connection failure means "not yet"
             if time.monotonic() > deadline:
-                raise WorkflowError(f"{what} not ready after {timeout:.0f}s: {type(exc).__name__}", hint="see inv db.status") from None
+                raise WorkflowError(
+                    f"{what} not ready after {timeout:.0f}s: {type(exc).__name__}", hint="see inv db.status"
+                ) from None
             if log and not told:
                 log(f"waiting for {what} (up to {timeout:.0f}s)...")
                 told = True

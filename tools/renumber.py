@@ -9,8 +9,17 @@ from pathlib import Path
 
 from tools.config import GUIDE_ENV, Config, env_var_for
 from tools.errors import WorkflowError
-from tools.migrations import FILE_RE, check_versions, ensure_increasing, migration_files, migrations_dir, rehash, version_of
+from tools.migrations import (
+    FILE_RE,
+    check_versions,
+    ensure_increasing,
+    migration_files,
+    migrations_dir,
+    rehash,
+    version_of,
+)
 from tools.pg import connect, connection_error
+
 
 def renumber(config: Config, name: str, log=lambda line: None) -> str:
     """Move one file above every other version (a file merged in below the newest), re-hash.
@@ -23,19 +32,26 @@ def renumber(config: Config, name: str, log=lambda line: None) -> str:
     check_versions(config)
     path = migrations_dir(config) / name.strip()
     if "/" in name or not FILE_RE.match(path.name) or not path.is_file():
-        raise WorkflowError(f"no migration file {name!r} in migrations/", hint="name a file of migrations/, e.g. 20260101000000_add_x.sql")
+        raise WorkflowError(
+            f"no migration file {name!r} in migrations/",
+            hint="name a file of migrations/, e.g. 20260101000000_add_x.sql",
+        )
     others = {p.name for p in migration_files(config) if p != path}
     newest = max((int(version_of(Path(n))) for n in others), default=0)
     if int(version_of(path)) > newest:
         raise WorkflowError(f"{path.name} is already the newest migration", hint="nothing to renumber")
     ref = main_ref_holding(config, path.name)
     if ref:
-        raise WorkflowError(f"{path.name} is on {ref}: others have it and may have applied it, so its version is history",
-                            hint="leave it as it is; to change the schema further, add a new migration (inv migrate.diff or inv migrate.new)")
+        raise WorkflowError(
+            f"{path.name} is on {ref}: others have it and may have applied it, so its version is history",
+            hint="leave it as it is; to change the schema further, add a new migration (inv migrate.diff or inv migrate.new)",
+        )
     for env, versions in recorded_versions_by_env(config, log):
         if version_of(path) in versions:
-            raise WorkflowError(f"{path.name} is recorded as applied in {env}: under a new version it would run again there",
-                                hint="leave it as it is; to change the schema further, add a new migration (inv migrate.diff or inv migrate.new)")
+            raise WorkflowError(
+                f"{path.name} is recorded as applied in {env}: under a new version it would run again there",
+                hint="leave it as it is; to change the schema further, add a new migration (inv migrate.diff or inv migrate.new)",
+            )
     (moved,), _ = ensure_increasing(config, others, [path])
     rehash(config)
     return moved.name
@@ -46,8 +62,14 @@ def main_ref_holding(config: Config, name: str) -> str | None:
     does not, or when there is no git or no such branch."""
     for ref in ("origin/main", "main"):
         try:
-            proc = subprocess.run(["git", "ls-tree", "--name-only", ref, "migrations/"], cwd=config.root,
-                                  capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                ["git", "ls-tree", "--name-only", ref, "migrations/"],
+                cwd=config.root,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                stdin=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.SubprocessError):
             return None
         if proc.returncode == 0:
@@ -70,10 +92,16 @@ def recorded_versions_by_env(config: Config, log) -> list[tuple[str, set[str]]]:
             continue
         try:
             with connect(url, timeout=5) as conn:
-                if conn.execute("SELECT to_regclass('atlas_schema_revisions.atlas_schema_revisions')").fetchone()[0] is None:
+                if (
+                    conn.execute("SELECT to_regclass('atlas_schema_revisions.atlas_schema_revisions')").fetchone()[0]
+                    is None
+                ):
                     versions = set()
                 else:
-                    versions = {row[0] for row in conn.execute("SELECT version FROM atlas_schema_revisions.atlas_schema_revisions")}
+                    versions = {
+                        row[0]
+                        for row in conn.execute("SELECT version FROM atlas_schema_revisions.atlas_schema_revisions")
+                    }
         except Exception as exc:
             log(f"note: {env} not checked: {connection_error(exc, f'the {env} database')}")
             continue

@@ -22,10 +22,14 @@ def reset_local(config: Config, yes: bool = False, ask=input, isatty=None) -> No
             stack = address(f"postgres://127.0.0.1:{config.get('DB_PORT', '5433')}/{config.get('POSTGRES_DB', 'app')}")
             what = f"{variable} points at {address(url)}, which is not the stack's database ({stack}) and holds {holds}"
             if not (isatty or sys.stdin.isatty)():
-                raise WorkflowError(f"{what}; nothing was dropped", hint="pass --yes to drop it anyway, or point DATABASE_URL at the stack's database")
+                raise WorkflowError(
+                    f"{what}; nothing was dropped",
+                    hint="pass --yes to drop it anyway, or point DATABASE_URL at the stack's database",
+                )
             name = dbname_of(url)
             answer = ask(f"{what}. Drop and recreate it? Type its name ({name}) to confirm: ")
             if (answer or "").strip() != name:
-                raise WorkflowError(f"not confirmed; nothing was dropped on {address(url)}", hint=f"type {name} exactly to confirm")
+                raise WorkflowError(
+                    f"not confirmed; nothing was dropped on {address(url)}", hint=f"type {name} exactly to confirm"
+                )
     recreate(config, url, variable, kind="local", confirmed=True)
-

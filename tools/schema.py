@@ -11,6 +11,7 @@ from tools.config import Config
 from tools.console import Report
 from tools.errors import OutOfSync, WorkflowError
 
+
 @dataclass
 class DumpReport(Report):
     path: Path

@@ -17,6 +17,7 @@ from tools.errors import WorkflowError
 from tools.migrations import dir_args, regular_files_only
 from tools.pg import connect, dev_lock
 
+
 def fresh_dev(config: Config) -> str:
     """Drop and recreate the dev database, once proven the workflow's (callers hold dev_lock).
 
@@ -68,7 +69,9 @@ def replay_migrations(config: Config, url: str, amount: int | None = None, direc
     try:
         atlas.run(*args)
     except WorkflowError as exc:
-        raise WorkflowError(f"replaying migrations/ failed: {exc.message}", hint=exc.hint or "fix the failing migration file") from None
+        raise WorkflowError(
+            f"replaying migrations/ failed: {exc.message}", hint=exc.hint or "fix the failing migration file"
+        ) from None
 
 
 def execute_sql(url: str, sql: str, what: str) -> None:
@@ -77,4 +80,6 @@ def execute_sql(url: str, sql: str, what: str) -> None:
             conn.execute(sql)
         except Exception as exc:
             line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise WorkflowError(f"{what} does not run on PostgreSQL: {line}", hint="fix the models (or the hand-written SQL)") from None
+            raise WorkflowError(
+                f"{what} does not run on PostgreSQL: {line}", hint="fix the models (or the hand-written SQL)"
+            ) from None

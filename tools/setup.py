@@ -46,7 +46,9 @@ def ensure_dotenv(root: Path, log) -> bool:
             log(f"port {default} on 127.0.0.1 is in use: {key}={port}")
     for key, value in values.items():
         set_key(str(env_file), key, value, quote_mode="never")
-    log(f"created .env from .env.example with a random POSTGRES_PASSWORD (Compose project {values['COMPOSE_PROJECT_NAME']})")
+    log(
+        f"created .env from .env.example with a random POSTGRES_PASSWORD (Compose project {values['COMPOSE_PROJECT_NAME']})"
+    )
     return True
 
 
@@ -107,7 +109,8 @@ def refuse_orphan_containers(root: Path) -> None:
     raise WorkflowError(
         f".env is missing but this checkout has containers of Compose project {project} ({names}); no new .env written",
         hint=f"adopt them: restore their .env (or write one with COMPOSE_PROJECT_NAME={project} and their POSTGRES_PASSWORD), "
-             f"or remove them with their data: docker compose -p {project} down --volumes; then run inv setup again")
+        f"or remove them with their data: docker compose -p {project} down --volumes; then run inv setup again",
+    )
 
 
 def tighten_dotenv(root: Path, log) -> None:
@@ -127,8 +130,10 @@ def stop_checkout_stack(config: Config, log, stop: bool) -> None:
         return
     projects = ", ".join(running)
     if not stop:
-        raise WorkflowError(f"this checkout's Compose stack ({projects}) is running; the local backend would need its ports",
-                            hint="stop it first (inv db.down), or pass --stop-compose to stop it (its data volume is kept)")
+        raise WorkflowError(
+            f"this checkout's Compose stack ({projects}) is running; the local backend would need its ports",
+            hint="stop it first (inv db.down), or pass --stop-compose to stop it (its data volume is kept)",
+        )
 
     stack = stack_mod.ComposeStack(config)
     for project in running:
@@ -155,7 +160,6 @@ def setup(root: Path, log, docker: bool | None = None, stop_compose: bool = Fals
     stack_pref = config.get("STACK").strip().lower()
     want_docker = docker if docker is not None else stack_pref != "local"
     if want_docker:
-
         if stack_mod.docker_answers() or can_provision_docker():
             ensure_docker(config, log)
         elif stack_pref == "compose":
@@ -163,7 +167,6 @@ def setup(root: Path, log, docker: bool | None = None, stop_compose: bool = Fals
         else:
             log("no Docker engine and no way to install one here: the local backend (PostgreSQL clusters) will be used")
     if not want_docker or not _docker_ok():
-
         log(f"PostgreSQL server binaries: {pgcluster.find_bindir()}")
     return Config.load(root)
 
@@ -174,6 +177,7 @@ def _docker_ok() -> bool:
 
 
 # --- doctor ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Check:
@@ -189,8 +193,10 @@ class DoctorReport(Report):
     mask: Callable[[str], str] = str
 
     def lines(self) -> list[str]:
-        return [f"{('warn' if check.warning else 'ok ') if check.ok else 'FAIL'} {check.name:<18} {self.mask(check.detail)}"
-                for check in self.checks]
+        return [
+            f"{('warn' if check.warning else 'ok ') if check.ok else 'FAIL'} {check.name:<18} {self.mask(check.detail)}"
+            for check in self.checks
+        ]
 
     def verdict(self) -> None:
         failed = [check.name for check in self.checks if not check.ok]
@@ -215,7 +221,12 @@ def dotenv_check(root: Path) -> Check:
         return Check(".env", False, "missing: run inv setup (or copy .env.example)")
     mode = env_file.stat().st_mode & 0o777
     if mode & 0o077:
-        return Check(".env", True, f"readable by other users (mode {mode:o}) although it holds the password: chmod 600 .env, or run inv setup", warning=True)
+        return Check(
+            ".env",
+            True,
+            f"readable by other users (mode {mode:o}) although it holds the password: chmod 600 .env, or run inv setup",
+            warning=True,
+        )
     return Check(".env", True, f"present, private (mode {mode:o})")
 
 
@@ -237,6 +248,8 @@ def ports_check(config: Config) -> Check:
         if port:
             parts.append(f"{variable} -> {port}")
     return Check("ports", True, ", ".join(parts))
+
+
 def _compose_check() -> Check:
 
     try:
@@ -244,7 +257,9 @@ def _compose_check() -> Check:
     except WorkflowError as exc:
         problem = str(exc)
     if problem:
-        return Check("docker compose", False, f"{problem}: run inv setup (it installs the static Compose binary as the plugin)")
+        return Check(
+            "docker compose", False, f"{problem}: run inv setup (it installs the static Compose binary as the plugin)"
+        )
     version = _tool_version(["docker", "compose", "version", "--short"])
     return Check("docker compose", True, f"{version} (a failing command exits non-zero)")
 
@@ -260,10 +275,11 @@ def doctor(config: Config) -> DoctorReport:
     except WorkflowError as exc:
         checks.append(Check("atlas", False, str(exc)))
     engine = stack_mod.docker_answers()
-    checks.append(Check("docker engine", engine, "answers" if engine else "not answering (the local backend works without it)"))
+    checks.append(
+        Check("docker engine", engine, "answers" if engine else "not answering (the local backend works without it)")
+    )
     checks.append(_compose_check() if engine else Check("docker compose", True, "not needed without an engine"))
     try:
-
         checks.append(Check("postgres binaries", True, str(pgcluster.find_bindir())))
     except WorkflowError as exc:
         checks.append(Check("postgres binaries", not (not engine), str(exc)))
@@ -274,15 +290,20 @@ def doctor(config: Config) -> DoctorReport:
         detail = f"{stack.name} ({stack.why})"
         if stack.name == "compose":
             project = config.get("COMPOSE_PROJECT_NAME").strip()
-            detail += f", Compose project {project}" if project else \
-                f", Compose project {config.root.name} (the directory's name: set COMPOSE_PROJECT_NAME in .env so no other checkout shares it)"
+            detail += (
+                f", Compose project {project}"
+                if project
+                else f", Compose project {config.root.name} (the directory's name: set COMPOSE_PROJECT_NAME in .env so no other checkout shares it)"
+            )
         checks.append(Check("stack", True, detail))
     except WorkflowError as exc:
         checks.append(Check("stack", False, str(exc)))
     try:
         dev = config.dev_url()
         why = reachable_within(dev)
-        checks.append(Check("dev database", why is None, f"{config.mask(dev)}" + (f" - {why}" if why else " - reachable")))
+        checks.append(
+            Check("dev database", why is None, f"{config.mask(dev)}" + (f" - {why}" if why else " - reachable"))
+        )
     except WorkflowError as exc:
         checks.append(Check("dev database", False, str(exc)))
     checks += env_checks(config)
@@ -306,7 +327,11 @@ def env_checks(config: Config) -> list[Check]:
             checks.append(Check(f"env {env}", False, str(exc)))
             continue
         why = reachable_within(url)
-        checks.append(Check(f"env {env}", why is None, f"{variable}={config.mask(url)}" + (f" - {why}" if why else " - reachable")))
+        checks.append(
+            Check(
+                f"env {env}", why is None, f"{variable}={config.mask(url)}" + (f" - {why}" if why else " - reachable")
+            )
+        )
     return checks
 
 
@@ -314,7 +339,6 @@ def reachable_within(url: str, timeout: float = REACH_TIMEOUT) -> str | None:
     """tools.pg.reachable, bounded: a host that never answers (name resolution included)
     costs at most `timeout` seconds."""
     import threading
-
 
     result: list = []
     thread = threading.Thread(target=lambda: result.append(pg.reachable(url)), daemon=True)

@@ -80,11 +80,15 @@ def _port(config: Config, variable: str, default: int | None = None) -> int:
 
 # --- databases on a running server ---------------------------------------------------------
 
+
 def require_password(config: Config) -> str:
     """Both backends need POSTGRES_PASSWORD, running or not: name it when it is empty."""
     password = config.get("POSTGRES_PASSWORD")
     if not password:
-        raise WorkflowError("POSTGRES_PASSWORD is not set (empty)", hint="set it in .env (inv setup writes a random one into a new .env)")
+        raise WorkflowError(
+            "POSTGRES_PASSWORD is not set (empty)",
+            hint="set it in .env (inv setup writes a random one into a new .env)",
+        )
     return password
 
 
@@ -98,7 +102,8 @@ def check_stored_password(config: Config, storage: str) -> None:
         if "password authentication failed" in str(exc).lower():
             raise WorkflowError(
                 f"the local database refused POSTGRES_PASSWORD from .env: {storage} was initialised with another password",
-                hint="put that password back in .env, or discard the local data with inv db.down --volumes") from None
+                hint="put that password back in .env, or discard the local data with inv db.down --volumes",
+            ) from None
         raise pg.connection_error(exc, "the local database") from None
 
 
@@ -108,10 +113,19 @@ DUMP_HINT = "fix the error in app/models/ (the lines above show where)"
 
 def dump_on_host(root: Path, log=None, timeout: float = 120) -> str:
     try:
-        proc = subprocess.run([sys.executable, str(root / "tools" / "dump_schema.py")], cwd=root,
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [sys.executable, str(root / "tools" / "dump_schema.py")],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
-        raise WorkflowError(f"the schema dump did not finish within {timeout:.0f}s", hint="check app/models/ for work done at import time") from None
+        raise WorkflowError(
+            f"the schema dump did not finish within {timeout:.0f}s",
+            hint="check app/models/ for work done at import time",
+        ) from None
     return dump_result(proc, log)
 
 
@@ -129,16 +143,24 @@ def dump_error(stderr: str, log=None, printed: bool = False) -> WorkflowError:
     lines = [l.rstrip() for l in stderr.splitlines() if l.strip()]
     if not lines:
         what = "printed something other than a schema" if printed else "printed nothing"
-        return WorkflowError(f"the schema dump failed: it {what}, and no error", hint="run python tools/dump_schema.py to see what it does")
+        return WorkflowError(
+            f"the schema dump failed: it {what}, and no error",
+            hint="run python tools/dump_schema.py to see what it does",
+        )
     if log is not None:
         shown = lines[:-1][-40:]
         for line in shown:
             log(line)
-    return WorkflowError(f"the models failed to load: {lines[-1].strip()}", hint=DUMP_HINT if log is not None else
-                         "fix the error in app/models/ (run python tools/dump_schema.py to see the traceback)")
+    return WorkflowError(
+        f"the models failed to load: {lines[-1].strip()}",
+        hint=DUMP_HINT
+        if log is not None
+        else "fix the error in app/models/ (run python tools/dump_schema.py to see the traceback)",
+    )
 
 
 # --- Compose --------------------------------------------------------------------------------
+
 
 class ComposeStack:
     name = "compose"
@@ -154,24 +176,46 @@ class ComposeStack:
 
     def _run(self, *args: str, timeout: float = 300, capture: bool = True) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run(self.argv(*args), cwd=self.root, env=self.config.child_environ(APP_IMAGE=app_image(self.config)), capture_output=capture,
-                                  text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            return subprocess.run(
+                self.argv(*args),
+                cwd=self.root,
+                env=self.config.child_environ(APP_IMAGE=app_image(self.config)),
+                capture_output=capture,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
         except FileNotFoundError:
-            raise WorkflowError("the docker CLI is not installed", hint="install Docker, or use the local backend (STACK=local)") from None
+            raise WorkflowError(
+                "the docker CLI is not installed", hint="install Docker, or use the local backend (STACK=local)"
+            ) from None
         except subprocess.TimeoutExpired:
-            raise WorkflowError(f"docker compose {args[0]} did not finish within {timeout:.0f}s", hint="see docker compose logs") from None
+            raise WorkflowError(
+                f"docker compose {args[0]} did not finish within {timeout:.0f}s", hint="see docker compose logs"
+            ) from None
 
     def _fail(self, proc: subprocess.CompletedProcess, what: str) -> WorkflowError:
         lines = [l.strip() for l in (proc.stderr or "").splitlines() + (proc.stdout or "").splitlines() if l.strip()]
         errors = [l for l in lines if "error" in l.lower() or "required" in l.lower()]
         line = self.config.mask((errors or lines or ["no output"])[-1])
         if "cannot connect to the docker daemon" in line.lower():
-            return WorkflowError("no Docker engine answers", hint="start Docker (or run inv setup), or use the local backend: STACK=local")
-        if any(mark in line.lower() for mark in ("registry", "pull access denied", "manifest unknown", "failed to resolve reference")):
-            return WorkflowError(f"{what}: an image cannot be pulled ({line})",
-                                 hint="run inv setup (it builds local stand-ins and records them in .env), or set POSTGRES_IMAGE / PYTHON_IMAGE")
+            return WorkflowError(
+                "no Docker engine answers",
+                hint="start Docker (or run inv setup), or use the local backend: STACK=local",
+            )
+        if any(
+            mark in line.lower()
+            for mark in ("registry", "pull access denied", "manifest unknown", "failed to resolve reference")
+        ):
+            return WorkflowError(
+                f"{what}: an image cannot be pulled ({line})",
+                hint="run inv setup (it builds local stand-ins and records them in .env), or set POSTGRES_IMAGE / PYTHON_IMAGE",
+            )
         if "port is already allocated" in line.lower() or "address already in use" in line.lower():
-            return WorkflowError(f"{what}: a port is taken ({line})", hint="free it, or choose other ports in .env (DB_PORT / DEV_DB_PORT)")
+            return WorkflowError(
+                f"{what}: a port is taken ({line})",
+                hint="free it, or choose other ports in .env (DB_PORT / DEV_DB_PORT)",
+            )
         return WorkflowError(f"{what} failed: {line}", hint="see docker compose logs")
 
     def up(self, log, services: tuple[str, ...] = ()) -> None:
@@ -183,12 +227,24 @@ class ComposeStack:
     def _start(self, log, services: tuple[str, ...]) -> None:
         states = {s.name: s.state for s in self.states()}
         if any(state == "no Docker engine" for state in states.values()):
-            raise WorkflowError("no Docker engine answers", hint="start Docker (or run inv setup), or use the local backend: STACK=local")
-        if all(states.get(name, "").startswith("running") and "unhealthy" not in states.get(name, "") and "starting" not in states.get(name, "")
-               for name in services or SERVICES):
+            raise WorkflowError(
+                "no Docker engine answers",
+                hint="start Docker (or run inv setup), or use the local backend: STACK=local",
+            )
+        if all(
+            states.get(name, "").startswith("running")
+            and "unhealthy" not in states.get(name, "")
+            and "starting" not in states.get(name, "")
+            for name in services or SERVICES
+        ):
             return  # already up and healthy: nothing to wait for
-        with console.progress(log, f"Starting {', '.join(services or SERVICES)} with docker compose (waits until healthy, up to {UP_TIMEOUT}s)"):
-            proc = self._run("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT), *services, timeout=UP_TIMEOUT + 600)
+        with console.progress(
+            log,
+            f"Starting {', '.join(services or SERVICES)} with docker compose (waits until healthy, up to {UP_TIMEOUT}s)",
+        ):
+            proc = self._run(
+                "up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT), *services, timeout=UP_TIMEOUT + 600
+            )
         if proc.returncode != 0:
             raise self._fail(proc, "docker compose up")
         # Compose can exit 0 although a container failed to start (e.g. a taken port): check.
@@ -219,7 +275,9 @@ class ComposeStack:
                 out.append(ServiceState(service, "not created"))
                 continue
             health = row.get("Health") or ""
-            out.append(ServiceState(service, row.get("State", "?") + (f" ({health})" if health else ""), row.get("Image", "")))
+            out.append(
+                ServiceState(service, row.get("State", "?") + (f" ({health})" if health else ""), row.get("Image", ""))
+            )
         return out
 
     def dump_schema(self, log) -> str:
@@ -232,10 +290,13 @@ class ComposeStack:
     def psql_argv(self, target: str) -> tuple[list[str], dict[str, str]]:
         service, url = ("dev-db", self.config.dev_url()) if target == "dev" else ("db", self.config.url_for("local"))
         parts = urlsplit(url)
-        return self.argv("exec", service, "psql", "-U", parts.username or "postgres", "-d", parts.path.strip("/")), self.config.child_environ(APP_IMAGE=app_image(self.config))
+        return self.argv(
+            "exec", service, "psql", "-U", parts.username or "postgres", "-d", parts.path.strip("/")
+        ), self.config.child_environ(APP_IMAGE=app_image(self.config))
 
 
 # --- local clusters -------------------------------------------------------------------------
+
 
 class LocalStack:
     name = "local"
@@ -271,7 +332,10 @@ class LocalStack:
             try:
                 pg.ensure_database(self.config.dev_url(), "the dev database")
             except WorkflowError as exc:
-                if "refused the password" not in exc.message or urlsplit(self.config.dev_url()).port != clusters["dev-db"].port:
+                if (
+                    "refused the password" not in exc.message
+                    or urlsplit(self.config.dev_url()).port != clusters["dev-db"].port
+                ):
                     raise
                 # Throw-away by design: made with an earlier password, it is simply made again.
                 log("the dev cluster was made with another password: recreating it (it holds nothing)")
@@ -295,8 +359,13 @@ class LocalStack:
             if pid is not None:
                 out.append(ServiceState(name, "running", f"pid {pid}, 127.0.0.1:{cluster.port}"))
             elif stale is not None:
-                out.append(ServiceState(name, "stopped (stale pid file)",
-                                        f"postmaster.pid names pid {stale}, not this cluster's server: inv db.up replaces it"))
+                out.append(
+                    ServiceState(
+                        name,
+                        "stopped (stale pid file)",
+                        f"postmaster.pid names pid {stale}, not this cluster's server: inv db.up replaces it",
+                    )
+                )
             else:
                 out.append(ServiceState(name, "stopped" if cluster.initialised else "not created"))
         out.append(ServiceState("app", "host", f"schema dump runs with {Path(sys.executable).name} on the host"))
@@ -309,7 +378,18 @@ class LocalStack:
         url = self.config.dev_url() if target == "dev" else self.config.url_for("local")
         psql = shutil.which("psql")
         if not psql:
-            raise WorkflowError("psql is not installed", hint="install the PostgreSQL client (apt-get install postgresql-client)")
+            raise WorkflowError(
+                "psql is not installed", hint="install the PostgreSQL client (apt-get install postgresql-client)"
+            )
         parts = urlsplit(url)
         environ = self.config.child_environ(PGPASSWORD=parts.password or "", PGSSLMODE="disable")
-        return [psql, "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432), "-U", parts.username or "postgres", parts.path.strip("/")], environ
+        return [
+            psql,
+            "-h",
+            parts.hostname or "127.0.0.1",
+            "-p",
+            str(parts.port or 5432),
+            "-U",
+            parts.username or "postgres",
+            parts.path.strip("/"),
+        ], environ

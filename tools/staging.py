@@ -87,8 +87,9 @@ def publish(staged: Staged, new: list[Path], also: tuple[tuple[Path, str], ...] 
     Refuses when migrations/ changed since it was copied. Returns the files' new paths.
     """
     if _read(staged.target) != staged.snapshot:
-        raise WorkflowError("migrations/ changed while the diff ran (no file was written)",
-                            hint="run inv migrate.diff again")
+        raise WorkflowError(
+            "migrations/ changed while the diff ran (no file was written)", hint="run inv migrate.diff again"
+        )
     staged.target.mkdir(exist_ok=True)
     tmps = []
     for path, text in also:

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.e2e
 
 
 def _image() -> str | None:
-    out = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True
+    ).stdout.split()
     return next((i for i in out if i.startswith(("schemaflow-local/postgres", "postgres:"))), None)
 
 
@@ -32,14 +34,21 @@ def containers():
 
     def make(root, project: str, running: bool) -> str:
         name = f"{project}-db-1"
-        labels = {"com.docker.compose.project": project, "com.docker.compose.project.working_dir": str(root.resolve()),
-                  "com.docker.compose.service": "db", "com.docker.compose.oneoff": "False",
-                  "com.docker.compose.container-number": "1", "com.docker.compose.version": "2",
-                  "com.docker.compose.config-hash": "0"}
+        labels = {
+            "com.docker.compose.project": project,
+            "com.docker.compose.project.working_dir": str(root.resolve()),
+            "com.docker.compose.service": "db",
+            "com.docker.compose.oneoff": "False",
+            "com.docker.compose.container-number": "1",
+            "com.docker.compose.version": "2",
+            "com.docker.compose.config-hash": "0",
+        }
         argv = ["docker", "run", "-d", "--init"] if running else ["docker", "create"]
         for key, value in labels.items():
             argv += ["--label", f"{key}={value}"]
-        proc = subprocess.run(argv + ["--name", name, "--entrypoint", "sleep", image, "300"], capture_output=True, text=True)
+        proc = subprocess.run(
+            argv + ["--name", name, "--entrypoint", "sleep", image, "300"], capture_output=True, text=True
+        )
         assert proc.returncode == 0, proc.stderr
         made.append(name)
         return name

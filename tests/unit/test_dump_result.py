@@ -21,15 +21,19 @@ def test_success():
     assert dump_result(proc(0, SQL)) == SQL
 
 
-@pytest.mark.parametrize("result, fragment", [
-    (proc(1, "", TRACE), "the models failed to load: RuntimeError: no"),
-    # a Compose plugin that discards the exit status: the printed line is not a schema
-    (proc(0, "CREATE TABLE printed_by_a_model (x int);\n", TRACE), "the models failed to load: RuntimeError: no"),
-    (proc(0, "", TRACE), "the models failed to load: RuntimeError: no"),
-    (proc(0, "", ""), "it printed nothing, and no error"),
-    (proc(0, "hello\n", ""), "it printed something other than a schema"),
-    (proc(1, SQL, TRACE), "the models failed to load: RuntimeError: no"),
-], ids=["exit-1", "swallowed-exit-with-print", "swallowed-exit", "nothing", "not-sql", "sql-but-exit-1"])
+@pytest.mark.parametrize(
+    "result, fragment",
+    [
+        (proc(1, "", TRACE), "the models failed to load: RuntimeError: no"),
+        # a Compose plugin that discards the exit status: the printed line is not a schema
+        (proc(0, "CREATE TABLE printed_by_a_model (x int);\n", TRACE), "the models failed to load: RuntimeError: no"),
+        (proc(0, "", TRACE), "the models failed to load: RuntimeError: no"),
+        (proc(0, "", ""), "it printed nothing, and no error"),
+        (proc(0, "hello\n", ""), "it printed something other than a schema"),
+        (proc(1, SQL, TRACE), "the models failed to load: RuntimeError: no"),
+    ],
+    ids=["exit-1", "swallowed-exit-with-print", "swallowed-exit", "nothing", "not-sql", "sql-but-exit-1"],
+)
 def test_failure(result, fragment):
     logged = []
     with pytest.raises(WorkflowError) as exc:

@@ -14,8 +14,11 @@ from tools import signals
 from tools.atlas import Result
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
-                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize(
+    "sig, code",
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"],
+)
 def test_each_signal_raises_once_with_its_code(sig, code):
     with pytest.raises(signals.Interrupted) as caught:
         with signals.interruptible():
@@ -65,7 +68,9 @@ def test_plain_keyboard_interrupt_is_sigint():
 
 
 TRAPS_SIGINT = "import signal, sys, time\nsignal.signal(signal.SIGINT, lambda *a: (print('rolled back'), sys.exit(1)))\nprint('ready', flush=True)\ntime.sleep(30)\n"
-IGNORES_SIGINT = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(30)\n"
+IGNORES_SIGINT = (
+    "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(30)\n"
+)
 
 
 def _child(code: str) -> subprocess.Popen:
@@ -89,15 +94,32 @@ def test_stop_child_kills_only_after_the_grace_time():
     assert said == ["waiting for child to stop (up to 0.5s)...", "child did not stop after 0.5s: killing it"]
 
 
-@pytest.mark.parametrize("code, stdout, stderr, interrupted", [
-    (1, "", "", True),  # migrate diff after SIGINT says nothing
-    (1, "", "Error: context canceled", True),
-    (1, "  -- migrating version 2\n    pq: canceling statement due to user request\n", "Error: sql: no rows in result set", True),
-    (1, "", "Error: pq: canceling statement due to lock timeout", False),
-    (1, "", "Error: sql/migrate: read migration directory state: checksum mismatch", False),
-    (-2, "", "", True),
-    (-15, "", "", True),
-], ids=["silent", "context-canceled", "statement-canceled", "lock-timeout", "checksum", "killed-by-SIGINT", "killed-by-SIGTERM"])
+@pytest.mark.parametrize(
+    "code, stdout, stderr, interrupted",
+    [
+        (1, "", "", True),  # migrate diff after SIGINT says nothing
+        (1, "", "Error: context canceled", True),
+        (
+            1,
+            "  -- migrating version 2\n    pq: canceling statement due to user request\n",
+            "Error: sql: no rows in result set",
+            True,
+        ),
+        (1, "", "Error: pq: canceling statement due to lock timeout", False),
+        (1, "", "Error: sql/migrate: read migration directory state: checksum mismatch", False),
+        (-2, "", "", True),
+        (-15, "", "", True),
+    ],
+    ids=[
+        "silent",
+        "context-canceled",
+        "statement-canceled",
+        "lock-timeout",
+        "checksum",
+        "killed-by-SIGINT",
+        "killed-by-SIGTERM",
+    ],
+)
 def test_atlas_interrupted_alone_is_told_from_a_failure(code, stdout, stderr, interrupted):
     result = Result(argv=["atlas", "migrate", "apply"], code=code, stdout=stdout, stderr=stderr)
     assert bool(result.canceled or result.killed_by) is interrupted
