@@ -15,7 +15,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -28,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import make_project  # noqa: E402  (a project copy with its own ports)
-from tools.atlas import find_binary, version as atlas_version  # noqa: E402
+from tools.atlas import find_binary  # noqa: E402  (after the sys.path insert above)
+from tools.atlas import version as atlas_version  # noqa: E402  (after the sys.path insert above)
 
 ROWS: list[tuple[str, str, float, str, float, str]] = []  # id, ours, ours_s, baseline, base_s, note
 
@@ -196,10 +196,10 @@ def p4(p, runs, files):
     parts = libpq_url(target, "x")
     psql = one(["psql", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-f", str(concat), parts])
     row(
-        f"P4",
+        "P4",
         f"inv migrate.apply ({files} files)",
         ours,
-        f"psql -1 -f (one file, the physical limit)",
+        "psql -1 -f (one file, the physical limit)",
         psql,
         f"bare atlas migrate apply: {bare * 1000:.0f} ms ({ours / bare:.2f}x); ours adds status calls and the emptiness check",
     )

@@ -57,9 +57,7 @@ def fresh(p, name: str) -> str:
 
 
 def expected_snapshot(p, scenario) -> dict:
-    from sqlalchemy import create_engine
-
-    from sqlalchemy import text
+    from sqlalchemy import create_engine, text
 
     url = fresh(p, "expected")
     engine = create_engine(sa_url(url))
@@ -118,13 +116,13 @@ def run_ours(p, scenario, expected) -> tuple[str, str]:
     models.write_text(HEADER + scenario.after)
     diff = p.inv("migrate.diff", "--name", "change")
     if diff.returncode:
-        lines = [l.strip() for l in diff.stderr.splitlines() if l.strip()]
+        lines = [ln.strip() for ln in diff.stderr.splitlines() if ln.strip()]
         return "refused loudly", (lines[1] if len(lines) > 1 else lines[0])[:140]
     apply = p.inv("migrate.apply", "--allow-destructive")
     if apply.returncode:
         return "fails", apply.stderr.strip().splitlines()[-1][:140]
     differences = catalog.diff(catalog.snapshot_url(p.env["DATABASE_URL"]), expected, "ours", "models")
-    corrected = sum(1 for l in diff.stdout.splitlines() if "statement(s) added where Atlas falls short" in l)
+    corrected = sum(1 for ln in diff.stdout.splitlines() if "statement(s) added where Atlas falls short" in ln)
     detail = "; ".join(str(d) for d in differences[:2]) or (
         "with corrections to Atlas's output" if corrected else "Atlas's output as is"
     )

@@ -175,7 +175,7 @@ def _apply(
             raise WorkflowError(
                 f"{failed.split(' failed at ')[0]} waited more than {table_timeout} for a table lock held by another transaction; "
                 f"that file was rolled back{earlier}",
-                hint=f"retry when the table is quiet (see pg_stat_activity), or raise TABLE_LOCK_TIMEOUT / --table-lock-timeout",
+                hint="retry when the table is quiet (see pg_stat_activity), or raise TABLE_LOCK_TIMEOUT / --table-lock-timeout",
             )
         if failed:
             raise WorkflowError(

@@ -109,8 +109,8 @@ class Result:
     @property
     def error(self) -> str:
         """Atlas's own error line, without its `Error: ` prefix."""
-        lines = [l.strip() for l in (self.stderr + "\n" + self.stdout).splitlines() if l.strip()]
-        errors = [l for l in lines if l.startswith("Error:")]
+        lines = [ln.strip() for ln in (self.stderr + "\n" + self.stdout).splitlines() if ln.strip()]
+        errors = [ln for ln in lines if ln.startswith("Error:")]
         line = (errors or lines or ["no output"])[-1]
         return line.removeprefix("Error:").strip()
 

@@ -143,7 +143,7 @@ def snapshot(conn) -> dict:
         objects = {}
         for row in rows:
             name, values = row[0], row[1:]
-            objects[name] = {f: _normalise(kind, f, _plain(v)) for f, v in zip(FIELDS[kind], values)}
+            objects[name] = {f: _normalise(kind, f, _plain(v)) for f, v in zip(FIELDS[kind], values, strict=False)}
         if kind == "schema":
             objects = {k: v for k, v in objects.items() if k not in IGNORED_SCHEMAS}
         snap[kind] = dict(sorted(objects.items()))

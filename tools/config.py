@@ -114,10 +114,8 @@ def masked_output(root: Path = ROOT):
         yield mask_fn
     finally:
         for writer in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):
                 writer.flush()
-            except Exception:
-                pass
         sys.stdout, sys.stderr = saved
 
 
@@ -267,10 +265,8 @@ class Config:
         """Environment for subprocesses: .env + real environment, URLs normalised for Atlas."""
         environ = dict(self.values)
         for key in [k for k in environ if k.endswith("DATABASE_URL") and environ[k]]:
-            try:
+            with contextlib.suppress(WorkflowError):  # validated where it is used
                 environ[key] = atlas_url(environ[key], key)
-            except WorkflowError:
-                pass  # validated where it is used
         environ.setdefault("ATLAS_NO_UPDATE_NOTIFIER", "1")
         environ.update(extra)
         return environ

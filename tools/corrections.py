@@ -166,12 +166,8 @@ def plan_ignored(history: dict, models: dict, schema_sql: str) -> Plan:
         if st.kind == "rls":
             table = models.get("table", {}).get(st.name, {})
             old = history.get("table", {}).get(st.name)
-            if old is not None and (old.get("row_security"), old.get("force_row_security")) != (
-                table.get("row_security"),
-                table.get("force_row_security"),
-            ):
-                plan.after.append(st.sql)
-            elif old is None:
+            flags = ("row_security", "force_row_security")
+            if old is None or tuple(old.get(f) for f in flags) != tuple(table.get(f) for f in flags):
                 plan.after.append(st.sql)
             continue
         key = _find(models, st.kind, st.name)
@@ -250,9 +246,9 @@ def plan_details(replayed: dict, models: dict, differences: list) -> Plan:
         schema, table, conname = _split(name, 3)
         match = next(
             (
-                l
-                for (k, n), l in only_left.items()
-                if k == "constraint" and l.left.get("type") == "p" and n.startswith(f"{schema}.{table}.")
+                ln
+                for (k, n), ln in only_left.items()
+                if k == "constraint" and ln.left.get("type") == "p" and n.startswith(f"{schema}.{table}.")
             ),
             None,
         )

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 from tools.console import progress
 from tools.errors import WorkflowError
@@ -52,7 +51,7 @@ def _run(argv: list[str], timeout: float, **kwargs) -> subprocess.CompletedProce
 
 
 def _tail(proc: subprocess.CompletedProcess) -> str:
-    lines = [l for l in (proc.stderr or proc.stdout or "").strip().splitlines() if l.strip()]
+    lines = [ln for ln in (proc.stderr or proc.stdout or "").strip().splitlines() if ln.strip()]
     return lines[-1] if lines else f"exit {proc.returncode}"
 
 
@@ -89,7 +88,7 @@ def checkout_containers(root: Path, running_only: bool = False, timeout: float =
         "--filter",
         f"label={WORKING_DIR_LABEL}={Path(root).resolve()}",
         "--format",
-        '{{.Label "%s"}}\t{{.Names}}' % PROJECT_LABEL,
+        '{{.Label "%s"}}\t{{.Names}}' % PROJECT_LABEL,  # noqa: UP031  (Go template: braces stay single)
     ]
     if running_only:
         argv[3:3] = ["--filter", "status=running"]

@@ -53,7 +53,7 @@ def _run(root: Path, *args: str, timeout: float = LOCAL_TIMEOUT) -> subprocess.C
 
 
 def _first_line(proc: subprocess.CompletedProcess) -> str:
-    lines = [l.strip() for l in (proc.stderr + "\n" + proc.stdout).splitlines() if l.strip()]
+    lines = [ln.strip() for ln in (proc.stderr + "\n" + proc.stdout).splitlines() if ln.strip()]
     return (lines or [f"exit status {proc.returncode}"])[0].removeprefix("fatal: ")
 
 

@@ -75,7 +75,7 @@ def version_of(path: Path) -> str:
 
 def statements_of(text: str) -> list[str]:
     """The SQL statements of a migration file, for display (comments dropped)."""
-    body = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("--"))
+    body = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("--"))
     try:
         import pglast
 

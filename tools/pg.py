@@ -7,6 +7,7 @@ psycopg is imported inside the functions: `inv migrate.status` must stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from urllib.parse import urlsplit
 
@@ -60,10 +61,9 @@ def ensure_database(url: str, what: str) -> None:
     try:
         with connect(url, dbname="postgres") as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None:
-                try:
+                # created meanwhile by a concurrent run: fine
+                with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
                     conn.execute(f'CREATE DATABASE "{dbname}"')
-                except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-                    pass  # created meanwhile by a concurrent run
     except Exception as exc:
         raise connection_error(exc, what) from None
 

@@ -40,7 +40,7 @@ def find_bindir(environ: dict[str, str] | None = None) -> Path:
         cand = Path(environ["PG_BINDIR"])
         if (cand / "initdb").exists():
             return cand
-        raise WorkflowError(f"PG_BINDIR has no initdb", hint=INSTALL_HINT)
+        raise WorkflowError("PG_BINDIR has no initdb", hint=INSTALL_HINT)
     initdb = shutil.which("initdb", path=environ.get("PATH"))
     if initdb:
         return Path(initdb).resolve().parent
@@ -284,7 +284,7 @@ class Cluster:
                     f"port {self.port} on 127.0.0.1 is taken by another program",
                     hint="stop it, or choose another port in .env (DB_PORT / DEV_DB_PORT)",
                 )
-            last = [l for l in text.strip().splitlines() if l][-1:] or [proc.stderr.strip()]
+            last = [ln for ln in text.strip().splitlines() if ln][-1:] or [proc.stderr.strip()]
             raise WorkflowError(
                 f"PostgreSQL cluster {self.datadir.name} did not start: {last[0]}", hint=f"see {self.logfile}"
             )

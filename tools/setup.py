@@ -8,14 +8,15 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from pathlib import Path
 
 from tools import atlas as atlas_mod
-from tools import docker_setup, pg, pgcluster, stack as stack_mod
-from tools.console import Report, progress
+from tools import docker_setup, pg, pgcluster
+from tools import stack as stack_mod
 from tools.config import DEFAULT_DB_PORT, DEFAULT_DEV_DB_PORT, Config, env_var_for
+from tools.console import Report, progress
 from tools.errors import WorkflowError
 
 
@@ -282,7 +283,7 @@ def doctor(config: Config) -> DoctorReport:
     try:
         checks.append(Check("postgres binaries", True, str(pgcluster.find_bindir())))
     except WorkflowError as exc:
-        checks.append(Check("postgres binaries", not (not engine), str(exc)))
+        checks.append(Check("postgres binaries", bool(engine), str(exc)))
     checks.append(dotenv_check(config.root))
     checks.append(ports_check(config))
     try:

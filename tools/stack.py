@@ -8,7 +8,6 @@ the dev database (Atlas's throw-away scratch space, DEV_DB_PORT) and the `local`
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -140,7 +139,7 @@ def dump_result(proc: subprocess.CompletedProcess, log=None) -> str:
 def dump_error(stderr: str, log=None, printed: bool = False) -> WorkflowError:
     """One line naming the models' error; the user's traceback (trimmed by dump_schema.py) is
     logged above it."""
-    lines = [l.rstrip() for l in stderr.splitlines() if l.strip()]
+    lines = [ln.rstrip() for ln in stderr.splitlines() if ln.strip()]
     if not lines:
         what = "printed something other than a schema" if printed else "printed nothing"
         return WorkflowError(
@@ -195,8 +194,8 @@ class ComposeStack:
             ) from None
 
     def _fail(self, proc: subprocess.CompletedProcess, what: str) -> WorkflowError:
-        lines = [l.strip() for l in (proc.stderr or "").splitlines() + (proc.stdout or "").splitlines() if l.strip()]
-        errors = [l for l in lines if "error" in l.lower() or "required" in l.lower()]
+        lines = [ln.strip() for ln in (proc.stderr or "").splitlines() + (proc.stdout or "").splitlines() if ln.strip()]
+        errors = [ln for ln in lines if "error" in ln.lower() or "required" in ln.lower()]
         line = self.config.mask((errors or lines or ["no output"])[-1])
         if "cannot connect to the docker daemon" in line.lower():
             return WorkflowError(
@@ -266,7 +265,7 @@ class ComposeStack:
                 return [ServiceState(s, "no Docker engine") for s in SERVICES]
             raise self._fail(proc, "docker compose ps")
         text = proc.stdout.strip()
-        rows = json.loads(text) if text.startswith("[") else [json.loads(l) for l in text.splitlines() if l.strip()]
+        rows = json.loads(text) if text.startswith("[") else [json.loads(ln) for ln in text.splitlines() if ln.strip()]
         found = {r.get("Service"): r for r in rows}
         out = []
         for service in SERVICES:

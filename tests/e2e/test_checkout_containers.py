@@ -69,7 +69,7 @@ def test_setup_writes_no_new_dotenv_beside_this_checkouts_containers(tmp_path, c
     name = containers(p.root, project, running=False)
     proc = p.inv("setup", "--no-docker")
     assert proc.returncode == 1
-    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and f"containers of Compose project {project} ({name})" in errors[0]
     assert f"docker compose -p {project} down --volumes" in errors[0]
     assert not (p.root / ".env").exists() and _exists(name)

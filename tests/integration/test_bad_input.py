@@ -13,9 +13,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -39,7 +39,7 @@ def all_files(p) -> dict[str, bytes]:
     out = {}
     for path in sorted(p.root.rglob("*")):
         rel = path.relative_to(p.root)
-        if path.is_file() and not rel.parts[0] in (".state",) and "__pycache__" not in rel.parts:
+        if path.is_file() and rel.parts[0] not in (".state",) and "__pycache__" not in rel.parts:
             out[str(rel)] = path.read_bytes()
     return out
 
@@ -527,14 +527,14 @@ def test_bad_input(project, case):
         assert proc.returncode != 0
         assert "Traceback" not in proc.stderr + proc.stdout
         errors = [
-            l
-            for l in proc.stderr.splitlines() + proc.stdout.splitlines()
-            if l.startswith(("error:", "out of sync:", "No idea"))
+            ln
+            for ln in proc.stderr.splitlines() + proc.stdout.splitlines()
+            if ln.startswith(("error:", "out of sync:", "No idea"))
         ]
         assert len(errors) >= 1, proc.stderr
         assert case.fragment in "\n".join(errors), proc.stderr + proc.stdout
         if case.code == 1 and case.id != "unknown-flag":
-            assert len([l for l in proc.stderr.splitlines() if l.startswith("error:")]) == 1
+            assert len([ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]) == 1
         assert all_files(p) == files_before, "a file changed"
         assert catalog(p) == catalog_before, "the database changed"
     finally:

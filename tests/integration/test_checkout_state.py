@@ -34,8 +34,8 @@ def _answers(url: str) -> bool:
 @pytest.fixture
 def other_server(tmp_path):
     """Another PostgreSQL server (another data directory, another port), like a neighbour's."""
-    from tools.pgcluster import Cluster, find_bindir, free_port
     from tools.errors import WorkflowError
+    from tools.pgcluster import Cluster, find_bindir, free_port
 
     try:
         find_bindir()
@@ -73,7 +73,7 @@ def test_a_pid_file_naming_another_clusters_postmaster_is_stale(tmp_path, other_
 
         status = p.inv("db.status")
         assert status.returncode == 0, status.stderr
-        db_line = [l for l in status.stdout.splitlines() if l.strip().startswith("db ")][0]
+        db_line = [ln for ln in status.stdout.splitlines() if ln.strip().startswith("db ")][0]
         assert "running" not in db_line and "stale pid file" in db_line
 
         down = p.inv("db.down")
@@ -89,7 +89,7 @@ def test_a_pid_file_naming_another_clusters_postmaster_is_stale(tmp_path, other_
         assert f"names pid {other_pid}" in up.stderr
         assert _answers(p.env["DATABASE_URL"])
         status = p.inv("db.status")
-        db_line = [l for l in status.stdout.splitlines() if l.strip().startswith("db ")][0]
+        db_line = [ln for ln in status.stdout.splitlines() if ln.strip().startswith("db ")][0]
         assert "running" in db_line
         assert _answers(other_server.url())
     finally:
@@ -210,8 +210,8 @@ def test_every_task_but_setup_requires_dotenv(tmp_path, args):
     (p.root / ".env").unlink()
     proc = p.inv(*args)
     assert proc.returncode == 1
-    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
-    assert errors == [f"error: .env not found in project/: run inv setup (it writes .env from .env.example)"], (
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == ["error: .env not found in project/: run inv setup (it writes .env from .env.example)"], (
         proc.stderr
     )
     assert "stack stopped" not in proc.stdout

@@ -8,7 +8,6 @@ in one line why it cannot look; it never says "in sync" with exit 0 because a ba
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORDS, Project, free_port, make_project, require, atlas_binary
+from tests.conftest import Project, atlas_binary, free_port, make_project, require
 
 pytestmark = pytest.mark.integration
 
@@ -136,12 +135,12 @@ def assert_fails_on_the_real_problems(proc, base: str) -> None:
         f"error: migrations/{BELOW} is below the newest migration of {base} ({MAIN_NEWEST}): "
         f"where that is applied it would never run: inv migrate.renumber --file {BELOW}"
     ) in proc.stdout, out
-    lint = [l for l in proc.stdout.splitlines() if l.startswith("error: lint: ")]
-    assert lint and any("29990101000004_drop_note.sql" in l and "destructive" in l for l in lint), out
+    lint = [ln for ln in proc.stdout.splitlines() if ln.startswith("error: lint: ")]
+    assert lint and any("29990101000004_drop_note.sql" in ln and "destructive" in ln for ln in lint), out
 
 
 def one_error_line(proc) -> str:
-    errors = [l for l in (proc.stdout + proc.stderr).splitlines() if l.startswith(("error:", "out of sync:"))]
+    errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith(("error:", "out of sync:"))]
     assert len(errors) == 1, proc.stdout + proc.stderr
     assert proc.returncode == 1
     return errors[0]

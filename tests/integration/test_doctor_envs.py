@@ -31,7 +31,7 @@ def test_set_environments_are_checked(project):
         lines["staging"].startswith("ok ") and "STAGING_DATABASE_URL=postgres://app:****@127.0.0.1:" in lines["staging"]
     )
     assert lines["production"].startswith("ok ") and "PRODUCTION_DATABASE_URL not set" in lines["production"]
-    assert "env" not in "".join(l for l in ok.stderr.splitlines() if l.startswith("error:"))
+    assert "env" not in "".join(ln for ln in ok.stderr.splitlines() if ln.startswith("error:"))
 
 
 @pytest.mark.parametrize(

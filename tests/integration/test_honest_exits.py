@@ -94,7 +94,7 @@ def test_dump_of_a_model_that_prints_then_raises(local_project):
     for args in (("schema.dump",), ("schema.dump", "--check")):
         proc = p.inv(*args)
         assert proc.returncode == 1, proc.stdout + proc.stderr
-        errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
         assert errors == [
             "error: the models failed to load: RuntimeError: the model broke: fix the error in app/models/ (the lines above show where)"
         ]

@@ -99,7 +99,7 @@ def snapshot(p) -> dict[str, bytes]:
 
 
 def interrupted_line(err: str, sig: signal.Signals) -> str:
-    lines = [l for l in err.splitlines() if l.startswith("interrupted")]
+    lines = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
     assert len(lines) == 1, err
     assert "Traceback" not in err, err
     assert lines[0].startswith(f"interrupted ({sig.name}): nothing more was started; "), err

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -82,7 +81,7 @@ def team_database(project):
 
 def one_error(proc) -> str:
     assert "Traceback" not in proc.stderr + proc.stdout
-    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1, proc.stderr
     return errors[0]
 
@@ -299,7 +298,7 @@ def test_two_runs_in_parallel_on_one_dev_server(project):
         for task in ("migrate.verify", "migrate.verify", "migrate.validate")
     ]
     results = [run.communicate(timeout=300) for run in runs]
-    for run, (out, err) in zip(runs, results):
+    for run, (out, err) in zip(runs, results, strict=True):
         assert_no_secret(out + err)
         assert run.returncode == 0, err
     assert databases(p, "schemaflow_scratch_") == []

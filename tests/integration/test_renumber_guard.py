@@ -23,7 +23,7 @@ def refused(p, name: str, fragment: str, extra_env=None) -> None:
     before = snapshot(p)
     proc = p.inv("migrate.renumber", "--file", name, extra_env=extra_env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert [l for l in proc.stderr.splitlines() if l.startswith("error:")] and fragment in proc.stderr, proc.stderr
+    assert [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")] and fragment in proc.stderr, proc.stderr
     assert snapshot(p) == before
 
 

@@ -80,7 +80,7 @@ def test_diff_apply_status_cycle(local_project):
 
 
 def test_initial_migration_from_empty_directory(tmp_path):
-    from tests.conftest import make_project, require, atlas_binary
+    from tests.conftest import atlas_binary, make_project, require
 
     require(atlas_binary() is not None, "the Atlas CLI is not installed")
     p = make_project(tmp_path, "local", migrations=False)

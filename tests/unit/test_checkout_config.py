@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tools.config import DEFAULTS, Config, require_dotenv
-from tools.urls import parse_url
 from tools.errors import WorkflowError
+from tools.urls import parse_url
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD_URL = "DATABASE_URL=postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@127.0.0.1:${DB_PORT}/${POSTGRES_DB}?sslmode=disable\n"

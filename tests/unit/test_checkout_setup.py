@@ -10,10 +10,10 @@ from unittest import mock
 import pytest
 
 from tools import setup as setup_mod
-from tools.fidelity import is_alembic_bookkeeping
 from tools.catalog import Difference
 from tools.config import Config
 from tools.errors import WorkflowError
+from tools.fidelity import is_alembic_bookkeeping
 from tools.stack import app_image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,9 +44,11 @@ def test_no_docker_means_no_containers(tmp_path):
 
 
 def test_new_dotenv_is_refused_while_containers_of_the_checkout_exist(tmp_path):
-    with mock.patch("tools.docker_setup.checkout_containers", return_value={"shop-1a2b3c": ["shop-1a2b3c-db-1"]}):
-        with pytest.raises(WorkflowError) as err:
-            setup_mod.setup(tmp_path, lambda m: None)
+    with (
+        mock.patch("tools.docker_setup.checkout_containers", return_value={"shop-1a2b3c": ["shop-1a2b3c-db-1"]}),
+        pytest.raises(WorkflowError) as err,
+    ):
+        setup_mod.setup(tmp_path, lambda m: None)
     text = str(err.value)
     assert text.startswith(".env is missing but this checkout has containers of Compose project shop-1a2b3c")
     assert "COMPOSE_PROJECT_NAME=shop-1a2b3c" in text and "docker compose -p shop-1a2b3c down --volumes" in text
@@ -55,9 +57,11 @@ def test_new_dotenv_is_refused_while_containers_of_the_checkout_exist(tmp_path):
 
 def test_no_docker_setup_stops_while_the_checkouts_stack_runs(tmp_path):
     config = Config(root=tmp_path, values={})
-    with mock.patch("tools.docker_setup.checkout_containers", return_value={"shop-1a2b3c": ["shop-1a2b3c-db-1"]}):
-        with pytest.raises(WorkflowError) as err:
-            setup_mod.stop_checkout_stack(config, lambda m: None, stop=False)
+    with (
+        mock.patch("tools.docker_setup.checkout_containers", return_value={"shop-1a2b3c": ["shop-1a2b3c-db-1"]}),
+        pytest.raises(WorkflowError) as err,
+    ):
+        setup_mod.stop_checkout_stack(config, lambda m: None, stop=False)
     assert "this checkout's Compose stack (shop-1a2b3c) is running" in str(err.value) and "--stop-compose" in str(
         err.value
     )
@@ -102,9 +106,8 @@ def test_empty_password_is_named_whatever_the_stack_state():
 
     stack = ComposeStack(Config(root=ROOT, values={"POSTGRES_PASSWORD": ""}))
     running = [ServiceState(s, "running (healthy)") for s in ("dev-db", "db", "app")]
-    with mock.patch.object(ComposeStack, "states", return_value=running):
-        with pytest.raises(WorkflowError) as err:
-            stack.up(lambda m: None)
+    with mock.patch.object(ComposeStack, "states", return_value=running), pytest.raises(WorkflowError) as err:
+        stack.up(lambda m: None)
     assert str(err.value).startswith("POSTGRES_PASSWORD is not set (empty)")
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tools.config import Config, env_var_for
-from tools.masking import mask
 from tools.errors import WorkflowError
+from tools.masking import mask
 
 HCL = 'env "sqlalchemy" {\n}\nenv "local" {\n}\nenv "staging" {\n}\nenv "production" {\n}\nenv "qa-eu" {\n}\n'
 

@@ -140,8 +140,8 @@ def test_the_task_edge_masks_output_and_the_error_line(monkeypatch, capsys):
 
 @pytest.mark.parametrize("pw", [p for p in NASTY if p != "%41%42"])
 def test_a_url_that_does_not_parse_is_named_by_its_variable_only(pw):
-    from tools.urls import parse_url
     from tools.errors import WorkflowError
+    from tools.urls import parse_url
 
     with pytest.raises(WorkflowError) as exc:
         parse_url(f"postgres://app:{pw}@h:5432/db", "STAGING_DATABASE_URL")

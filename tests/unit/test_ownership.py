@@ -8,8 +8,8 @@ import pytest
 
 from tools import ownership
 from tools.config import Config
-from tools.urls import address, database_key
 from tools.errors import WorkflowError
+from tools.urls import address, database_key
 
 HCL = 'env "sqlalchemy" {\n}\nenv "local" {\n}\nenv "staging" {\n}\nenv "production" {\n}\n'
 LOCAL = "postgres://app:pw@127.0.0.1:5433/app?sslmode=disable"

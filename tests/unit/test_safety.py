@@ -66,8 +66,8 @@ def _target(config, name: str):
 
 def test_protected_environment_confirmation(tmp_path):
     from tools.config import Config
-    from tools.errors import WorkflowError
     from tools.console import guard
+    from tools.errors import WorkflowError
 
     (tmp_path / "atlas.hcl").write_text('env "local" {\n}\nenv "production" {\n}\n')
     config = Config.load(tmp_path, environ={})

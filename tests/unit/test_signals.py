@@ -20,10 +20,9 @@ from tools.atlas import Result
     ids=["SIGINT", "SIGTERM", "SIGHUP"],
 )
 def test_each_signal_raises_once_with_its_code(sig, code):
-    with pytest.raises(signals.Interrupted) as caught:
-        with signals.interruptible():
-            os.kill(os.getpid(), sig)
-            time.sleep(1)
+    with pytest.raises(signals.Interrupted) as caught, signals.interruptible():
+        os.kill(os.getpid(), sig)
+        time.sleep(1)
     assert caught.value.signum == sig and signals.exit_code(caught.value) == code
     assert signals.line(caught.value).startswith(f"interrupted ({sig.name}): nothing more was started; ")
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers restored
@@ -31,34 +30,31 @@ def test_each_signal_raises_once_with_its_code(sig, code):
 
 def test_a_second_signal_does_not_cut_the_cleanup_short():
     cleaned = False
-    with pytest.raises(signals.Interrupted):
-        with signals.interruptible():
-            try:
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(1)
-            finally:
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.05)
-                cleaned = True
+    with pytest.raises(signals.Interrupted), signals.interruptible():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            cleaned = True
     assert cleaned
 
 
 def test_shielded_steps_finish_before_the_signal_raises():
     steps = []
-    with pytest.raises(signals.Interrupted) as caught:
-        with signals.interruptible():
-            with signals.shielded():
-                os.kill(os.getpid(), signal.SIGHUP)
-                time.sleep(0.05)
-                steps.append("renamed")
-            steps.append("after")
+    with pytest.raises(signals.Interrupted) as caught, signals.interruptible():
+        with signals.shielded():
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+            steps.append("renamed")
+        steps.append("after")
     assert steps == ["renamed"] and caught.value.signum == signal.SIGHUP
 
 
 def test_note_says_what_stays():
-    with pytest.raises(signals.Interrupted) as caught:
-        with signals.note("outer"), signals.note("inner"):
-            raise KeyboardInterrupt
+    with pytest.raises(signals.Interrupted) as caught, signals.note("outer"), signals.note("inner"):
+        raise KeyboardInterrupt
     assert signals.line(caught.value).endswith("; inner")
 
 
