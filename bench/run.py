@@ -201,7 +201,8 @@ def p4(p, runs, files):
         ours,
         "psql -1 -f (one file, the physical limit)",
         psql,
-        f"bare atlas migrate apply: {bare * 1000:.0f} ms ({ours / bare:.2f}x); ours adds status calls and the emptiness check",
+        f"bare atlas migrate apply: {bare * 1000:.0f} ms ({ours / bare:.2f}x); ours adds status calls and the "
+        "emptiness check",
     )
     alembic_s = alembic_upgrade(p, files, target, runs, fresh)
     row(
@@ -332,7 +333,8 @@ def write_results(path: Path, args, per_table) -> None:
     ]
     for rid, ours, ours_s, base, base_s, note in ROWS:
         lines.append(
-            f"| {rid} | {ours} | {ours_s * 1000:.0f} ms | {base} | {base_s * 1000:.0f} ms | {ours_s / base_s:.2f}x | {note} |"
+            f"| {rid} | {ours} | {ours_s * 1000:.0f} ms | {base} | {base_s * 1000:.0f} ms | {ours_s / base_s:.2f}x | "
+            f"{note} |"
         )
     if per_table:
         lines += [

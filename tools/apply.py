@@ -136,7 +136,8 @@ def _apply(
             raise NotAdopted(env, catalog.kinds(snapshot))
         report.safety = safety.SafetyReport()
         log(
-            f"{env} has no migration applied yet (an empty database): nothing to lose, so the pending files are not linted"
+            f"{env} has no migration applied yet (an empty database): "
+            "nothing to lose, so the pending files are not linted"
         )
     broken = report.safety.failing
     if broken and not dry_run:
@@ -173,9 +174,13 @@ def _apply(
         if failed and "due to lock timeout" in failed:
             earlier = f" ({len(report.applied)} earlier file(s) applied)" if report.applied else ""
             raise WorkflowError(
-                f"{failed.split(' failed at ')[0]} waited more than {table_timeout} for a table lock held by another transaction; "
+                f"{failed.split(' failed at ')[0]} waited more than {table_timeout} for a table lock "
+                "held by another transaction; "
                 f"that file was rolled back{earlier}",
-                hint="retry when the table is quiet (see pg_stat_activity), or raise TABLE_LOCK_TIMEOUT / --table-lock-timeout",
+                hint=(
+                    "retry when the table is quiet (see pg_stat_activity), or raise TABLE_LOCK_TIMEOUT / "
+                    "--table-lock-timeout"
+                ),
             )
         if failed:
             raise WorkflowError(

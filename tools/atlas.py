@@ -228,7 +228,9 @@ def map_error(result: Result) -> WorkflowError:
     if "checksum mismatch" in low or "atlas.sum" in low and "mismatch" in low:
         return WorkflowError(
             "migrations/atlas.sum does not match the migration files",
-            hint="if the edit was intended run inv migrate.hash, otherwise restore the files (git checkout migrations/)",
+            hint=(
+                "if the edit was intended run inv migrate.hash, otherwise restore the files (git checkout migrations/)"
+            ),
         )
     if "password authentication failed" in low:
         return WorkflowError(

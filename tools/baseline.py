@@ -58,8 +58,12 @@ class BaselineReport(Report):
 
     def refusal(self) -> WorkflowError:
         return WorkflowError(
-            f"{self.env} differs from what migrations/ up to {self.version} builds in {len(self.differences)} place(s); no baseline recorded",
-            hint="align the database, or pick the --version it matches, or pass --ignore-drift to record the baseline anyway",
+            f"{self.env} differs from what migrations/ up to {self.version} builds in {len(self.differences)} "
+            "place(s); no baseline recorded",
+            hint=(
+                "align the database, or pick the --version it matches, or pass --ignore-drift to record the "
+                "baseline anyway"
+            ),
             code=OUT_OF_SYNC,
         )
 
@@ -112,7 +116,8 @@ def baseline(
         applied = atlas_revisions(target.url, env)  # not `atlas migrate status`: it refuses such a database
         if applied:
             raise WorkflowError(
-                f"{env} already has {applied} migration(s) applied by Atlas: a baseline is only for a database Atlas has never migrated",
+                f"{env} already has {applied} migration(s) applied by Atlas: a baseline is only for a database Atlas "
+                "has never migrated",
                 hint=f"use inv migrate.apply --env {env}",
             )
         snapshot = catalog.snapshot_url(target.url)

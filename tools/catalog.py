@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 IGNORED_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "atlas_schema_revisions")
-_NS = "n.nspname NOT IN ('pg_catalog','information_schema','pg_toast','atlas_schema_revisions') AND n.nspname NOT LIKE 'pg_temp_%%' AND n.nspname NOT LIKE 'pg_toast_temp_%%'"
+_NS = (
+    "n.nspname NOT IN ('pg_catalog','information_schema','pg_toast','atlas_schema_revisions')"
+    " AND n.nspname NOT LIKE 'pg_temp_%%' AND n.nspname NOT LIKE 'pg_toast_temp_%%'"
+)
 # Objects that belong to an extension are the extension's business.
 _NOT_EXT = "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {oid} AND d.deptype = 'e')"
 
@@ -37,7 +40,8 @@ QUERIES = {
         LEFT JOIN pg_collation co ON co.oid = a.attcollation
         WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','p','f','c') AND {_NS}
           AND {_NOT_EXT.format(oid="c.oid")} AND c.relname <> 'atlas_schema_revisions'
-          AND (c.relkind <> 'c' OR NOT EXISTS (SELECT 1 FROM pg_type ct WHERE ct.typrelid = c.oid AND {_NOT_EXT.format(oid="ct.oid").replace("NOT EXISTS", "EXISTS")}))""",
+          AND (c.relkind <> 'c' OR NOT EXISTS (SELECT 1 FROM pg_type ct WHERE ct.typrelid = c.oid
+                                               AND {_NOT_EXT.format(oid="ct.oid").replace("NOT EXISTS", "EXISTS")}))""",
     "constraint": f"""
         SELECT n.nspname || '.' || coalesce(c.relname, ty.typname) || '.' || con.conname, con.contype,
                pg_get_constraintdef(con.oid), obj_description(con.oid, 'pg_constraint')
@@ -96,7 +100,8 @@ QUERIES = {
         WHERE t.typtype = 'c' AND c.relkind = 'c' AND {_NS} AND {_NOT_EXT.format(oid="t.oid")}""",
     "policy": f"""
         SELECT n.nspname || '.' || c.relname || '.' || p.polname, p.polcmd, p.polpermissive,
-               (SELECT array_agg(CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r) END ORDER BY 1) FROM unnest(p.polroles) r),
+               (SELECT array_agg(CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r) END ORDER BY 1)
+                FROM unnest(p.polroles) r),
                pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
         FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE {_NS}""",
@@ -257,7 +262,8 @@ def possible_renames(before: dict, after: dict) -> list[str]:
             schema, old_name = old.split(".", 1)
             new_name = same[0].split(".", 1)[1]
             hints.append(
-                f"table {old} -> {new_name}: if it is a rename, use ALTER TABLE {_q(schema)}.{_q(old_name)} RENAME TO {_q(new_name)}"
+                f"table {old} -> {new_name}: if it is a rename, use ALTER TABLE {_q(schema)}.{_q(old_name)} RENAME "
+                f"TO {_q(new_name)}"
             )
     for table in sorted(old_tables & new_tables):
         old_cols, new_cols = _columns(before, table), _columns(after, table)

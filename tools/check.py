@@ -150,7 +150,8 @@ def _check(config: Config, stack, log, report: CheckReport) -> CheckReport:
             report.problems.append(
                 (
                     OUT_OF_SYNC,
-                    f"the models need a migration that does not exist yet ({len(stmts)} statement(s), first: {first}): run inv migrate.diff --name <change>",
+                    f"the models need a migration that does not exist yet ({len(stmts)} statement(s), first: "
+                    f"{first}): run inv migrate.diff --name <change>",
                 )
             )
     report.problems += verified(config, fresh)
@@ -160,7 +161,8 @@ def _check(config: Config, stack, log, report: CheckReport) -> CheckReport:
         report.problems.append(
             (
                 ERROR,
-                f"migrations/{name} is below the newest migration of {ref} ({newest}): where that is applied it would never run: "
+                f"migrations/{name} is below the newest migration of {ref} ({newest}): where that is applied it "
+                "would never run: "
                 f"inv migrate.renumber --file {name}",
             )
         )

@@ -228,7 +228,8 @@ class Config:
             where = address(self.get(variable))
             if DEV_VAR in (variable, other):
                 raise WorkflowError(
-                    f"{variable} and {other} name the same database ({where}), but the workflow drops and recreates the dev database",
+                    f"{variable} and {other} name the same database ({where}), but the workflow drops and recreates "
+                    "the dev database",
                     hint="point DEV_DATABASE_URL at an empty throw-away database (inv db.up provides one)",
                 )
             env_name = variables[variable]

@@ -182,7 +182,8 @@ def plan_ignored(history: dict, models: dict, schema_sql: str) -> Plan:
             plan.after.append(_alter_sequence(key, history[st.kind][key], models[st.kind][key]))
         elif history[st.kind][key] != models[st.kind][key]:
             plan.unfixable.append(
-                f"{st.kind} {key.rstrip('(')} changed in the models, and Atlas cannot carry changes to a {st.kind}: {HAND_WRITTEN}"
+                f"{st.kind} {key.rstrip('(')} changed in the models, and Atlas cannot carry changes to a {st.kind}: "
+                f"{HAND_WRITTEN}"
             )
     for kind in IGNORED_KINDS:
         for key in history.get(kind, {}):
@@ -280,7 +281,8 @@ def plan_details(replayed: dict, models: dict, differences: list) -> Plan:
             continue
         clause = " ".join(m.group(1) for m in _DEFERRABILITY.finditer(d.right.get("definition", "")))
         plan.after.append(
-            f"ALTER TABLE {q(schema, table)} ADD CONSTRAINT {q(conname)} UNIQUE USING INDEX {q(conname)}{' ' + clause if clause else ''};"
+            f"ALTER TABLE {q(schema, table)} ADD CONSTRAINT {q(conname)} UNIQUE USING INDEX "
+            f"{q(conname)}{' ' + clause if clause else ''};"
         )
         take(d, idx)
 

@@ -64,5 +64,8 @@ class NotAdopted(WorkflowError):
         what = f"objects ({', '.join(kinds)})" if kinds else "objects"
         super().__init__(
             f"{env} holds {what} but no Atlas migration history",
-            hint=f"if another tool (Alembic) built it, adopt it: inv migrate.baseline --env {env} --dry-run, then without --dry-run",
+            hint=(
+                f"if another tool (Alembic) built it, adopt it: inv migrate.baseline --env {env} --dry-run, then "
+                "without --dry-run"
+            ),
         )

@@ -29,7 +29,10 @@ FETCH_TIMEOUT = 300  # seconds for one fetch from the remote
 SHALLOW_FIX = (
     "check out the full history (fetch-depth: 0 in the CI checkout), or pass --base REF naming a commit this clone has"
 )
-NO_HISTORY_FIX = "run it in a git checkout, or pass --no-base to check without history (lint of new files and the order check are then not run)"
+NO_HISTORY_FIX = (
+    "run it in a git checkout, or pass --no-base to check without history "
+    "(lint of new files and the order check are then not run)"
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,10 @@ def require_repository(root: Path) -> None:
     if not shutil.which("git"):
         raise WorkflowError(
             "git is not installed (not on PATH), so the files this branch adds cannot be found",
-            hint="install git, or pass --no-base to check without history (lint of new files and the order check are then not run)",
+            hint=(
+                "install git, or pass --no-base to check without history (lint of new files and the order check are "
+                "then not run)"
+            ),
         )
     proc = _run(root, "rev-parse", "--is-inside-work-tree")
     if proc.returncode == 0 and proc.stdout.strip() == "true":
@@ -161,12 +167,14 @@ def _deepen(root: Path, ref: str, tip: str, log) -> str | None:
     remote = _remote_for(root, ref)
     if not remote:
         raise WorkflowError(
-            f"this shallow clone does not reach the merge base of HEAD and {ref}, and it has no remote to fetch more from",
+            f"this shallow clone does not reach the merge base of HEAD and {ref}, and it has no remote to fetch more "
+            "from",
             hint=SHALLOW_FIX,
         )
     for step in DEEPEN_STEPS:
         log(
-            f"shallow clone: the merge base of HEAD and {ref} is not in it; fetching more history from {remote} (git fetch {step})"
+            f"shallow clone: the merge base of HEAD and {ref} is not in it; fetching more history from {remote} (git "
+            f"fetch {step})"
         )
         proc = _run(root, "fetch", "--no-tags", "--quiet", step, remote, timeout=FETCH_TIMEOUT)
         if proc.returncode != 0:

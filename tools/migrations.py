@@ -63,7 +63,8 @@ def check_versions(config: Config) -> None:
         version = version_of(path)
         if version in seen:
             raise WorkflowError(
-                f"migrations {seen[version]} and {path.name} share version {version}, so Atlas would never apply one of them",
+                f"migrations {seen[version]} and {path.name} share version {version}, so Atlas would never apply one "
+                "of them",
                 hint="rename one with a version above the newest file, then run inv migrate.hash",
             )
         seen[version] = path.name
@@ -91,7 +92,10 @@ def validate_name(config: Config, name: str) -> str:
     if not NAME_RE.match(name):
         raise WorkflowError(
             f"invalid migration name {name!r}",
-            hint="use lower-case letters, digits and underscores (max 60), starting with a letter, e.g. add_user_preferences",
+            hint=(
+                "use lower-case letters, digits and underscores (max 60), starting with a letter, e.g. "
+                "add_user_preferences"
+            ),
         )
     for path in migration_files(config):
         if FILE_RE.match(path.name).group("name") == name:

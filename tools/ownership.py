@@ -106,7 +106,8 @@ UNION ALL
 SELECT 'type', count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
 WHERE t.typtype IN ('e','d','r') AND {_USER_NS} AND {_NOT_EXT.format(oid="t.oid")}
 UNION ALL
-SELECT 'schema', count(*) FROM pg_namespace n WHERE {_USER_NS} AND n.nspname <> 'public' AND {_NOT_EXT.format(oid="n.oid")}
+SELECT 'schema', count(*) FROM pg_namespace n
+WHERE {_USER_NS} AND n.nspname <> 'public' AND {_NOT_EXT.format(oid="n.oid")}
 UNION ALL
 SELECT 'extension', count(*) FROM pg_extension WHERE extname <> 'plpgsql'
 UNION ALL

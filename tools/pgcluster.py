@@ -25,7 +25,10 @@ SEARCH_DIRS = (
     "/usr/local/opt/postgresql@*/bin",  # Homebrew, Intel
     "/Applications/Postgres.app/Contents/Versions/*/bin",
 )
-INSTALL_HINT = "install the PostgreSQL 15 server (Debian/Ubuntu: apt-get install postgresql-15; macOS: brew install postgresql@15) or use Docker (STACK=compose)"
+INSTALL_HINT = (
+    "install the PostgreSQL 15 server (Debian/Ubuntu: apt-get install postgresql-15; "
+    "macOS: brew install postgresql@15) or use Docker (STACK=compose)"
+)
 
 
 def _version_key(path: str) -> tuple:

@@ -44,13 +44,19 @@ def renumber(config: Config, name: str, log=lambda line: None) -> str:
     if ref:
         raise WorkflowError(
             f"{path.name} is on {ref}: others have it and may have applied it, so its version is history",
-            hint="leave it as it is; to change the schema further, add a new migration (inv migrate.diff or inv migrate.new)",
+            hint=(
+                "leave it as it is; to change the schema further, add a new migration (inv migrate.diff or inv "
+                "migrate.new)"
+            ),
         )
     for env, versions in recorded_versions_by_env(config, log):
         if version_of(path) in versions:
             raise WorkflowError(
                 f"{path.name} is recorded as applied in {env}: under a new version it would run again there",
-                hint="leave it as it is; to change the schema further, add a new migration (inv migrate.diff or inv migrate.new)",
+                hint=(
+                    "leave it as it is; to change the schema further, add a new migration (inv migrate.diff or inv "
+                    "migrate.new)"
+                ),
             )
     (moved,), _ = ensure_increasing(config, others, [path])
     rehash(config)

@@ -284,7 +284,8 @@ def type_change_findings(files: list[Path], target_url: str | None, log=None) ->
             with connect(target_url) as conn:
                 rows = conn.execute(
                     "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
-                    "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = "
+                    "c.relnamespace "
                     "WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','p') "
                     "AND n.nspname NOT IN ('pg_catalog','information_schema')"
                 ).fetchall()

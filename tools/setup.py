@@ -48,7 +48,8 @@ def ensure_dotenv(root: Path, log) -> bool:
     for key, value in values.items():
         set_key(str(env_file), key, value, quote_mode="never")
     log(
-        f"created .env from .env.example with a random POSTGRES_PASSWORD (Compose project {values['COMPOSE_PROJECT_NAME']})"
+        "created .env from .env.example with a random POSTGRES_PASSWORD "
+        f"(Compose project {values['COMPOSE_PROJECT_NAME']})"
     )
     return True
 
@@ -109,7 +110,8 @@ def refuse_orphan_containers(root: Path) -> None:
     names = ", ".join(n for names in found.values() for n in names)
     raise WorkflowError(
         f".env is missing but this checkout has containers of Compose project {project} ({names}); no new .env written",
-        hint=f"adopt them: restore their .env (or write one with COMPOSE_PROJECT_NAME={project} and their POSTGRES_PASSWORD), "
+        hint="adopt them: restore their .env "
+        f"(or write one with COMPOSE_PROJECT_NAME={project} and their POSTGRES_PASSWORD), "
         f"or remove them with their data: docker compose -p {project} down --volumes; then run inv setup again",
     )
 
@@ -294,7 +296,8 @@ def doctor(config: Config) -> DoctorReport:
             detail += (
                 f", Compose project {project}"
                 if project
-                else f", Compose project {config.root.name} (the directory's name: set COMPOSE_PROJECT_NAME in .env so no other checkout shares it)"
+                else f", Compose project {config.root.name}"
+                " (the directory's name: set COMPOSE_PROJECT_NAME in .env so no other checkout shares it)"
             )
         checks.append(Check("stack", True, detail))
     except WorkflowError as exc:

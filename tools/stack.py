@@ -94,13 +94,15 @@ def require_password(config: Config) -> str:
 def check_stored_password(config: Config, storage: str) -> None:
     """The local target keeps the password it was initialised with; .env may have a newer one."""
     user, password = config.get("POSTGRES_USER", "app"), config.get("POSTGRES_PASSWORD")
-    url = f"postgres://{quote(user, safe='')}:{quote(password, safe='')}@127.0.0.1:{_port(config, 'DB_PORT')}/postgres?sslmode=disable"
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    url = f"postgres://{credentials}@127.0.0.1:{_port(config, 'DB_PORT')}/postgres?sslmode=disable"
     try:
         pg.connect(url).close()
     except Exception as exc:
         if "password authentication failed" in str(exc).lower():
             raise WorkflowError(
-                f"the local database refused POSTGRES_PASSWORD from .env: {storage} was initialised with another password",
+                f"the local database refused POSTGRES_PASSWORD from .env: {storage} was initialised with another "
+                "password",
                 hint="put that password back in .env, or discard the local data with inv db.down --volumes",
             ) from None
         raise pg.connection_error(exc, "the local database") from None
@@ -208,7 +210,10 @@ class ComposeStack:
         ):
             return WorkflowError(
                 f"{what}: an image cannot be pulled ({line})",
-                hint="run inv setup (it builds local stand-ins and records them in .env), or set POSTGRES_IMAGE / PYTHON_IMAGE",
+                hint=(
+                    "run inv setup (it builds local stand-ins and records them in .env), or set POSTGRES_IMAGE / "
+                    "PYTHON_IMAGE"
+                ),
             )
         if "port is already allocated" in line.lower() or "address already in use" in line.lower():
             return WorkflowError(
@@ -239,7 +244,8 @@ class ComposeStack:
             return  # already up and healthy: nothing to wait for
         with console.progress(
             log,
-            f"Starting {', '.join(services or SERVICES)} with docker compose (waits until healthy, up to {UP_TIMEOUT}s)",
+            f"Starting {', '.join(services or SERVICES)} with docker compose (waits until healthy, up to "
+            f"{UP_TIMEOUT}s)",
         ):
             proc = self._run(
                 "up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT), *services, timeout=UP_TIMEOUT + 600

@@ -130,7 +130,7 @@ def status_of(env: str, data: dict) -> StatusReport:
 
 def out_of_order(report: StatusReport) -> WorkflowError:
     return WorkflowError(
-        f"{report.env}: {len(report.skipped)} file(s) have a version below the current one ({report.current}) and would never run: "
-        + ", ".join(report.skipped),
+        f"{report.env}: {len(report.skipped)} file(s) have a version below the current one ({report.current}) and "
+        "would never run: " + ", ".join(report.skipped),
         hint="give them a version above the newest: inv migrate.renumber --file <name> (for each), then apply",
     )

@@ -62,7 +62,10 @@ def parse_url(value: str, variable: str) -> SplitResult:
     if "search_path" in parts.query.lower():
         raise WorkflowError(
             f"{variable} sets search_path, which would switch Atlas to schema scope",
-            hint="remove search_path from the URL: this project works at database scope (see atlas.hcl), so models may use several schemas",
+            hint=(
+                "remove search_path from the URL: this project works at database scope (see atlas.hcl), so models "
+                "may use several schemas"
+            ),
         )
     return parts
 

@@ -74,7 +74,10 @@ SCENARIOS = [
         "rename-column",
         users('Column("name", String(50))'),
         users('Column("full_name", String(50))'),
-        note="generated as drop + add: data loss, blocked by the apply guard; the diff prints the RENAME that keeps the data",
+        note=(
+            "generated as drop + add: data loss, blocked by the apply guard; the diff prints the RENAME that keeps "
+            "the data"
+        ),
         diff_says="possible rename: column public.users.name -> full_name",
     ),
     Scenario("add-table", users(), users() + ORDERS.format(fk="")),
@@ -210,7 +213,8 @@ memberships = Table("memberships", metadata,
         users('Column("name", String(50))'),
         users(
             'Column("name", String(50))',
-            'Index("ix_users_email_incl", "email", unique=True, postgresql_include=["name"], postgresql_nulls_not_distinct=True)',
+            'Index("ix_users_email_incl", "email", unique=True, postgresql_include=["name"], '
+            "postgresql_nulls_not_distinct=True)",
         ),
     ),
     Scenario(

@@ -238,7 +238,8 @@ CASES = [
     Case(
         "broken-sql",
         ("migrate.apply",),
-        'a pending migration does not run: 29991231235959_broken.sql: executing statement: pq: syntax error at or near "TABLEE"',
+        "a pending migration does not run: 29991231235959_broken.sql: executing statement: pq: syntax error at or "
+        'near "TABLEE"',
         setup=with_file(
             M.format("broken"), 'CREATE TABLE "public"."ok_table" (id int);\nALTER TABLEE oops;\n', hash_after=True
         ),
@@ -458,7 +459,8 @@ CASES += [
     Case(
         "check-not-a-git-repository",
         ("migrate.check",),
-        "not a git repository, so the files this branch adds cannot be found: run it in a git checkout, or pass --no-base",
+        "not a git repository, so the files this branch adds cannot be found: run it in a git checkout, or pass "
+        "--no-base",
     ),
     Case(
         "check-without-git",

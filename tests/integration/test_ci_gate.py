@@ -162,8 +162,8 @@ def test_shallow_clone_deepens_from_its_origin(origin, checkouts):
     proc = check(p)
     assert "origin/main is not in this checkout: fetching it from origin" in proc.stderr, proc.stderr
     assert (
-        "shallow clone: the merge base of HEAD and origin/main is not in it; fetching more history from origin (git fetch --deepen=50)"
-        in proc.stderr
+        "shallow clone: the merge base of HEAD and origin/main is not in it; fetching more history from origin (git "
+        "fetch --deepen=50)" in proc.stderr
     )
     assert_fails_on_the_real_problems(proc, "origin/main")
 
@@ -208,8 +208,10 @@ def test_a_copy_that_is_not_a_git_repository(origin, tmp_path):
     try:
         line = one_error_line(check(p))
         assert line == (
-            "error: this copy of the project is not a git repository, so the files this branch adds cannot be found: run it in a git "
-            "checkout, or pass --no-base to check without history (lint of new files and the order check are then not run)"
+            "error: this copy of the project is not a git repository, so the files this branch adds cannot be found: "
+            "run it in a git "
+            "checkout, or pass --no-base to check without history (lint of new files and the order check are then "
+            "not run)"
         ), line
         ok = check(p, "--no-base")
         assert ok.returncode == 0, ok.stdout + ok.stderr

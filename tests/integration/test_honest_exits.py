@@ -96,7 +96,8 @@ def test_dump_of_a_model_that_prints_then_raises(local_project):
         assert proc.returncode == 1, proc.stdout + proc.stderr
         errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
         assert errors == [
-            "error: the models failed to load: RuntimeError: the model broke: fix the error in app/models/ (the lines above show where)"
+            "error: the models failed to load: RuntimeError: the model broke: fix the error in app/models/ (the "
+            "lines above show where)"
         ]
         assert "app/models/customers.py, line" in proc.stderr and 'raise RuntimeError("the model broke")' in proc.stderr
         assert "site-packages" not in proc.stderr and "importlib" not in proc.stderr  # trimmed to the user's frames

@@ -154,7 +154,8 @@ def test_target_that_is_the_dev_database_is_refused(project, args):
     proc = p.inv(*args, extra_env={"STAGING_DATABASE_URL": same})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert one_error(proc) == (
-        f"error: STAGING_DATABASE_URL and DEV_DATABASE_URL name the same database (localhost:{p.env['DEV_DB_PORT']}/dev), "
+        "error: STAGING_DATABASE_URL and DEV_DATABASE_URL name the same database "
+        f"(localhost:{p.env['DEV_DB_PORT']}/dev), "
         "but the workflow drops and recreates the dev database: point DEV_DATABASE_URL at an empty throw-away "
         "database (inv db.up provides one)"
     )
@@ -243,7 +244,8 @@ def test_live_runs_and_unmarked_look_alikes_are_kept(project):
         server(p),
         f'CREATE DATABASE "{lookalike}"',
         f'CREATE DATABASE "{forged}"',
-        f"COMMENT ON DATABASE \"{forged}\" IS 'schemaflow:scratch project=x run=12345678 (another run token than its name)'",
+        f'COMMENT ON DATABASE "{forged}" IS '
+        "'schemaflow:scratch project=x run=12345678 (another run token than its name)'",
         dbname="postgres",
     )
     live, names = run_holding_scratch(p, "wait")

@@ -21,7 +21,8 @@ def test_non_ascii_comment_and_enum_label(local_project):
     )
     text = text.replace(
         "    is_active: Mapped[bool]",
-        f"    mood: Mapped[str | None] = mapped_column(Enum({LABEL!r}, 'triste', name='mood'))\n    is_active: Mapped[bool]",
+        f"    mood: Mapped[str | None] = mapped_column(Enum({LABEL!r}, 'triste', name='mood'))\n    is_active: "
+        "Mapped[bool]",
         1,
     )
     path.write_text(text)

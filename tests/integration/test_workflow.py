@@ -100,7 +100,8 @@ def test_staging_uses_its_own_variable(local_project):
     unset = p.inv("migrate.apply", "--env", "staging")
     assert unset.returncode == 1
     assert unset.stderr.strip().splitlines() == [
-        "error: STAGING_DATABASE_URL is not set, so environment 'staging' has no database: set STAGING_DATABASE_URL in the environment or in .env (see .env.example)"
+        "error: STAGING_DATABASE_URL is not set, so environment 'staging' has no database: set STAGING_DATABASE_URL "
+        "in the environment or in .env (see .env.example)"
     ]
 
     psql(p, "CREATE DATABASE staging_copy")
@@ -198,7 +199,8 @@ def test_two_diffs_in_one_second_get_distinct_increasing_versions(local_project)
     )
     cols = psql(
         p,
-        "SELECT column_name FROM information_schema.columns WHERE table_name='customers' AND column_name IN ('nickname','motto') ORDER BY 1",
+        "SELECT column_name FROM information_schema.columns WHERE table_name='customers' AND column_name IN "
+        "('nickname','motto') ORDER BY 1",
     )
     assert cols == "motto\nnickname"
 
@@ -243,7 +245,8 @@ def test_declared_constraint_names_work_on_the_migrated_database(local_project):
     assert (
         psql(
             p,
-            "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE contype = 'p' AND nspname = 'public' ORDER BY 1",
+            "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE contype = 'p' "
+            "AND nspname = 'public' ORDER BY 1",
         )
         == "pk_customers\npk_order_items\npk_orders\npk_products"
     )

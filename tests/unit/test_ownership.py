@@ -70,7 +70,8 @@ def test_a_target_at_the_dev_database_is_refused(tmp_path, variable, env):
         c.url_for(env)
     assert str(err.value) == (
         f"{variable} and DEV_DATABASE_URL name the same database (localhost:5434/dev), but the workflow drops "
-        "and recreates the dev database: point DEV_DATABASE_URL at an empty throw-away database (inv db.up provides one)"
+        "and recreates the dev database: point DEV_DATABASE_URL at an empty throw-away database (inv db.up provides "
+        "one)"
     )
     with pytest.raises(WorkflowError, match=f"DEV_DATABASE_URL and {variable} name the same database"):
         c.dev_url()

@@ -96,7 +96,8 @@ def test_confirmation_names_the_action_and_the_files(tmp_path):
         files=["20260101000000_a.sql", "20260102000000_b.sql"],
     )
     assert asked == [
-        "  20260101000000_a.sql\n  20260102000000_b.sql\nApply 2 file(s) on production? Type the environment name to confirm: "
+        "  20260101000000_a.sql\n  20260102000000_b.sql\nApply 2 file(s) on production? Type the environment name to "
+        "confirm: "
     ]
 
 
@@ -145,7 +146,8 @@ def test_possible_renames_pairs_only_unambiguous_shapes():
     hints = possible_renames(before, after)
     assert hints == [
         'table public.old_logs -> logs: if it is a rename, use ALTER TABLE "public"."old_logs" RENAME TO "logs"',
-        'column public.users.full_name -> display_name: if it is a rename, use ALTER TABLE "public"."users" RENAME COLUMN "full_name" TO "display_name"',
+        'column public.users.full_name -> display_name: if it is a rename, use ALTER TABLE "public"."users" RENAME '
+        'COLUMN "full_name" TO "display_name"',
     ]  # a, b -> c, d: two candidates of one shape, no guess
     assert possible_renames(before, before) == []
     changed_type = _snap({"public.users": {"id": ("bigint", True), "display_name": ("varchar(10)", True)}})

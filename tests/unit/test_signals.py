@@ -63,7 +63,11 @@ def test_plain_keyboard_interrupt_is_sigint():
     assert "(SIGINT)" in signals.line(KeyboardInterrupt())
 
 
-TRAPS_SIGINT = "import signal, sys, time\nsignal.signal(signal.SIGINT, lambda *a: (print('rolled back'), sys.exit(1)))\nprint('ready', flush=True)\ntime.sleep(30)\n"
+TRAPS_SIGINT = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGINT, lambda *a: (print('rolled back'), sys.exit(1)))\n"
+    "print('ready', flush=True)\ntime.sleep(30)\n"
+)
 IGNORES_SIGINT = (
     "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(30)\n"
 )

@@ -28,7 +28,8 @@ def fail(stderr: str):
         ),
         ("Error response from daemon: pull access denied for postgres, repository does not exist", "run inv setup"),
         (
-            "Error response from daemon: driver failed programming external connectivity: Bind for 127.0.0.1:5433 failed: port is already allocated",
+            "Error response from daemon: driver failed programming external connectivity: Bind for 127.0.0.1:5433 "
+            "failed: port is already allocated",
             "choose other ports in .env (DB_PORT / DEV_DB_PORT)",
         ),
         (
