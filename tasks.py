@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import subprocess
 import sys
+from typing import Never
 
 from invoke import Collection, Exit, task
 
@@ -78,7 +79,7 @@ def _stack(config: Config):
     }
 )
 @edge
-def setup(c, no_docker=False, stop_compose=False):
+def setup(c, no_docker=False, stop_compose=False) -> None:
     """Provision this machine: .env, the Atlas CLI, Docker + images (or local PostgreSQL)."""
     from tools.setup import setup as run_setup
 
@@ -89,7 +90,7 @@ def setup(c, no_docker=False, stop_compose=False):
 
 @task
 @edge
-def doctor(c):
+def doctor(c) -> None:
     """Check tools, stack and environments; print what is used and why (URLs masked)."""
     from tools.setup import doctor as run_doctor
 
@@ -98,7 +99,7 @@ def doctor(c):
 
 @task
 @edge
-def dev(c):
+def dev(c) -> None:
     """The main job: stack up, dump the models, initial migration if none, apply to local, status."""
     from tools import dev as main_job
 
@@ -108,7 +109,7 @@ def dev(c):
 
 @task(help={"quick": "Fewer runs and smaller sizes (a smoke run)", "runs": "Runs per measurement (median)"})
 @edge
-def bench(c, quick=False, runs=5):
+def bench(c, quick=False, runs=5) -> Never:
     """Benchmark the workflow against bare Atlas, psql and Alembic; write bench/results.md."""
     argv = [sys.executable, str(_config().root / "bench" / "run.py"), "--runs", str(runs)] + (
         ["--quick"] if quick else []
@@ -121,7 +122,7 @@ def bench(c, quick=False, runs=5):
 
 @task(help={"services": "Comma-separated services to start (default: all)"})
 @edge
-def db_up(c, services=""):
+def db_up(c, services="") -> None:
     """Start the database stack and wait until it is healthy; print what runs where."""
     from tools.stack import state_lines
 
@@ -133,7 +134,7 @@ def db_up(c, services=""):
 
 @task(help={"volumes": "Also delete the local database's data (irreversible)"})
 @edge
-def db_down(c, volumes=False):
+def db_down(c, volumes=False) -> None:
     """Stop the stack (the local database's data survives unless --volumes)."""
     backend = _stack(_config())
     backend.down(log, volumes=volumes)
@@ -142,7 +143,7 @@ def db_down(c, volumes=False):
 
 @task
 @edge
-def db_status(c):
+def db_status(c) -> None:
     """Show the backend in use and why, each service's state and its (masked) URL."""
     from tools.stack import state_lines
 
@@ -157,7 +158,7 @@ def db_status(c):
     }
 )
 @edge
-def db_reset(c, env="local", yes=False):
+def db_reset(c, env="local", yes=False) -> None:
     """Drop and recreate the local database, then apply every migration."""
     from tools import apply, reset
 
@@ -174,7 +175,7 @@ def db_reset(c, env="local", yes=False):
 
 @task(help={"dev": "Open the dev database instead of the local one"})
 @edge
-def db_psql(c, dev=False):
+def db_psql(c, dev=False) -> Never:
     """Open psql on the local database (or the dev database with --dev)."""
     argv, environ = _stack(_config()).psql_argv("dev" if dev else "local")
     raise Exit(code=subprocess.call(argv, env=environ))
@@ -185,7 +186,7 @@ def db_psql(c, dev=False):
 
 @task(help={"check": "Do not write: exit 2 if schema.sql is stale against the models"})
 @edge
-def schema_dump(c, check=False):
+def schema_dump(c, check=False) -> None:
     """Dump the models to schema.sql (in the app container, or on the host without Docker)."""
     from tools import schema
 
@@ -198,7 +199,7 @@ def schema_dump(c, check=False):
 
 @task(help={"name": "Name of the migration, e.g. add_user_preferences (snake_case)"})
 @edge
-def migrate_diff(c, name=""):
+def migrate_diff(c, name="") -> None:
     """Dump the models, diff them against migrations/ with Atlas, write the new migration."""
     from tools import diff
 
@@ -228,7 +229,7 @@ def migrate_apply(
     ignore_drift=False,
     lock_timeout="",
     table_lock_timeout="",
-):
+) -> None:
     """Apply pending migrations: drift check, lint, confirmation for protected envs, apply, status."""
     from tools import apply
 
@@ -252,7 +253,7 @@ def migrate_apply(
 
 @task(help={"env": "Environment from atlas.hcl (default: local)"})
 @edge
-def migrate_drift(c, env="local"):
+def migrate_drift(c, env="local") -> None:
     """Compare an environment's real schema with what its applied migrations build; exit 2 on drift."""
     from tools import fidelity
 
@@ -272,7 +273,7 @@ def migrate_drift(c, env="local"):
     }
 )
 @edge
-def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignore_drift=False):
+def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignore_drift=False) -> None:
     """Adopt a database built by another tool (Alembic): compare, then record migrations as applied."""
     from tools import baseline
 
@@ -284,7 +285,7 @@ def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignor
 
 @task(help={"file": "The migration file (name in migrations/) to move above the newest version"})
 @edge
-def migrate_renumber(c, file=""):
+def migrate_renumber(c, file="") -> None:
     """Give a file merged in below the newest version a version above it (re-hashes atlas.sum)."""
     from tools import renumber
 
@@ -294,7 +295,7 @@ def migrate_renumber(c, file=""):
 
 @task
 @edge
-def migrate_verify(c):
+def migrate_verify(c) -> None:
     """Build the schema from migrations/ and from schema.sql, compare catalogs; exit 2 on difference."""
     from tools import fidelity
 
@@ -310,7 +311,7 @@ def migrate_verify(c):
     }
 )
 @edge
-def migrate_status(c, env="local", all=False):
+def migrate_status(c, env="local", all=False) -> None:
     """Show the migration status of an environment; exit 2 while files are pending."""
     config = _config()
     show(status.status_all(config) if all else status.status(config, config.target(env)))
@@ -318,7 +319,7 @@ def migrate_status(c, env="local", all=False):
 
 @task(help={"latest": "Lint the latest N files (default 1)", "base": "Lint files new since this git ref instead"})
 @edge
-def migrate_lint(c, latest=1, base=""):
+def migrate_lint(c, latest=1, base="") -> None:
     """Lint migration files with Atlas on the dev database; exit 1 on findings that are errors."""
     from tools import safety
 
@@ -329,7 +330,7 @@ def migrate_lint(c, latest=1, base=""):
 
 @task
 @edge
-def migrate_validate(c):
+def migrate_validate(c) -> None:
     """Check atlas.sum and replay every migration on the dev database."""
     from tools import check
 
@@ -345,7 +346,7 @@ def migrate_validate(c):
     }
 )
 @edge
-def migrate_check(c, base="", no_base=False):
+def migrate_check(c, base="", no_base=False) -> None:
     """CI gate: schema.sql fresh, no missing migration, migrations/ verified, lint clean. Exit 0/1/2."""
     from tools import check
 
@@ -355,7 +356,7 @@ def migrate_check(c, base="", no_base=False):
 
 @task
 @edge
-def migrate_hash(c):
+def migrate_hash(c) -> None:
     """Recompute migrations/atlas.sum after a hand edit."""
     migrations.rehash(_config())
     print("migrations/atlas.sum updated")
@@ -363,7 +364,7 @@ def migrate_hash(c):
 
 @task(help={"name": "Name of the migration, e.g. backfill_totals (snake_case)"})
 @edge
-def migrate_new(c, name=""):
+def migrate_new(c, name="") -> None:
     """Create an empty migration file to write by hand (then inv migrate.hash)."""
     path = migrations.new(_config(), name)
     print(f"created migrations/{path.name}: write the SQL, then run inv migrate.hash")

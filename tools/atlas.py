@@ -156,7 +156,7 @@ def json_or_none(result: Result):
 class Atlas:
     """Runs the Atlas CLI in the project directory with a prepared environment."""
 
-    def __init__(self, root: Path, environ: dict[str, str], binary: str | None = None, mask=lambda s: s):
+    def __init__(self, root: Path, environ: dict[str, str], binary: str | None = None, mask=lambda s: s) -> None:
         self.root = root
         self.environ = environ
         self.binary = binary or require_binary(environ)

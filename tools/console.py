@@ -42,7 +42,7 @@ def progress(log, label: str):
     log(f"{label}...")
     stop = threading.Event()
 
-    def tick():
+    def tick() -> None:
         while not stop.wait(TICK):
             log(f"  still {label[:1].lower() + label[1:]} ({time.monotonic() - start:.0f}s)")
 

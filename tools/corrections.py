@@ -233,7 +233,7 @@ def plan_details(replayed: dict, models: dict, differences: list) -> Plan:
     plan = Plan()
     handled: dict[int, object] = {}
 
-    def take(*diffs):
+    def take(*diffs) -> None:
         for d in diffs:
             handled[id(d)] = d
 

@@ -111,7 +111,7 @@ def known_secrets(values: dict[str, str]) -> tuple[str, ...]:
 class MaskingWriter:
     """A text stream that masks what goes through it, one whole line at a time."""
 
-    def __init__(self, stream, mask_fn):
+    def __init__(self, stream, mask_fn) -> None:
         self._stream, self._mask, self._pending = stream, mask_fn, ""
 
     def write(self, text: str) -> int:

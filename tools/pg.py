@@ -78,7 +78,7 @@ class dev_lock:
     Re-entrant within a process; waits at most `timeout` seconds for other processes.
     """
 
-    def __init__(self, url: str, timeout: float = 600, log=None):
+    def __init__(self, url: str, timeout: float = 600, log=None) -> None:
         self.url, self.timeout, self.log = url, timeout, log
         self.conn = None
 
@@ -107,7 +107,7 @@ class dev_lock:
             raise connection_error(exc, "the dev database") from None
         return self
 
-    def _release(self):
+    def _release(self) -> None:
         global _dev_lock_depth
         _dev_lock_depth -= 1
         if _dev_lock_depth == 0 and self.conn is not None:
@@ -141,7 +141,7 @@ class apply_lock:
     so that a concurrent apply never sees another one half-way. Waits at most `timeout`.
     """
 
-    def __init__(self, url: str, env: str, timeout: str, log):
+    def __init__(self, url: str, env: str, timeout: str, log) -> None:
         self.url, self.env, self.timeout, self.log = url, env, timeout, log
         self.conn = None
 

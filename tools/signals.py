@@ -33,7 +33,7 @@ QUIET = 2.0
 class Interrupted(KeyboardInterrupt):
     """A task was interrupted by a signal (SIGINT, SIGTERM or SIGHUP)."""
 
-    def __init__(self, signum: int = signal.SIGINT, note: str = ""):
+    def __init__(self, signum: int = signal.SIGINT, note: str = "") -> None:
         super().__init__(signum)
         self.signum = int(signum)
         self.note = note
@@ -87,7 +87,7 @@ class _State:
 _state = _State()
 
 
-def _handler(signum, frame):
+def _handler(signum, frame) -> None:
     if _state.raised is not None:
         return  # already unwinding: let the cleanup finish
     if _state.shield:

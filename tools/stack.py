@@ -166,7 +166,7 @@ def dump_error(stderr: str, log=None, printed: bool = False) -> WorkflowError:
 class ComposeStack:
     name = "compose"
 
-    def __init__(self, config: Config, why: str = ""):
+    def __init__(self, config: Config, why: str = "") -> None:
         self.config = config
         self.why = why
         self.root = config.root
@@ -306,7 +306,7 @@ class ComposeStack:
 class LocalStack:
     name = "local"
 
-    def __init__(self, config: Config, why: str = ""):
+    def __init__(self, config: Config, why: str = "") -> None:
         self.config = config
         self.why = why
         self.root = config.root
