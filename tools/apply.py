@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from tools import catalog, safety
 from tools.atlas import JSON, Atlas, atlas_for, json_or_none, map_error
 from tools.config import Config, Target
-from tools.console import Report, guard, progress
+from tools.console import Log, Report, guard, progress
 from tools.errors import NotAdopted, WorkflowError
 from tools.fidelity import drift
 from tools.migrations import check_versions, migrations_dir, statements_of
@@ -69,7 +69,7 @@ class ApplyReport(Report):
 def apply(
     config: Config,
     target: Target,
-    log,
+    log: Log,
     yes: bool = False,
     dry_run: bool = False,
     ask=input,
@@ -102,7 +102,17 @@ def apply(
 
 
 def _apply(
-    config, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift, table_timeout
+    config,
+    target,
+    log: Log,
+    yes,
+    dry_run,
+    ask,
+    allow_destructive,
+    ignore_drift,
+    lock_timeout,
+    check_drift,
+    table_timeout,
 ) -> ApplyReport:
     env = target.name
     before = status(config, target)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tools import console, signals
 from tools.config import env_var_for
+from tools.console import Log
 from tools.errors import NotAdopted, WorkflowError
 
 PINNED_VERSION = "v0.13.1"
@@ -54,7 +55,7 @@ def require_binary(environ: dict[str, str] | None = None) -> str:
     return path
 
 
-def build_pinned(module_dir: Path, dest: Path, log) -> Path:
+def build_pinned(module_dir: Path, dest: Path, log: Log) -> Path:
     """Build the pinned Atlas from the Go module proxy (tools/atlas-cli/go.mod) into `dest`."""
     go = shutil.which("go")
     if not go:

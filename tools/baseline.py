@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from tools import catalog, migrations
 from tools.atlas import atlas_for
 from tools.config import Config, Target
-from tools.console import Report, guard, progress
+from tools.console import Log, Report, guard, progress
 from tools.errors import OUT_OF_SYNC, OutOfSync, WorkflowError
 from tools.fidelity import ALEMBIC_TABLE, drift
 from tools.pg import apply_lock, connect, connection_error, validate_duration
@@ -87,7 +87,7 @@ def atlas_revisions(url: str, env: str) -> int:
 def baseline(
     config: Config,
     target: Target,
-    log,
+    log: Log,
     version: str = "",
     yes: bool = False,
     dry_run: bool = False,

@@ -8,6 +8,11 @@ Atlas's revision schema and the system schemas are ignored.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import psycopg
+
 from dataclasses import dataclass
 
 IGNORED_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "atlas_schema_revisions")
@@ -140,7 +145,7 @@ def _normalise(kind: str, field: str, value):
     return value
 
 
-def snapshot(conn) -> dict:
+def snapshot(conn: psycopg.Connection) -> dict:
     """Every user object of the connected database: {kind: {qualified name: {field: value}}}."""
     snap = {}
     for kind, sql in QUERIES.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 from tools import fidelity, gitbase
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
-from tools.console import Report
+from tools.console import Log, Report
 from tools.errors import ERROR, OK, OUT_OF_SYNC, WorkflowError, exit_with
 from tools.migrations import (
     FILE_RE,
@@ -26,6 +26,7 @@ from tools.migrations import (
 from tools.pg import dev_lock
 from tools.safety import lint
 from tools.scratch import desired_state, fresh_dev, using_dev
+from tools.stack import Stack
 
 
 @dataclass
@@ -88,7 +89,7 @@ def default_base(config: Config) -> str | None:
     return gitbase.merge_base(config.root, found[1]) if found else None
 
 
-def check(config: Config, stack, log, base: str | None = None, no_base: bool = False) -> CheckReport:
+def check(config: Config, stack: Stack, log: Log, base: str | None = None, no_base: bool = False) -> CheckReport:
     """Prove migrations/ is in sync with the models, using only a throw-away dev database.
 
     The base (--base, else origin/HEAD, origin/main, origin/master, main, master) is resolved
@@ -108,7 +109,7 @@ def check(config: Config, stack, log, base: str | None = None, no_base: bool = F
         return _check(config, stack, log, report)
 
 
-def _check(config: Config, stack, log, report: CheckReport) -> CheckReport:
+def _check(config: Config, stack: Stack, log: Log, report: CheckReport) -> CheckReport:
     fresh = stack.dump_schema(log)
     committed = (config.root / "schema.sql").read_text() if (config.root / "schema.sql").exists() else ""
     if fresh != committed:

@@ -11,9 +11,13 @@ import contextlib
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from tools.config import Target
 from tools.errors import WorkflowError
+
+# What a step reports its progress through: print, a list's append, a no-op.
+Log = Callable[[str], None]
 
 TICK = 15.0
 
@@ -30,7 +34,7 @@ class Report:
 
 
 @contextlib.contextmanager
-def progress(log, label: str):
+def progress(log: Log, label: str):
     start = time.monotonic()
     if sys.stderr.isatty():
         from rich.console import Console

@@ -10,7 +10,7 @@ from pathlib import Path
 from tools import catalog, corrections, signals, staging
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
-from tools.console import Report
+from tools.console import Log, Report
 from tools.errors import WorkflowError
 from tools.migrations import (
     check_versions,
@@ -27,6 +27,7 @@ from tools.pg import dev_lock
 from tools.safety import lint
 from tools.schema import dump
 from tools.scratch import desired_state, execute_sql, fresh_dev, replay_migrations, scratch_databases
+from tools.stack import Stack
 
 
 @dataclass
@@ -60,7 +61,7 @@ class DiffReport(Report):
         ]
 
 
-def diff(config: Config, stack, name: str, log) -> DiffReport:
+def diff(config: Config, stack: Stack, name: str, log: Log) -> DiffReport:
     name = validate_name(config, name)
     check_versions(config)
     stack.up(log, ("dev-db", "app") if stack.name == "compose" else ("dev-db",))
@@ -68,7 +69,7 @@ def diff(config: Config, stack, name: str, log) -> DiffReport:
         return _diff(config, stack, name, log)
 
 
-def _diff(config: Config, stack, name: str, log) -> DiffReport:
+def _diff(config: Config, stack: Stack, name: str, log: Log) -> DiffReport:
     """Atomic: Atlas writes, we correct, verify and lint in a staged copy of migrations/; only
     the finished file and its atlas.sum are moved into migrations/, with schema.sql
     (tools/staging.py). Interrupted or failed before that, all three stay as they were."""
@@ -81,7 +82,9 @@ def _diff(config: Config, stack, name: str, log) -> DiffReport:
     return report
 
 
-def _write_staged(config: Config, name: str, schema_sql: str, directory: Path, report: DiffReport, log) -> list[Path]:
+def _write_staged(
+    config: Config, name: str, schema_sql: str, directory: Path, report: DiffReport, log: Log
+) -> list[Path]:
     """Atlas's diff into `directory`, renumbered, corrected and verified, then linted."""
     fresh_dev(config)
     history = [p.name for p in migration_files(config, directory)]
@@ -104,7 +107,13 @@ def _write_staged(config: Config, name: str, schema_sql: str, directory: Path, r
 
 
 def correct(
-    config: Config, name: str, history: list[str], new: list[Path], schema_sql: str, log, directory: Path | None = None
+    config: Config,
+    name: str,
+    history: list[str],
+    new: list[Path],
+    schema_sql: str,
+    log: Log,
+    directory: Path | None = None,
 ) -> tuple[list[Path], list[str], list[str]]:
     """Make the new migration build exactly what schema.sql builds, by catalogs; else refuse.
 

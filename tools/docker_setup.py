@@ -13,13 +13,11 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-from tools.console import progress
+from tools.console import Log, progress
 from tools.errors import WorkflowError
-
-Log = Callable[[str], None]
 
 BASE_IMAGE = "schemaflow-local/debian:bookworm"
 LOCAL_IMAGES = {

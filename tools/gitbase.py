@@ -19,6 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.console import Log
 from tools.errors import WorkflowError
 
 CANDIDATES = ("origin/HEAD", "origin/main", "origin/master", "main", "master")
@@ -132,7 +133,7 @@ def merge_base(root: Path, tip: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 
-def _fetch_branch(root: Path, remote: str, branch: str, log) -> str | None:
+def _fetch_branch(root: Path, remote: str, branch: str, log: Log) -> str | None:
     """Fetch `branch` of `remote` into refs/remotes/<remote>/<branch>; its name, or None."""
     log(f"{remote}/{branch} is not in this checkout: fetching it from {remote}")
     args = ["fetch", "--no-tags", "--quiet"] + (["--depth=1"] if is_shallow(root) else [])
@@ -162,7 +163,7 @@ def _remote_default_branch(root: Path, remote: str) -> str:
     )
 
 
-def _deepen(root: Path, ref: str, tip: str, log) -> str | None:
+def _deepen(root: Path, ref: str, tip: str, log: Log) -> str | None:
     """Fetch more history until the merge base of HEAD and `tip` is in the clone (bounded)."""
     remote = _remote_for(root, ref)
     if not remote:
@@ -189,7 +190,7 @@ def _deepen(root: Path, ref: str, tip: str, log) -> str | None:
     return None
 
 
-def resolve(root: Path, ref: str | None, log) -> Base:
+def resolve(root: Path, ref: str | None, log: Log) -> Base:
     """The base of this checkout: `ref` (--base), else the first of CANDIDATES; fetched or
     deepened from the remote when a CI checkout lacks it. Raises WorkflowError, one line."""
     require_repository(root)

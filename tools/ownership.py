@@ -21,6 +21,11 @@ database only when it can take that lock, i.e. when its run is gone (killed, cra
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import psycopg
+
 import contextlib
 import re
 import secrets
@@ -29,6 +34,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from tools import signals
 from tools.config import Config
+from tools.console import Log
 from tools.errors import WorkflowError
 from tools.pg import connect, connection_error, dev_lock
 from tools.urls import address
@@ -159,7 +165,7 @@ def _sql(template: str, name: str, comment: str | None = None):
 SYSTEM_DATABASES = ("postgres", "template0", "template1")
 
 
-def _mark_of(conn, name: str, variable: str = "", url: str = "") -> tuple[bool, Mark | None]:
+def _mark_of(conn: psycopg.Connection, name: str, variable: str = "", url: str = "") -> tuple[bool, Mark | None]:
     """(exists, its mark) of database `name`, asked on the server's maintenance connection.
     The server's own databases (postgres, templates) are never the workflow's: refused."""
     row = conn.execute(
@@ -176,7 +182,7 @@ def _mark_of(conn, name: str, variable: str = "", url: str = "") -> tuple[bool, 
     return (row is not None, parse_mark(row[0]) if row else None)
 
 
-def _create(conn, name: str, mark: Mark) -> None:
+def _create(conn: psycopg.Connection, name: str, mark: Mark) -> None:
     conn.execute(_sql("CREATE DATABASE {db}", name))
     conn.execute(_sql("COMMENT ON DATABASE {db} IS {comment}", name, mark.text()))
 
@@ -188,7 +194,7 @@ def refusal(variable: str, url: str, holds: str, mark: Mark | None, fix: str) ->
     )
 
 
-def _prove(conn, url: str, variable: str, kind: str, fix: str) -> tuple[bool, Mark | None]:
+def _prove(conn: psycopg.Connection, url: str, variable: str, kind: str, fix: str) -> tuple[bool, Mark | None]:
     """(exists, mark) once the database at `url` is proven droppable for `kind`; else refuse."""
     exists, mark = _mark_of(conn, dbname_of(url), variable, url)
     if exists and not owned(mark, kind):
@@ -260,7 +266,7 @@ def scratch_name(run: str, label: str) -> str:
     return f"{SCRATCH_PREFIX}{run}_{label}"
 
 
-def drop_leftovers(conn, log=None) -> list[str]:
+def drop_leftovers(conn: psycopg.Connection, log: Log | None = None) -> list[str]:
     """Drop the scratch databases of runs that are gone: marked as scratch, named for their run,
     and that run's advisory lock free. Unmarked look-alikes and live runs' databases stay."""
     rows = conn.execute(
@@ -285,7 +291,7 @@ def drop_leftovers(conn, log=None) -> list[str]:
 
 
 @contextlib.contextmanager
-def scratch(config: Config, *labels: str, log=None):
+def scratch(config: Config, *labels: str, log: Log | None = None):
     """Fresh databases next to the dev database (yields their URLs), dropped at the end even
     on an error or Ctrl-C; a run killed before that leaves them to the next run's cleanup."""
     dev = config.dev_url()
@@ -320,7 +326,7 @@ def scratch(config: Config, *labels: str, log=None):
         _drop_all(dev, holder, created, log)
 
 
-def _drop_all(dev: str, holder, names: list[str], log=None) -> None:
+def _drop_all(dev: str, holder, names: list[str], log: Log | None = None) -> None:
     """Drop this run's scratch databases (on the lock holder's session, or a new one if that
     broke), then end the holder's session, which frees the run's lock. What cannot be dropped
     is reported (on `log`, else stderr): the next run drops it, once this one is gone."""

@@ -11,6 +11,7 @@ import contextlib
 import re
 from urllib.parse import urlsplit
 
+from tools.console import Log
 from tools.errors import WorkflowError
 from tools.urls import libpq_url
 
@@ -78,7 +79,7 @@ class dev_lock:
     Re-entrant within a process; waits at most `timeout` seconds for other processes.
     """
 
-    def __init__(self, url: str, timeout: float = 600, log=None) -> None:
+    def __init__(self, url: str, timeout: float = 600, log: Log | None = None) -> None:
         self.url, self.timeout, self.log = url, timeout, log
         self.conn = None
 
@@ -141,7 +142,7 @@ class apply_lock:
     so that a concurrent apply never sees another one half-way. Waits at most `timeout`.
     """
 
-    def __init__(self, url: str, env: str, timeout: str, log) -> None:
+    def __init__(self, url: str, env: str, timeout: str, log: Log) -> None:
         self.url, self.env, self.timeout, self.log = url, env, timeout, log
         self.conn = None
 

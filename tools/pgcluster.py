@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.console import Log
 from tools.errors import WorkflowError
 
 SEARCH_DIRS = (
@@ -243,7 +244,7 @@ class Cluster:
         found = re.search(r"server is running \(PID: (\d+)\)", proc.stdout or "")
         return int(found.group(1)) if proc.returncode == 0 and found else None
 
-    def clear_stale_pidfile(self, log=None) -> None:
+    def clear_stale_pidfile(self, log: Log | None = None) -> None:
         """Remove a stale postmaster.pid (so a start works), saying so once."""
         stale = self.stale_pid()
         if stale is None:
@@ -258,7 +259,7 @@ class Cluster:
     def running(self) -> bool:
         return self.pid() is not None
 
-    def start(self, timeout: float = 30, log=None) -> None:
+    def start(self, timeout: float = 30, log: Log | None = None) -> None:
         if self.running():
             return
         self.init()
@@ -292,7 +293,7 @@ class Cluster:
                 f"PostgreSQL cluster {self.datadir.name} did not start: {last[0]}", hint=f"see {self.logfile}"
             )
 
-    def stop(self, timeout: float = 30, log=None) -> None:
+    def stop(self, timeout: float = 30, log: Log | None = None) -> None:
         """Stop this cluster's server; a stale pid file is removed, never signalled (pg_ctl stop
         would send the signal to whatever process has that pid now)."""
         if not self.running():
@@ -303,7 +304,7 @@ class Cluster:
             timeout=timeout + 10,
         )
 
-    def destroy(self, log=None) -> None:
+    def destroy(self, log: Log | None = None) -> None:
         self.stop(log=log)
         shutil.rmtree(self.datadir, ignore_errors=True)
         self.logfile.unlink(missing_ok=True)
@@ -334,7 +335,7 @@ def free_port(preferred: int = 0, avoid: set[int] = frozenset()) -> int:
     )
 
 
-def wait_ready(connect, timeout: float = 30, what: str = "database", log=None) -> None:
+def wait_ready(connect, timeout: float = 30, what: str = "database", log: Log | None = None) -> None:
     """Call `connect()` until it works; bounded, with one visible line if it takes a while."""
     deadline = time.monotonic() + timeout
     told = False

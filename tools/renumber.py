@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from tools.config import GUIDE_ENV, Config, env_var_for
+from tools.console import Log
 from tools.errors import WorkflowError
 from tools.migrations import (
     FILE_RE,
@@ -21,7 +22,7 @@ from tools.migrations import (
 from tools.pg import connect, connection_error
 
 
-def renumber(config: Config, name: str, log=lambda line: None) -> str:
+def renumber(config: Config, name: str, log: Log = lambda line: None) -> str:
     """Move one file above every other version (a file merged in below the newest), re-hash.
 
     Only a file nobody has yet: never one on main (others have it, and may have applied it)
@@ -83,7 +84,7 @@ def main_ref_holding(config: Config, name: str) -> str | None:
     return None
 
 
-def recorded_versions_by_env(config: Config, log) -> list[tuple[str, set[str]]]:
+def recorded_versions_by_env(config: Config, log: Log) -> list[tuple[str, set[str]]]:
     """The versions each reachable environment records in Atlas's revision table (read
     directly, so that a changed atlas.sum does not hide them). Unset environments are skipped;
     unreachable ones too, with a note."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from tools import gitbase, signals
 from tools.atlas import JSON, atlas_for, json_or_none, map_error
 from tools.config import GUIDE_ENV, Config
-from tools.console import Report
+from tools.console import Log, Report
 from tools.errors import WorkflowError
 from tools.migrations import dir_args, migration_files, migrations_dir, regular_files_only
 from tools.pg import connect
@@ -206,7 +206,7 @@ def atlas_findings(lint_report) -> list[Finding]:
     return out
 
 
-def analyze(config, pending: list[str], target_url: str | None = None, log=None) -> SafetyReport:
+def analyze(config, pending: list[str], target_url: str | None = None, log: Log | None = None) -> SafetyReport:
     """Lint the pending files (the newest len(pending) files of migrations/) with both linters."""
     if not pending:
         return SafetyReport()
@@ -270,7 +270,7 @@ def narrowing(old: str, new: str) -> str | None:
     return f"changes {old} to {new}: existing values may fail to convert or lose information"
 
 
-def type_change_findings(files: list[Path], target_url: str | None, log=None) -> list[Finding]:
+def type_change_findings(files: list[Path], target_url: str | None, log: Log | None = None) -> list[Finding]:
     """Destructive type changes and DROP TYPE in the files, judged against the target's columns.
     When those cannot be read, type changes are not judged, and that is said (on `log`, else
     stderr)."""

@@ -16,11 +16,11 @@ from tools import atlas as atlas_mod
 from tools import docker_setup, pg, pgcluster
 from tools import stack as stack_mod
 from tools.config import DEFAULT_DB_PORT, DEFAULT_DEV_DB_PORT, Config, env_var_for
-from tools.console import Report, progress
+from tools.console import Log, Report, progress
 from tools.errors import WorkflowError
 
 
-def ensure_dotenv(root: Path, log) -> bool:
+def ensure_dotenv(root: Path, log: Log) -> bool:
     """Create .env from .env.example. Never touches an existing .env.
 
     A new .env gets a random password, its own Compose project name and free host ports: the
@@ -62,7 +62,7 @@ def project_name(root: Path) -> str:
     return f"{base[:40]}-{secrets.token_hex(3)}"
 
 
-def record(root: Path, values: dict[str, str], log) -> None:
+def record(root: Path, values: dict[str, str], log: Log) -> None:
     from dotenv import set_key
 
     for key, value in values.items():
@@ -70,7 +70,7 @@ def record(root: Path, values: dict[str, str], log) -> None:
         log(f"recorded {key}={value} in .env")
 
 
-def ensure_atlas(root: Path, log) -> str:
+def ensure_atlas(root: Path, log: Log) -> str:
     found = atlas_mod.find_binary()
     if found:
         return found
@@ -81,7 +81,7 @@ def can_provision_docker() -> bool:
     return os.geteuid() == 0 and Path("/etc/debian_version").exists()
 
 
-def ensure_docker(config: Config, log) -> None:
+def ensure_docker(config: Config, log: Log) -> None:
 
     if not docker_setup.engine_ok():
         docker_setup.ensure_engine(log, state_dir=config.root / ".state")
@@ -116,7 +116,7 @@ def refuse_orphan_containers(root: Path) -> None:
     )
 
 
-def tighten_dotenv(root: Path, log) -> None:
+def tighten_dotenv(root: Path, log: Log) -> None:
     """.env holds the database password: readable by its owner only."""
     env_file = root / ".env"
     if env_file.is_file() and env_file.stat().st_mode & 0o077:
@@ -124,7 +124,7 @@ def tighten_dotenv(root: Path, log) -> None:
         log(".env was readable by other users: made it private (chmod 600)")
 
 
-def stop_checkout_stack(config: Config, log, stop: bool) -> None:
+def stop_checkout_stack(config: Config, log: Log, stop: bool) -> None:
     """`setup --no-docker` while this checkout's Compose stack runs: the local clusters would
     want the same ports. Stop it only when asked (`stop`)."""
 
@@ -146,7 +146,7 @@ def stop_checkout_stack(config: Config, log, stop: bool) -> None:
         log(f"stopped this checkout's Compose stack ({project}); its data volume is kept")
 
 
-def setup(root: Path, log, docker: bool | None = None, stop_compose: bool = False) -> Config:
+def setup(root: Path, log: Log, docker: bool | None = None, stop_compose: bool = False) -> Config:
     if not (root / ".env").exists():
         refuse_orphan_containers(root)
     tighten_dotenv(root, log)

@@ -23,6 +23,8 @@ import subprocess
 import sys
 import threading
 
+from tools.console import Log
+
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: How long a child may take to wind up after SIGINT before it is killed (an apply rolls back).
 CHILD_GRACE = 60.0
@@ -132,7 +134,7 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def stop_child(proc: subprocess.Popen, what: str, grace: float = CHILD_GRACE, say=log) -> tuple[str, str]:
+def stop_child(proc: subprocess.Popen, what: str, grace: float = CHILD_GRACE, say: Log = log) -> tuple[str, str]:
     """After an interruption: SIGINT to the child, wait up to `grace` seconds, then SIGKILL.
 
     Returns what the child still wrote on stdout and stderr (when the Popen has pipes).
