@@ -4,8 +4,10 @@ status, under one advisory lock per target database; Atlas's JSON read for what 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tools import catalog, safety
@@ -28,8 +30,8 @@ class ApplyReport(Report):
     pending: list[str] = field(default_factory=list)
     dry_run: bool = False
     after: StatusReport | None = None
-    safety: object | None = None
-    drift: list = field(default_factory=list)
+    safety: safety.SafetyReport | None = None
+    drift: list[catalog.Difference] = field(default_factory=list)
     sql: dict[str, list[str]] = field(default_factory=dict)  # dry run: name -> its statements
 
     def lines(self) -> list[str]:
@@ -72,7 +74,7 @@ def apply(
     log: Log,
     yes: bool = False,
     dry_run: bool = False,
-    ask=input,
+    ask: Callable[[str], str] = input,
     allow_destructive: bool = False,
     ignore_drift: bool = False,
     lock_timeout: str = "",
@@ -102,17 +104,17 @@ def apply(
 
 
 def _apply(
-    config,
-    target,
+    config: Config,
+    target: Target,
     log: Log,
-    yes,
-    dry_run,
-    ask,
-    allow_destructive,
-    ignore_drift,
-    lock_timeout,
-    check_drift,
-    table_timeout,
+    yes: bool,
+    dry_run: bool,
+    ask: Callable[[str], str],
+    allow_destructive: bool,
+    ignore_drift: bool,
+    lock_timeout: str,
+    check_drift: bool,
+    table_timeout: str,
 ) -> ApplyReport:
     env = target.name
     before = status(config, target)
@@ -159,9 +161,9 @@ def _apply(
         report.sql = {name: statements_of((migrations_dir(config) / name).read_text()) for name in before.pending}
         return report
     if report.safety.blocking and not allow_destructive:
-        first = report.safety.blocking[0]
+        destructive = report.safety.blocking[0]
         raise WorkflowError(
-            f"{len(report.safety.blocking)} destructive change(s) pending, first: {first}",
+            f"{len(report.safety.blocking)} destructive change(s) pending, first: {destructive}",
             hint=f"review them (inv migrate.apply --env {env} --dry-run), then pass --allow-destructive",
         )
     for finding in report.safety.advisory:
@@ -203,7 +205,8 @@ def _apply(
 
 def interrupted_apply(exc: KeyboardInterrupt, env: str) -> KeyboardInterrupt:
     """The interruption of an apply (Atlas stopped and waited for, see Atlas.run), saying what stays."""
-    data = json_or_none(exc.result) if getattr(exc, "result", None) else None
+    result = getattr(exc, "result", None)
+    data = json_or_none(result) if result else None
     files = (data or {}).get("Applied") or []
     done = [f["Name"] for f in files if not f.get("Error")]
     rolled = [f["Name"] for f in files if f.get("Error")]
@@ -216,7 +219,7 @@ def interrupted_apply(exc: KeyboardInterrupt, env: str) -> KeyboardInterrupt:
     return out
 
 
-def _atlas_with_table_lock_timeout(config: Config, target: Target, table_timeout: str):
+def _atlas_with_table_lock_timeout(config: Config, target: Target, table_timeout: str) -> Atlas:
     """Atlas whose session gives up on a table lock after `table_timeout`, instead of queueing every query.
 
     An ALTER TABLE that waits behind a long transaction blocks all later readers of the table
@@ -243,7 +246,7 @@ def _file_ms(entry: dict) -> float | None:
     return (end - start).total_seconds() * 1000
 
 
-def _apply_failure(data) -> str | None:
+def _apply_failure(data: dict[str, Any] | None) -> str | None:
     if not data:
         return None
     for f in data.get("Applied") or []:

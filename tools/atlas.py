@@ -13,11 +13,13 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tools import console, signals
-from tools.config import env_var_for
+from tools.config import Config, env_var_for
 from tools.console import Log
 from tools.errors import NotAdopted, WorkflowError
 
@@ -32,7 +34,7 @@ def venv_bin() -> Path:
     return Path(sys.prefix) / "bin"
 
 
-def find_binary(environ: dict[str, str] | None = None) -> str | None:
+def find_binary(environ: Mapping[str, str] | None = None) -> str | None:
     """ATLAS_BIN, else `atlas` on PATH, else the one setup installs next to this Python."""
     environ = os.environ if environ is None else environ
     named = environ.get("ATLAS_BIN", "").strip()
@@ -48,7 +50,7 @@ def find_binary(environ: dict[str, str] | None = None) -> str | None:
     return str(local) if local.exists() else None
 
 
-def require_binary(environ: dict[str, str] | None = None) -> str:
+def require_binary(environ: Mapping[str, str] | None = None) -> str:
     path = find_binary(environ)
     if not path:
         raise WorkflowError("the Atlas CLI is not installed", hint=INSTALL_HINT)
@@ -130,7 +132,7 @@ class Result:
         """The signal that ended Atlas before it could catch it (SIGINT early at start), if any."""
         return -self.code if -self.code in signals.HANDLED else None
 
-    def json(self):
+    def json(self) -> Any:
         text = self.stdout.strip()
         if not text:
             return None
@@ -146,7 +148,7 @@ class Result:
             return json.loads(text[start:])
 
 
-def json_or_none(result: Result):
+def json_or_none(result: Result) -> Any:
     """Atlas's JSON document, or None when it printed none (or something else)."""
     try:
         return result.json()
@@ -157,7 +159,9 @@ def json_or_none(result: Result):
 class Atlas:
     """Runs the Atlas CLI in the project directory with a prepared environment."""
 
-    def __init__(self, root: Path, environ: dict[str, str], binary: str | None = None, mask=lambda s: s) -> None:
+    def __init__(
+        self, root: Path, environ: dict[str, str], binary: str | None = None, mask: Callable[[str], str] = lambda s: s
+    ) -> None:
         self.root = root
         self.environ = environ
         self.binary = binary or require_binary(environ)
@@ -173,7 +177,7 @@ class Atlas:
         rolled back and the connection closed; SIGTERM would kill it at once and leave the
         statement running on the server. The interruption carries Atlas's `Result`."""
         argv = self.argv(*args)
-        proc = None
+        proc: subprocess.Popen[str] | None = None
         try:
             with signals.shielded():  # a signal now waits until `proc` is known
                 proc = subprocess.Popen(
@@ -187,6 +191,7 @@ class Atlas:
                 )
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            assert proc is not None  # only communicate() times out
             proc.kill()
             proc.communicate()
             raise WorkflowError(
@@ -197,21 +202,24 @@ class Atlas:
             if proc is None:
                 raise
             stdout, stderr = signals.stop_child(proc, f"atlas {' '.join(args[:2])}")
-            exc.result = Result(argv=argv, code=proc.returncode, stdout=self.mask(stdout), stderr=self.mask(stderr))
+            # Atlas's Result rides on the interruption (tools.apply.interrupted_apply reads it).
+            exc.result = Result(  # type: ignore[attr-defined]
+                argv=argv, code=proc.returncode, stdout=self.mask(stdout), stderr=self.mask(stderr)
+            )
             raise
         result = Result(argv=argv, code=proc.returncode, stdout=self.mask(stdout), stderr=self.mask(stderr))
         if result.code != 0 and (result.canceled or result.killed_by):
             # Atlas was interrupted alone (a signal to it, or its statement canceled on the
             # server): an interruption, not a broken file.
             interrupted = signals.Interrupted(result.killed_by or signal.SIGINT)
-            interrupted.result = result
+            interrupted.result = result  # type: ignore[attr-defined]  # as above
             raise interrupted
         if check and result.code != 0:
             raise map_error(result)
         return result
 
 
-def atlas_for(config) -> Atlas:
+def atlas_for(config: Config) -> Atlas:
     """Atlas in the project directory, with the configuration's environment (URLs for Atlas)."""
     return Atlas(config.root, config.child_environ(), mask=config.mask)
 

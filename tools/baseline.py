@@ -21,7 +21,7 @@ from tools.config import Config, Target
 from tools.console import Log, Report, guard, progress
 from tools.errors import OUT_OF_SYNC, OutOfSync, WorkflowError
 from tools.fidelity import ALEMBIC_TABLE, drift
-from tools.pg import apply_lock, connect, connection_error, validate_duration
+from tools.pg import apply_lock, connect, connection_error, scalar, validate_duration
 from tools.status import StatusReport, status
 
 
@@ -72,14 +72,11 @@ def atlas_revisions(url: str, env: str) -> int:
     """Versions recorded in Atlas's revision table (0 when it does not exist yet)."""
     try:
         with connect(url) as conn:
-            if (
-                conn.execute("SELECT to_regclass('atlas_schema_revisions.atlas_schema_revisions')").fetchone()[0]
-                is None
-            ):
+            if scalar(conn, "SELECT to_regclass('atlas_schema_revisions.atlas_schema_revisions')") is None:
                 return 0
-            return conn.execute(
-                "SELECT count(*) FROM atlas_schema_revisions.atlas_schema_revisions WHERE version ~ '^[0-9]'"
-            ).fetchone()[0]
+            return scalar(
+                conn, "SELECT count(*) FROM atlas_schema_revisions.atlas_schema_revisions WHERE version ~ '^[0-9]'"
+            )
     except Exception as exc:
         raise connection_error(exc, f"the {env} database") from None
 

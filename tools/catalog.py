@@ -8,12 +8,12 @@ Atlas's revision schema and the system schemas are ignored.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import psycopg
 
-from dataclasses import dataclass
 
 IGNORED_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "atlas_schema_revisions")
 _NS = (

@@ -58,7 +58,7 @@ HISTORY_CHECKS = (
 @dataclass
 class CheckReport(Report):
     problems: list[tuple[int, str]] = field(default_factory=list)  # (exit code, one line)
-    base: object | None = None  # gitbase.Base, None with --no-base
+    base: gitbase.Base | None = None  # None with --no-base
     not_run: list[str] = field(default_factory=list)  # checks skipped on request (--no-base)
 
     @property

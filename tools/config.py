@@ -248,7 +248,7 @@ class Config:
             return None
         return database_key(f"postgres://127.0.0.1:{port}/{self.get('POSTGRES_DB', 'app')}")
 
-    def is_protected(self, env_name: str) -> bool:
+    def is_protected(self, env_name: str | None) -> bool:
         raw = self.values.get("PROTECTED_ENVS")
         names = DEFAULT_PROTECTED if raw is None else tuple(n.strip() for n in raw.split(",") if n.strip())
         return env_name in names

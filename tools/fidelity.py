@@ -21,7 +21,7 @@ from tools.status import status
 ALEMBIC_TABLE = "alembic_version"
 
 
-def is_alembic_bookkeeping(difference) -> bool:
+def is_alembic_bookkeeping(difference: catalog.Difference) -> bool:
     """The alembic_version table, its columns, constraints and indexes (in any schema), whatever
     their names: Alembic names its primary key alembic_version_pkc, PostgreSQL's default is
     alembic_version_pkey, a hand-made table may use any name. Columns and constraints are named
@@ -72,7 +72,7 @@ class DriftReport(Report):
             raise OutOfSync(f"{self.env} differs from its migrations in {len(self.differences)} place(s)")
 
 
-def verify(config: Config, schema_sql: str | None = None) -> list:
+def verify(config: Config, schema_sql: str | None = None) -> list[catalog.Difference]:
     """Differences between the database migrations/ builds and the one schema.sql builds."""
     schema_sql = schema_sql if schema_sql is not None else (config.root / "schema.sql").read_text()
     with scratch_databases(config, "replay", "models") as (replayed, models):
@@ -81,7 +81,7 @@ def verify(config: Config, schema_sql: str | None = None) -> list:
         return catalog.diff(catalog.snapshot_url(replayed), catalog.snapshot_url(models))
 
 
-def drift(config: Config, target: Target, applied: int | None = None) -> list:
+def drift(config: Config, target: Target, applied: int | None = None) -> list[catalog.Difference]:
     """Differences between the target's database and what its applied migrations build."""
     if applied is None:
         applied = status(config, target).applied

@@ -133,7 +133,7 @@ def merge_base(root: Path, tip: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else None
 
 
-def _fetch_branch(root: Path, remote: str, branch: str, log: Log) -> str | None:
+def _fetch_branch(root: Path, remote: str, branch: str, log: Log) -> str:
     """Fetch `branch` of `remote` into refs/remotes/<remote>/<branch>; its name, or None."""
     log(f"{remote}/{branch} is not in this checkout: fetching it from {remote}")
     args = ["fetch", "--no-tags", "--quiet"] + (["--depth=1"] if is_shallow(root) else [])

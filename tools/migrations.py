@@ -70,8 +70,17 @@ def check_versions(config: Config) -> None:
         seen[version] = path.name
 
 
+def _file_match(name: str) -> re.Match[str]:
+    match = FILE_RE.match(name)
+    if match is None:
+        raise WorkflowError(
+            f"migrations/{name} is not named <version>_<name>.sql", hint="rename it, then run inv migrate.hash"
+        )
+    return match
+
+
 def version_of(path: Path) -> str:
-    return FILE_RE.match(path.name).group("version")
+    return _file_match(path.name).group("version")
 
 
 def statements_of(text: str) -> list[str]:
@@ -98,7 +107,7 @@ def validate_name(config: Config, name: str) -> str:
             ),
         )
     for path in migration_files(config):
-        if FILE_RE.match(path.name).group("name") == name:
+        if _file_match(path.name).group("name") == name:
             raise WorkflowError(f"a migration named {name!r} exists already ({path.name})", hint="choose another name")
     return name
 
@@ -119,12 +128,12 @@ def new_file(config: Config, name: str, directory: Path | None = None) -> Path:
 
 def ensure_increasing(config: Config, before: set[str], new: list[Path]) -> tuple[list[Path], list[str]]:
     """Give each new file a version above every existing one (clock skew, two diffs a second)."""
-    newest = max((int(FILE_RE.match(n).group("version")) for n in before), default=0)
+    newest = max((int(_file_match(n).group("version")) for n in before), default=0)
     out, renamed = [], []
     for path in sorted(new):
         version = int(version_of(path))
         if version <= newest:
-            rest = FILE_RE.match(path.name).group("name")
+            rest = _file_match(path.name).group("name")
             version = newest + 1
             target = path.with_name(f"{version}_{rest}.sql" if rest else f"{version}.sql")
             path.rename(target)

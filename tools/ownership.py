@@ -21,23 +21,23 @@ database only when it can take that lock, i.e. when its run is gone (killed, cra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import psycopg
-
 import contextlib
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from tools import signals
 from tools.config import Config
 from tools.console import Log
 from tools.errors import WorkflowError
-from tools.pg import connect, connection_error, dev_lock
+from tools.pg import connect, connection_error, dev_lock, scalar
 from tools.urls import address
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg.sql
 
 WORKFLOW = "schemaflow"
 KINDS = ("dev", "scratch", "local")
@@ -68,7 +68,7 @@ def parse_mark(comment: str | None) -> Mark | None:
     return Mark(match["kind"], match["project"] or "", match["run"] or "")
 
 
-def owned(mark: Mark | None, kind: str) -> bool:
+def owned(mark: Mark | None, kind: str) -> TypeGuard[Mark]:
     """The workflow made this database for `kind` (and may drop it whatever it holds)."""
     return mark is not None and mark.kind == kind
 
@@ -143,7 +143,7 @@ def inventory(url: str, variable: str) -> str:
     try:
         with connect(url) as conn:
             counts: dict[str, int] = {}
-            for kind, n in conn.execute(_INVENTORY).fetchall():
+            for kind, n in scalar(conn, _INVENTORY).fetchall():
                 counts[kind] = counts.get(kind, 0) + n
     except Exception as exc:
         raise connection_error(exc, f"the database {variable} names ({address(url)})") from None
@@ -153,10 +153,10 @@ def inventory(url: str, variable: str) -> str:
 # --- claiming, recreating -----------------------------------------------------------------
 
 
-def _sql(template: str, name: str, comment: str | None = None):
+def _sql(template: str, name: str, comment: str | None = None) -> psycopg.sql.Composed:
     from psycopg import sql
 
-    args = {"db": sql.Identifier(name)}
+    args: dict[str, sql.Composable] = {"db": sql.Identifier(name)}
     if comment is not None:
         args["comment"] = sql.Literal(comment)
     return sql.SQL(template).format(**args)
@@ -278,7 +278,7 @@ def drop_leftovers(conn: psycopg.Connection, log: Log | None = None) -> list[str
         mark = parse_mark(comment)
         if not owned(mark, "scratch") or not mark.run or not name.startswith(scratch_name(mark.run, "")):
             continue
-        if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, run_key(mark.run))).fetchone()[0]:
+        if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, run_key(mark.run))):
             continue  # its run is alive
         try:
             conn.execute(_sql("DROP DATABASE IF EXISTS {db} WITH (FORCE)", name))

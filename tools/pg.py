@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import re
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from tools.console import Log
 from tools.errors import WorkflowError
 from tools.urls import libpq_url
 
-
-def connect(url: str, dbname: str | None = None, timeout: int = 5):
+if TYPE_CHECKING:
     import psycopg
 
-    kwargs = {"connect_timeout": timeout, "autocommit": True}
+
+def connect(url: str, dbname: str | None = None, timeout: int = 5) -> psycopg.Connection[tuple[Any, ...]]:
+    import psycopg
+
+    kwargs: dict[str, Any] = {"connect_timeout": timeout, "autocommit": True}
     if dbname:
         kwargs["dbname"] = dbname
     return psycopg.connect(libpq_url(url, "database URL"), **kwargs)
@@ -81,9 +85,9 @@ class dev_lock:
 
     def __init__(self, url: str, timeout: float = 600, log: Log | None = None) -> None:
         self.url, self.timeout, self.log = url, timeout, log
-        self.conn = None
+        self.conn: psycopg.Connection[tuple[Any, ...]] | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> dev_lock:
         global _dev_lock_depth
         _dev_lock_depth += 1
         if _dev_lock_depth > 1:
@@ -91,12 +95,12 @@ class dev_lock:
         import psycopg
 
         try:
-            self.conn = connect(self.url, dbname="postgres")
-            if not self.conn.execute("SELECT pg_try_advisory_lock(%s)", (DEV_LOCK_KEY,)).fetchone()[0]:
+            self.conn = conn = connect(self.url, dbname="postgres")
+            if not scalar(conn, "SELECT pg_try_advisory_lock(%s)", (DEV_LOCK_KEY,)):
                 if self.log:
                     self.log(f"the dev database is in use by another run: waiting up to {self.timeout:.0f}s...")
-                self.conn.execute(f"SET lock_timeout = {int(self.timeout * 1000)}")
-                self.conn.execute("SELECT pg_advisory_lock(%s)", (DEV_LOCK_KEY,))
+                conn.execute(f"SET lock_timeout = {int(self.timeout * 1000)}")
+                conn.execute("SELECT pg_advisory_lock(%s)", (DEV_LOCK_KEY,))
         except psycopg.errors.LockNotAvailable:
             self._release()
             raise WorkflowError(
@@ -115,7 +119,7 @@ class dev_lock:
             self.conn.close()
             self.conn = None
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self._release()
         return False
 
@@ -144,37 +148,46 @@ class apply_lock:
 
     def __init__(self, url: str, env: str, timeout: str, log: Log) -> None:
         self.url, self.env, self.timeout, self.log = url, env, timeout, log
-        self.conn = None
+        self.conn: psycopg.Connection[tuple[Any, ...]] | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> apply_lock:
         try:
-            self.conn = connect(self.url)
+            self.conn = conn = connect(self.url)
         except Exception as exc:
             raise connection_error(exc, f"the {self.env} database") from None
         import psycopg
 
-        if self.conn.execute("SELECT pg_try_advisory_lock(%s)", (APPLY_LOCK_KEY,)).fetchone()[0]:
+        if scalar(conn, "SELECT pg_try_advisory_lock(%s)", (APPLY_LOCK_KEY,)):
             return self
         self.log(f"another apply is running on {self.env}: waiting up to {self.timeout} for it...")
         try:
-            self.conn.execute(f"SET lock_timeout = {duration_ms(self.timeout)}")
-            self.conn.execute("SELECT pg_advisory_lock(%s)", (APPLY_LOCK_KEY,))
+            conn.execute(f"SET lock_timeout = {duration_ms(self.timeout)}")
+            conn.execute("SELECT pg_advisory_lock(%s)", (APPLY_LOCK_KEY,))
         except psycopg.errors.LockNotAvailable:
-            self.conn.close()
+            conn.close()
             raise WorkflowError(
                 f"another apply is still running on {self.env} after {self.timeout}",
                 hint="wait for it to finish, or pass a longer --lock-timeout",
             ) from None
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         if self.conn is not None:
             self.conn.close()  # ends the session: releases the lock
         return False
 
 
+def scalar(conn: psycopg.Connection[tuple[Any, ...]], sql: str, params: tuple[Any, ...] = ()) -> Any:
+    """The first column of the first row, None when there is no row."""
+    row = conn.execute(sql, params).fetchone()
+    return row[0] if row else None
+
+
 def duration_ms(value: str) -> int:
-    number, unit = re.fullmatch(r"(\d+)(ms|s|m|h)", value).groups()
+    match = re.fullmatch(r"(\d+)(ms|s|m|h)", value)
+    if match is None:
+        raise WorkflowError(f"invalid duration {value!r}", hint="use a duration such as 10s, 500ms or 2m")
+    number, unit = match.groups()
     return int(number) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[unit]
 
 

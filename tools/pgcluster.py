@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def _version_key(path: str) -> tuple:
     return tuple(int(d) for d in digits)
 
 
-def find_bindir(environ: dict[str, str] | None = None) -> Path:
+def find_bindir(environ: Mapping[str, str] | None = None) -> Path:
     """The directory holding initdb/pg_ctl/postgres: PG_BINDIR, PATH, pg_config, usual places."""
     environ = os.environ if environ is None else environ
     if environ.get("PG_BINDIR"):
@@ -140,6 +141,11 @@ class Cluster:
         if self.bindir is None:
             self.bindir = find_bindir()
 
+    def _tool(self, name: str) -> str:
+        """The path of one of the server's programs (initdb, pg_ctl)."""
+        assert self.bindir is not None  # set by __post_init__
+        return str(self.bindir / name)
+
     @property
     def logfile(self) -> Path:
         return self.datadir.parent / f"{self.datadir.name}.log"
@@ -168,7 +174,7 @@ class Cluster:
         try:
             proc = self._run(
                 [
-                    str(self.bindir / "initdb"),
+                    self._tool("initdb"),
                     "-D",
                     str(self.datadir),
                     "-U",
@@ -236,7 +242,7 @@ class Cluster:
     def _pid_from_pg_ctl(self) -> int | None:
         """Where the process cannot be inspected: what `pg_ctl status` says."""
         try:
-            proc = self._run([str(self.bindir / "pg_ctl"), "status", "-D", str(self.datadir)], timeout=20)
+            proc = self._run([self._tool("pg_ctl"), "status", "-D", str(self.datadir)], timeout=20)
         except (OSError, subprocess.SubprocessError):
             return None
         import re
@@ -267,7 +273,7 @@ class Cluster:
         opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off"
         proc = self._run(
             [
-                str(self.bindir / "pg_ctl"),
+                self._tool("pg_ctl"),
                 "-D",
                 str(self.datadir),
                 "-l",
@@ -300,7 +306,7 @@ class Cluster:
             self.clear_stale_pidfile(log)
             return
         self._run(
-            [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "-t", str(int(timeout)), "stop"],
+            [self._tool("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "-t", str(int(timeout)), "stop"],
             timeout=timeout + 10,
         )
 
@@ -314,7 +320,7 @@ class Cluster:
         return f"postgres://{auth}127.0.0.1:{self.port}/{dbname}?sslmode=disable"
 
 
-def free_port(preferred: int = 0, avoid: set[int] = frozenset()) -> int:
+def free_port(preferred: int = 0, avoid: Set[int] = frozenset()) -> int:
     """A port nothing listens on at 127.0.0.1: `preferred` or the next free one above it
     (skipping `avoid`); any free one when `preferred` is 0."""
     import socket
@@ -335,7 +341,9 @@ def free_port(preferred: int = 0, avoid: set[int] = frozenset()) -> int:
     )
 
 
-def wait_ready(connect, timeout: float = 30, what: str = "database", log: Log | None = None) -> None:
+def wait_ready(
+    connect: Callable[[], object], timeout: float = 30, what: str = "database", log: Log | None = None
+) -> None:
     """Call `connect()` until it works; bounded, with one visible line if it takes a while."""
     deadline = time.monotonic() + timeout
     told = False

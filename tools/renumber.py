@@ -19,7 +19,7 @@ from tools.migrations import (
     rehash,
     version_of,
 )
-from tools.pg import connect, connection_error
+from tools.pg import connect, connection_error, scalar
 
 
 def renumber(config: Config, name: str, log: Log = lambda line: None) -> str:
@@ -99,10 +99,7 @@ def recorded_versions_by_env(config: Config, log: Log) -> list[tuple[str, set[st
             continue
         try:
             with connect(url, timeout=5) as conn:
-                if (
-                    conn.execute("SELECT to_regclass('atlas_schema_revisions.atlas_schema_revisions')").fetchone()[0]
-                    is None
-                ):
+                if scalar(conn, "SELECT to_regclass('atlas_schema_revisions.atlas_schema_revisions')") is None:
                     versions = set()
                 else:
                     versions = {

@@ -83,7 +83,7 @@ class AllStatusReport(Report):
 
 def status_all(config: Config) -> AllStatusReport:
     """Every environment of atlas.hcl but the guide's: its status, its error, or None if unset."""
-    out = []
+    out: list[tuple[str, StatusReport | WorkflowError | None]] = []
     for env in config.env_names:
         if env == GUIDE_ENV:
             continue
