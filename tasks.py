@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import subprocess
 import sys
-from typing import Never
+from typing import Never, cast
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit, Task, task
 
 from tools import migrations, signals, status
 from tools.config import Config, masked_output, require_dotenv
@@ -380,7 +380,7 @@ def _rename(fn, name):
 
 db_ns = Collection("db")
 for t, n in ((db_up, "up"), (db_down, "down"), (db_status, "status"), (db_reset, "reset"), (db_psql, "psql")):
-    db_ns.add_task(t, name=n)
+    db_ns.add_task(cast(Task, t), name=n)  # invoke types @task as a bare Callable; it is a Task
 schema_ns = Collection("schema")
 schema_ns.add_task(schema_dump, name="dump")
 migrate_ns = Collection("migrate")
@@ -398,6 +398,6 @@ for t, n in (
     (migrate_hash, "hash"),
     (migrate_new, "new"),
 ):
-    migrate_ns.add_task(t, name=n)
+    migrate_ns.add_task(cast(Task, t), name=n)  # as above
 
 ns = Collection(setup, doctor, dev, bench, db_ns, schema_ns, migrate_ns)

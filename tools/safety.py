@@ -314,7 +314,7 @@ def type_change_findings(files: list[Path], target_url: str | None, log: Log | N
                 )
             if not isinstance(stmt, ast.AlterTableStmt) or stmt.relation is None:
                 continue
-            schema, table = stmt.relation.schemaname or "public", stmt.relation.relname
+            schema, table = stmt.relation.schemaname or "public", stmt.relation.relname or ""
             for cmd in stmt.cmds or ():
                 if getattr(cmd, "subtype", None) != enums.AlterTableType.AT_AlterColumnType:
                     continue

@@ -38,7 +38,7 @@ def ensure_dotenv(root: Path, log: Log) -> bool:
     env_file.chmod(0o600)
 
     values = {"POSTGRES_PASSWORD": secrets.token_hex(16), "COMPOSE_PROJECT_NAME": project_name(root)}
-    taken = set()
+    taken: set[int] = set()
     for key, default in (("DB_PORT", DEFAULT_DB_PORT), ("DEV_DB_PORT", DEFAULT_DEV_DB_PORT)):
         port = pgcluster.free_port(default, avoid=taken)
         taken.add(port)

@@ -108,6 +108,7 @@ def publish(staged: Staged, new: list[Path], also: tuple[tuple[Path, str], ...] 
                 os.replace(staged.directory / SUM, staged.target / SUM)
     except KeyboardInterrupt as exc:  # a signal that waited for the renames: they are done
         written = ", ".join(f"migrations/{p.name}" for p in published) or "nothing in migrations/"
-        exc.note = f"the diff was complete and is written ({written})"
+        # the task edge prints it (signals.line); a plain KeyboardInterrupt carries it too
+        exc.note = f"the diff was complete and is written ({written})"  # type: ignore[attr-defined]
         raise
     return published
