@@ -9,7 +9,7 @@ Atlas's revision schema and the system schemas are ignored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import psycopg
@@ -174,8 +174,9 @@ class Difference:
     kind: str
     name: str
     field: str | None  # None: the whole object is on one side only
-    left: object  # value in the first snapshot (e.g. the database migrations/ builds)
-    right: object  # value in the second (e.g. the database schema.sql builds)
+    # A snapshot's value: the object's fields (a dict) when `field` is None, else that field's value.
+    left: Any  # value in the first snapshot (e.g. the database migrations/ builds)
+    right: Any  # value in the second (e.g. the database schema.sql builds)
     left_label: str = "migrations"
     right_label: str = "models"
 
@@ -186,7 +187,7 @@ class Difference:
         return f"{self.kind} {self.name}: {self.field} {_show(self.left)} != {_show(self.right)}"
 
 
-def _show(value) -> str:
+def _show(value: Any) -> str:
     if value is None:
         return "(none)"
     text = " ".join(str(value).split()) if isinstance(value, str) else str(value)

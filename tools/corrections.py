@@ -11,7 +11,14 @@ returns the rest as unfixable. SQL is read with a real PostgreSQL parser (pglast
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tools.catalog import Difference
+
+if TYPE_CHECKING:
+    import pglast
 
 # Kinds Atlas ignores in a SQL schema: copied from schema.sql into the migration.
 # "before": tables may depend on them; "after": they depend on tables.
@@ -43,8 +50,14 @@ def q(*parts: str) -> str:
     return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
 
 
-def _names(nodes) -> list[str]:
-    return [n.sval for n in nodes]
+def _names(nodes: Iterable[pglast.ast.String] | None) -> list[str]:
+    return [n.sval for n in nodes or () if n.sval is not None]
+
+
+def _rel(rv: pglast.ast.RangeVar | None) -> str:
+    """schema.name of the relation a statement names (the parser always fills it in)."""
+    assert rv is not None and rv.relname is not None
+    return _qual(rv.schemaname, rv.relname)
 
 
 def _qual(schema: str | None, name: str) -> str:
@@ -61,29 +74,25 @@ def ignored_statements(schema_sql: str) -> list[Statement]:
         stmt = raw.stmt
         sql = _text_of(schema_sql, raw)
         if isinstance(stmt, ast.CreateExtensionStmt):
-            out.append(Statement("extension", stmt.extname, sql))
+            out.append(Statement("extension", stmt.extname or "", sql))
         elif isinstance(stmt, ast.CreateSeqStmt):
-            out.append(Statement("sequence", _qual(stmt.sequence.schemaname, stmt.sequence.relname), sql))
+            out.append(Statement("sequence", _rel(stmt.sequence), sql))
         elif isinstance(stmt, ast.ViewStmt):
-            out.append(Statement("view", _qual(stmt.view.schemaname, stmt.view.relname), sql))
+            out.append(Statement("view", _rel(stmt.view), sql))
         elif isinstance(stmt, ast.CreateTableAsStmt) and stmt.objtype == enums.ObjectType.OBJECT_MATVIEW:
-            out.append(Statement("view", _qual(stmt.into.rel.schemaname, stmt.into.rel.relname), sql))
+            out.append(Statement("view", _rel(stmt.into.rel if stmt.into else None), sql))
         elif isinstance(stmt, ast.CreateFunctionStmt):
             parts = _names(stmt.funcname)
             out.append(Statement("function", _qual(*(parts if len(parts) == 2 else [None, parts[-1]])) + "(", sql))
         elif isinstance(stmt, ast.CreateTrigStmt):
-            out.append(
-                Statement("trigger", f"{_qual(stmt.relation.schemaname, stmt.relation.relname)}.{stmt.trigname}", sql)
-            )
+            out.append(Statement("trigger", f"{_rel(stmt.relation)}.{stmt.trigname}", sql))
         elif isinstance(stmt, ast.CreateDomainStmt):
             parts = _names(stmt.domainname)
             out.append(Statement("domain", _qual(*(parts if len(parts) == 2 else [None, parts[-1]])), sql))
         elif isinstance(stmt, ast.CompositeTypeStmt):
-            out.append(Statement("composite", _qual(stmt.typevar.schemaname, stmt.typevar.relname), sql))
+            out.append(Statement("composite", _rel(stmt.typevar), sql))
         elif isinstance(stmt, ast.CreatePolicyStmt):
-            out.append(
-                Statement("policy", f"{_qual(stmt.table.schemaname, stmt.table.relname)}.{stmt.policy_name}", sql)
-            )
+            out.append(Statement("policy", f"{_rel(stmt.table)}.{stmt.policy_name}", sql))
         elif (
             isinstance(stmt, ast.AlterTableStmt)
             and stmt.cmds
@@ -92,7 +101,7 @@ def ignored_statements(schema_sql: str) -> list[Statement]:
                 for c in stmt.cmds
             )
         ):
-            out.append(Statement("rls", _qual(stmt.relation.schemaname, stmt.relation.relname), sql))
+            out.append(Statement("rls", _rel(stmt.relation), sql))
     return out
 
 
@@ -139,14 +148,14 @@ def desired_state_for_atlas(schema_sql: str) -> str:
     return "\n\n".join(out) + "\n"
 
 
-def _text_of(schema_sql: str, raw) -> str:
+def _text_of(schema_sql: str, raw: pglast.ast.RawStmt) -> str:
     """The text of one statement of `schema_sql`, as pglast.parse_sql located it.
 
     pglast turns the parser's byte offsets into character offsets (of the str it was given),
     so slice the str: slicing its UTF-8 bytes cuts a multi-byte character in two as soon as a
     comment or an enum label holds non-ASCII text (and UnicodeDecodeError follows).
     """
-    start = raw.stmt_location
+    start = raw.stmt_location or 0
     chunk = schema_sql[start : start + raw.stmt_len] if raw.stmt_len else schema_sql[start:]
     return chunk.strip().rstrip(";").strip() + ";"
 
@@ -178,8 +187,8 @@ def plan_ignored(history: dict, models: dict, schema_sql: str) -> Plan:
                 plan.before.append(idempotent(st.sql))
             else:
                 plan.after.append(st.sql)
-        elif st.kind == "sequence" and _alter_sequence(key, history[st.kind][key], models[st.kind][key]):
-            plan.after.append(_alter_sequence(key, history[st.kind][key], models[st.kind][key]))
+        elif st.kind == "sequence" and (alter := _alter_sequence(key, history[st.kind][key], models[st.kind][key])):
+            plan.after.append(alter)
         elif history[st.kind][key] != models[st.kind][key]:
             plan.unfixable.append(
                 f"{st.kind} {key.rstrip('(')} changed in the models, and Atlas cannot carry changes to a {st.kind}: "
@@ -228,12 +237,12 @@ def _split(name: str, parts: int) -> list[str]:
     return name.split(".", parts - 1)
 
 
-def plan_details(replayed: dict, models: dict, differences: list) -> Plan:
+def plan_details(replayed: dict, models: dict, differences: list[Difference]) -> Plan:
     """SQL for the differences Atlas's own output gets wrong; refusals for everything left."""
     plan = Plan()
-    handled: dict[int, object] = {}
+    handled: dict[int, Difference] = {}
 
-    def take(*diffs) -> None:
+    def take(*diffs: Difference) -> None:
         for d in diffs:
             handled[id(d)] = d
 
