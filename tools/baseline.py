@@ -13,6 +13,7 @@ is gone for good.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tools import catalog, migrations
@@ -89,7 +90,7 @@ def baseline(
     yes: bool = False,
     dry_run: bool = False,
     ignore_drift: bool = False,
-    ask=input,
+    ask: Callable[[str], str] = input,
 ) -> BaselineReport:
     env = target.name
     migrations.check_versions(config)

@@ -131,7 +131,7 @@ FIELDS = {
 KINDS = tuple(FIELDS)
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
@@ -139,7 +139,7 @@ def _plain(value):
     return str(value)
 
 
-def _normalise(kind: str, field: str, value):
+def _normalise(kind: str, field: str, value: Any) -> Any:
     if isinstance(value, str) and field == "definition" and kind == "view":
         return " ".join(value.split())
     return value

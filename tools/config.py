@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def load_dotenv_values(root: Path = ROOT, environ: dict[str, str] | None = None)
 
 
 @contextlib.contextmanager
-def masked_output(root: Path = ROOT):
+def masked_output(root: Path = ROOT) -> Iterator[Callable[[str], str]]:
     """Mask everything written to sys.stdout / sys.stderr meanwhile; yields the mask function."""
     try:
         values = load_dotenv_values(root)
@@ -274,7 +275,7 @@ class Config:
 
     # --- stack choice --------------------------------------------------------------------
 
-    def stack_choice(self, docker_answers) -> tuple[str, str]:
+    def stack_choice(self, docker_answers: Callable[[], bool]) -> tuple[str, str]:
         """(backend, why). `docker_answers` is a callable, only called when STACK is unset."""
         chosen = self.get("STACK").strip().lower()
         if chosen:

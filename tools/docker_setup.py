@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from tools.console import Log, progress
 from tools.errors import WorkflowError
@@ -39,7 +40,7 @@ def _docker() -> str:
     return path
 
 
-def _run(argv: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+def _run(argv: list[str], timeout: float, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
     except subprocess.TimeoutExpired:

@@ -24,8 +24,9 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from tools import signals
@@ -291,7 +292,7 @@ def drop_leftovers(conn: psycopg.Connection, log: Log | None = None) -> list[str
 
 
 @contextlib.contextmanager
-def scratch(config: Config, *labels: str, log: Log | None = None):
+def scratch(config: Config, *labels: str, log: Log | None = None) -> Iterator[list[str]]:
     """Fresh databases next to the dev database (yields their URLs), dropped at the end even
     on an error or Ctrl-C; a run killed before that leaves them to the next run's cleanup."""
     dev = config.dev_url()
@@ -326,7 +327,9 @@ def scratch(config: Config, *labels: str, log: Log | None = None):
         _drop_all(dev, holder, created, log)
 
 
-def _drop_all(dev: str, holder, names: list[str], log: Log | None = None) -> None:
+def _drop_all(
+    dev: str, holder: psycopg.Connection[tuple[Any, ...]] | None, names: list[str], log: Log | None = None
+) -> None:
     """Drop this run's scratch databases (on the lock holder's session, or a new one if that
     broke), then end the holder's session, which frees the run's lock. What cannot be dropped
     is reported (on `log`, else stderr): the next run drops it, once this one is gone."""

@@ -4,6 +4,7 @@ plainly the stack's own (tools/ownership.py decides what is the workflow's)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from tools.config import Config
 from tools.errors import WorkflowError
@@ -11,7 +12,9 @@ from tools.ownership import dbname_of, owned, recreate, state
 from tools.urls import address, database_key
 
 
-def reset_local(config: Config, yes: bool = False, ask=input, isatty=None) -> None:
+def reset_local(
+    config: Config, yes: bool = False, ask: Callable[[str], str] = input, isatty: Callable[[], bool] | None = None
+) -> None:
     """Drop and recreate the `local` database. Without asking only when it is the stack's own
     (127.0.0.1:DB_PORT/POSTGRES_DB), one db.reset made, or empty; else --yes or a typed
     confirmation on a terminal (no terminal and no --yes refuses, nothing dropped)."""

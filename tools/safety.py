@@ -194,7 +194,7 @@ def squawk(files: list[Path]) -> list[Finding]:
     return out
 
 
-def atlas_findings(lint_report) -> list[Finding]:
+def atlas_findings(lint_report: LintReport) -> list[Finding]:
     out = []
     for file, code, text in lint_report.findings:
         out.append(Finding(file, "atlas", code or "?", text, code.startswith(BLOCKING_ATLAS)))
@@ -206,7 +206,7 @@ def atlas_findings(lint_report) -> list[Finding]:
     return out
 
 
-def analyze(config, pending: list[str], target_url: str | None = None, log: Log | None = None) -> SafetyReport:
+def analyze(config: Config, pending: list[str], target_url: str | None = None, log: Log | None = None) -> SafetyReport:
     """Lint the pending files (the newest len(pending) files of migrations/) with both linters."""
     if not pending:
         return SafetyReport()

@@ -22,6 +22,8 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from types import FrameType
 
 from tools.console import Log
 
@@ -67,7 +69,7 @@ def line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def note(text: str):
+def note(text: str) -> Iterator[None]:
     """Say what an interruption inside this block leaves behind (printed by the task edge)."""
     try:
         yield
@@ -89,7 +91,7 @@ class _State:
 _state = _State()
 
 
-def _handler(signum, frame) -> None:
+def _handler(signum: int, frame: FrameType | None) -> None:
     if _state.raised is not None:
         return  # already unwinding: let the cleanup finish
     if _state.shield:
@@ -100,7 +102,7 @@ def _handler(signum, frame) -> None:
 
 
 @contextlib.contextmanager
-def interruptible():
+def interruptible() -> Iterator[None]:
     """Turn SIGINT, SIGTERM and SIGHUP into `Interrupted` (once) while the block runs."""
     if threading.current_thread() is not threading.main_thread() or _state.active:
         yield
@@ -118,7 +120,7 @@ def interruptible():
 
 
 @contextlib.contextmanager
-def shielded():
+def shielded() -> Iterator[None]:
     """A few steps that must not be cut in two (renames): a signal waits for the block's end."""
     _state.shield += 1
     try:

@@ -313,7 +313,7 @@ class LocalStack:
         self.root = config.root
         self.state_dir = self.root / ".state" / "pg"
 
-    def clusters(self):
+    def clusters(self) -> dict[str, pgcluster.Cluster]:
         user = self.config.get("POSTGRES_USER", "app")
         password = require_password(self.config)
         return {

@@ -14,6 +14,7 @@ import contextlib
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def _read(directory: Path) -> dict[str, bytes]:
 
 
 @contextlib.contextmanager
-def staged(root: Path, target: Path):
+def staged(root: Path, target: Path) -> Iterator[Staged]:
     """A copy of `target` (migrations/) in the project directory; removed on the way out."""
     clean_leftovers(root)
     work = root / f"{PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
