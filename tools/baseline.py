@@ -31,7 +31,7 @@ class BaselineReport(Report):
     env: str
     version: str
     files: list[str] = field(default_factory=list)  # what is recorded as applied
-    differences: list = field(default_factory=list)
+    differences: list[catalog.Difference] = field(default_factory=list)
     alembic: bool = False  # the target holds alembic_version
     done: bool = False
     dry_run: bool = False

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     import psycopg
 
 
+# kind -> qualified name -> the object's fields (plain data: str, bool, int, lists of them).
+Snapshot = dict[str, dict[str, Any]]
+
 IGNORED_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast", "atlas_schema_revisions")
 _NS = (
     "n.nspname NOT IN ('pg_catalog','information_schema','pg_toast','atlas_schema_revisions')"
@@ -145,7 +148,7 @@ def _normalise(kind: str, field: str, value: Any) -> Any:
     return value
 
 
-def snapshot(conn: psycopg.Connection) -> dict:
+def snapshot(conn: psycopg.Connection) -> Snapshot:
     """Every user object of the connected database: {kind: {qualified name: {field: value}}}."""
     snap = {}
     for kind, sql in QUERIES.items():
@@ -160,7 +163,7 @@ def snapshot(conn: psycopg.Connection) -> dict:
     return snap
 
 
-def snapshot_url(url: str) -> dict:
+def snapshot_url(url: str) -> Snapshot:
     import psycopg
 
     if url.startswith("postgres://"):
@@ -194,7 +197,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def diff(a: dict, b: dict, left_label: str = "migrations", right_label: str = "models") -> list[Difference]:
+def diff(a: Snapshot, b: Snapshot, left_label: str = "migrations", right_label: str = "models") -> list[Difference]:
     """What differs between two snapshots, kind by kind, in a stable order."""
     out = []
     for kind in KINDS:
@@ -221,14 +224,14 @@ def diff(a: dict, b: dict, left_label: str = "migrations", right_label: str = "m
     return out
 
 
-def is_empty(snapshot: dict) -> bool:
+def is_empty(snapshot: Snapshot) -> bool:
     """No object at all besides the `public` schema."""
     return not any(names for kind, names in snapshot.items() if kind != "schema") and set(
         snapshot.get("schema", {})
     ) <= {"public"}
 
 
-def kinds(snapshot: dict) -> list[str]:
+def kinds(snapshot: Snapshot) -> list[str]:
     """The kinds of object a snapshot holds (schemas aside), sorted."""
     return sorted({kind for kind, names in snapshot.items() if names and kind != "schema"})
 
@@ -240,7 +243,7 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _columns(snapshot: dict, table: str) -> dict[str, tuple]:
+def _columns(snapshot: Snapshot, table: str) -> dict[str, tuple[Any, ...]]:
     prefix = table + "."
     return {
         name[len(prefix) :]: (c.get("type"), c.get("not_null"))
@@ -249,7 +252,7 @@ def _columns(snapshot: dict, table: str) -> dict[str, tuple]:
     }
 
 
-def possible_renames(before: dict, after: dict) -> list[str]:
+def possible_renames(before: Snapshot, after: Snapshot) -> list[str]:
     """Tables and columns that vanish while one of the same shape appears (catalog snapshots).
 
     Atlas (like Alembic) cannot tell a rename from a drop and an add: the generated migration

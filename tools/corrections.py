@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tools.catalog import Difference
+from tools.catalog import Difference, Snapshot
 
 if TYPE_CHECKING:
     import pglast
@@ -167,7 +167,7 @@ def _find(snapshot: dict, kind: str, name: str) -> str | None:
     return name if name in objects else None
 
 
-def plan_ignored(history: dict, models: dict, schema_sql: str) -> Plan:
+def plan_ignored(history: Snapshot, models: Snapshot, schema_sql: str) -> Plan:
     """SQL for the ignored-kind objects the models have and the history lacks; refusals for the rest."""
     plan = Plan()
     statements = ignored_statements(schema_sql)
@@ -237,7 +237,7 @@ def _split(name: str, parts: int) -> list[str]:
     return name.split(".", parts - 1)
 
 
-def plan_details(replayed: dict, models: dict, differences: list[Difference]) -> Plan:
+def plan_details(replayed: Snapshot, models: Snapshot, differences: list[Difference]) -> Plan:
     """SQL for the differences Atlas's own output gets wrong; refusals for everything left."""
     plan = Plan()
     handled: dict[int, Difference] = {}
