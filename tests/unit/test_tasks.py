@@ -12,9 +12,9 @@ import functools
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 from unittest import mock
 
 import pytest
