@@ -86,6 +86,21 @@ class Project:
         assert_no_secret(proc.stdout + proc.stderr)
         return proc
 
+    def inv_on_terminal(self, *args: str, typed: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+        """`inv ARGS` with a pseudo-terminal on stdin (a typed confirmation), typing `typed`."""
+        master, slave = os.openpty()
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=self.root,
+                                    env={**os.environ, **self.env, **(extra_env or {})},
+                                    stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            os.write(master, (typed + "\n").encode())
+            out, err = proc.communicate(timeout=300)
+        finally:
+            os.close(slave)
+            os.close(master)
+        assert_no_secret(out + err)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
     def run(self, argv: list[str], timeout: float = 300, extra_env: dict | None = None) -> subprocess.CompletedProcess:
         env = {**os.environ, **self.env, **(extra_env or {})}
         proc = subprocess.run(argv, cwd=self.root, env=env, text=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)

@@ -208,18 +208,7 @@ def test_concurrent_index_needs_the_txmode_header_and_is_stopped_before_the_batc
 
 def _apply_on_a_terminal(p, typed: str, prod: dict) -> subprocess.CompletedProcess:
     """`migrate.apply --env production` with a pseudo-terminal on stdin, typing `typed`."""
-    master, slave = os.openpty()
-    env = {**os.environ, **p.env, **prod}
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "invoke", "migrate.apply", "--env", "production"], cwd=p.root, env=env,
-                                stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        os.write(master, (typed + "\n").encode())
-        out, err = proc.communicate(timeout=300)
-    finally:
-        os.close(slave)
-        os.close(master)
-    assert_no_secret(out + err)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return p.inv_on_terminal("migrate.apply", "--env", "production", typed=typed, extra_env=prod)
 
 
 def test_production_asks_on_a_terminal_listing_the_files(project):

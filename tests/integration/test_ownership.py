@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -280,17 +279,7 @@ def test_reset_of_the_stacks_own_database_asks_nothing(project):
 
 
 def _reset_on_a_terminal(p, typed: str, extra: dict) -> subprocess.CompletedProcess:
-    master, slave = os.openpty()
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "invoke", "db.reset"], cwd=p.root, env={**os.environ, **p.env, **extra},
-                                stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        os.write(master, (typed + "\n").encode())
-        out, err = proc.communicate(timeout=300)
-    finally:
-        os.close(slave)
-        os.close(master)
-    assert_no_secret(out + err)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return p.inv_on_terminal("db.reset", typed=typed, extra_env=extra)
 
 
 def test_reset_of_a_foreign_database_takes_its_typed_name_on_a_terminal(project):
