@@ -139,6 +139,8 @@ def stop_checkout_stack(config: Config, log, stop: bool) -> None:
 
 
 def setup(root: Path, log, docker: bool | None = None, stop_compose: bool = False) -> Config:
+    if stop_compose and docker is not False:
+        raise WorkflowError("--stop-compose only goes with --no-docker", hint="run inv setup --no-docker --stop-compose")
     if not (root / ".env").exists():
         refuse_orphan_containers(root)
     tighten_dotenv(root, log)

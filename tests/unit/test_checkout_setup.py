@@ -147,3 +147,12 @@ def test_alembic_bookkeeping_whatever_the_names(difference):
 ], ids=["index-named-like-it-on-another-table", "other-index", "constraint-of-another-table", "similar-table"])
 def test_other_objects_are_compared(difference):
     assert not is_alembic_bookkeeping(difference)
+
+
+def test_stop_compose_without_no_docker_is_refused_before_anything(tmp_path):
+    from tools.errors import WorkflowError
+    from tools.setup import setup
+
+    with pytest.raises(WorkflowError, match="--stop-compose only goes with --no-docker"):
+        setup(tmp_path, lambda line: None, docker=None, stop_compose=True)
+    assert list(tmp_path.iterdir()) == []  # no .env written, nothing done
