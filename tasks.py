@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import subprocess
 import sys
+from typing import Never, cast
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit, Task, task
 
 from tools import migrations, signals, status
 from tools.config import Config, masked_output, require_dotenv
@@ -70,10 +71,15 @@ def _stack(config: Config):
 
 # --- top level -------------------------------------------------------------------------------
 
-@task(help={"no_docker": "Do not install or use Docker: use local PostgreSQL clusters (records STACK=local in .env)",
-            "stop_compose": "With --no-docker: stop this checkout's running Compose stack first (its data volume is kept)"})
+
+@task(
+    help={
+        "no_docker": "Do not install or use Docker: use local PostgreSQL clusters (records STACK=local in .env)",
+        "stop_compose": "With --no-docker: stop this checkout's running Compose stack first (its data volume is kept)",
+    }
+)
 @edge
-def setup(c, no_docker=False, stop_compose=False):
+def setup(c, no_docker=False, stop_compose=False) -> None:
     """Provision this machine: .env, the Atlas CLI, Docker + images (or local PostgreSQL)."""
     from tools.setup import setup as run_setup
 
@@ -84,7 +90,7 @@ def setup(c, no_docker=False, stop_compose=False):
 
 @task
 @edge
-def doctor(c):
+def doctor(c) -> None:
     """Check tools, stack and environments; print what is used and why (URLs masked)."""
     from tools.setup import doctor as run_doctor
 
@@ -93,7 +99,7 @@ def doctor(c):
 
 @task
 @edge
-def dev(c):
+def dev(c) -> None:
     """The main job: stack up, dump the models, initial migration if none, apply to local, status."""
     from tools import dev as main_job
 
@@ -103,17 +109,20 @@ def dev(c):
 
 @task(help={"quick": "Fewer runs and smaller sizes (a smoke run)", "runs": "Runs per measurement (median)"})
 @edge
-def bench(c, quick=False, runs=5):
+def bench(c, quick=False, runs=5) -> Never:
     """Benchmark the workflow against bare Atlas, psql and Alembic; write bench/results.md."""
-    argv = [sys.executable, str(_config().root / "bench" / "run.py"), "--runs", str(runs)] + (["--quick"] if quick else [])
+    argv = [sys.executable, str(_config().root / "bench" / "run.py"), "--runs", str(runs)] + (
+        ["--quick"] if quick else []
+    )
     raise Exit(code=subprocess.call(argv))
 
 
 # --- db -------------------------------------------------------------------------------------
 
+
 @task(help={"services": "Comma-separated services to start (default: all)"})
 @edge
-def db_up(c, services=""):
+def db_up(c, services="") -> None:
     """Start the database stack and wait until it is healthy; print what runs where."""
     from tools.stack import state_lines
 
@@ -125,7 +134,7 @@ def db_up(c, services=""):
 
 @task(help={"volumes": "Also delete the local database's data (irreversible)"})
 @edge
-def db_down(c, volumes=False):
+def db_down(c, volumes=False) -> None:
     """Stop the stack (the local database's data survives unless --volumes)."""
     backend = _stack(_config())
     backend.down(log, volumes=volumes)
@@ -134,7 +143,7 @@ def db_down(c, volumes=False):
 
 @task
 @edge
-def db_status(c):
+def db_status(c) -> None:
     """Show the backend in use and why, each service's state and its (masked) URL."""
     from tools.stack import state_lines
 
@@ -142,16 +151,22 @@ def db_status(c):
     echo(state_lines(config, _stack(config)))
 
 
-@task(help={"env": "Only local (db.reset never touches another environment)",
-            "yes": "Do not ask, even when DATABASE_URL is not the stack's own database and holds data"})
+@task(
+    help={
+        "env": "Only local (db.reset never touches another environment)",
+        "yes": "Do not ask, even when DATABASE_URL is not the stack's own database and holds data",
+    }
+)
 @edge
-def db_reset(c, env="local", yes=False):
+def db_reset(c, env="local", yes=False) -> None:
     """Drop and recreate the local database, then apply every migration."""
     from tools import apply, reset
 
     config = _config()
     if env != "local":
-        raise WorkflowError(f"db.reset only resets the local database, not {env!r}", hint="use inv migrate.apply for other environments")
+        raise WorkflowError(
+            f"db.reset only resets the local database, not {env!r}", hint="use inv migrate.apply for other environments"
+        )
     _stack(config).up(log, ("db",))
     reset.reset_local(config, yes=yes)
     log("local database recreated")
@@ -160,7 +175,7 @@ def db_reset(c, env="local", yes=False):
 
 @task(help={"dev": "Open the dev database instead of the local one"})
 @edge
-def db_psql(c, dev=False):
+def db_psql(c, dev=False) -> Never:
     """Open psql on the local database (or the dev database with --dev)."""
     argv, environ = _stack(_config()).psql_argv("dev" if dev else "local")
     raise Exit(code=subprocess.call(argv, env=environ))
@@ -168,9 +183,10 @@ def db_psql(c, dev=False):
 
 # --- schema ------------------------------------------------------------------------------------
 
+
 @task(help={"check": "Do not write: exit 2 if schema.sql is stale against the models"})
 @edge
-def schema_dump(c, check=False):
+def schema_dump(c, check=False) -> None:
     """Dump the models to schema.sql (in the app container, or on the host without Docker)."""
     from tools import schema
 
@@ -180,9 +196,10 @@ def schema_dump(c, check=False):
 
 # --- migrate ---------------------------------------------------------------------------------
 
+
 @task(help={"name": "Name of the migration, e.g. add_user_preferences (snake_case)"})
 @edge
-def migrate_diff(c, name=""):
+def migrate_diff(c, name="") -> None:
     """Dump the models, diff them against migrations/ with Atlas, write the new migration."""
     from tools import diff
 
@@ -190,32 +207,53 @@ def migrate_diff(c, name=""):
     show(diff.diff(config, _stack(config), name, log))
 
 
-@task(help={
-    "env": "Environment from atlas.hcl (default: local)",
-    "yes": "Do not ask for confirmation on a protected environment (CI)",
-    "dry_run": "Print the pending files, their SQL and the lint report; change nothing",
-    "allow_destructive": "Apply even when lint finds destructive changes (drops, narrowing, ...)",
-    "ignore_drift": "Apply even when the target differs from what its applied migrations build",
-    "lock_timeout": "How long to wait for the apply lock held by a concurrent apply (default 10s)",
-    "table_lock_timeout": "How long a statement may wait for a table lock before the file is rolled back "
-                        "(default TABLE_LOCK_TIMEOUT or 5s; 0 waits forever)",
-})
+@task(
+    help={
+        "env": "Environment from atlas.hcl (default: local)",
+        "yes": "Do not ask for confirmation on a protected environment (CI)",
+        "dry_run": "Print the pending files, their SQL and the lint report; change nothing",
+        "allow_destructive": "Apply even when lint finds destructive changes (drops, narrowing, ...)",
+        "ignore_drift": "Apply even when the target differs from what its applied migrations build",
+        "lock_timeout": "How long to wait for the apply lock held by a concurrent apply (default 10s)",
+        "table_lock_timeout": "How long a statement may wait for a table lock before the file is rolled back "
+        "(default TABLE_LOCK_TIMEOUT or 5s; 0 waits forever)",
+    }
+)
 @edge
-def migrate_apply(c, env="local", yes=False, dry_run=False, allow_destructive=False, ignore_drift=False, lock_timeout="",
-                  table_lock_timeout=""):
+def migrate_apply(
+    c,
+    env="local",
+    yes=False,
+    dry_run=False,
+    allow_destructive=False,
+    ignore_drift=False,
+    lock_timeout="",
+    table_lock_timeout="",
+) -> None:
     """Apply pending migrations: drift check, lint, confirmation for protected envs, apply, status."""
     from tools import apply
 
     config = _config()
     target = config.target(env)
     _stack(config).up(log, ("dev-db",))
-    show(apply.apply(config, target, log, yes=yes, dry_run=dry_run, allow_destructive=allow_destructive,
-                     ignore_drift=ignore_drift, lock_timeout=lock_timeout, table_lock_timeout=table_lock_timeout))
+    show(
+        apply.apply(
+            config,
+            target,
+            log,
+            yes=yes,
+            dry_run=dry_run,
+            allow_destructive=allow_destructive,
+            ignore_drift=ignore_drift,
+            lock_timeout=lock_timeout,
+            table_lock_timeout=table_lock_timeout,
+        )
+    )
 
 
 @task(help={"env": "Environment from atlas.hcl (default: local)"})
 @edge
-def migrate_drift(c, env="local"):
+def migrate_drift(c, env="local") -> None:
     """Compare an environment's real schema with what its applied migrations build; exit 2 on drift."""
     from tools import fidelity
 
@@ -225,15 +263,17 @@ def migrate_drift(c, env="local"):
     show(fidelity.DriftReport(env, fidelity.drift(config, target)))
 
 
-@task(help={
-    "env": "Environment from atlas.hcl whose existing database to adopt (default: local)",
-    "version": "The newest migration the database already contains (default: the first file)",
-    "yes": "Do not ask for confirmation on a protected environment (CI)",
-    "dry_run": "Compare and report; record nothing",
-    "ignore_drift": "Record the baseline even though the database differs from those migrations",
-})
+@task(
+    help={
+        "env": "Environment from atlas.hcl whose existing database to adopt (default: local)",
+        "version": "The newest migration the database already contains (default: the first file)",
+        "yes": "Do not ask for confirmation on a protected environment (CI)",
+        "dry_run": "Compare and report; record nothing",
+        "ignore_drift": "Record the baseline even though the database differs from those migrations",
+    }
+)
 @edge
-def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignore_drift=False):
+def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignore_drift=False) -> None:
     """Adopt a database built by another tool (Alembic): compare, then record migrations as applied."""
     from tools import baseline
 
@@ -245,7 +285,7 @@ def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignor
 
 @task(help={"file": "The migration file (name in migrations/) to move above the newest version"})
 @edge
-def migrate_renumber(c, file=""):
+def migrate_renumber(c, file="") -> None:
     """Give a file merged in below the newest version a version above it (re-hashes atlas.sum)."""
     from tools import renumber
 
@@ -255,7 +295,7 @@ def migrate_renumber(c, file=""):
 
 @task
 @edge
-def migrate_verify(c):
+def migrate_verify(c) -> None:
     """Build the schema from migrations/ and from schema.sql, compare catalogs; exit 2 on difference."""
     from tools import fidelity
 
@@ -264,10 +304,14 @@ def migrate_verify(c):
     show(fidelity.VerifyReport(fidelity.verify(config)))
 
 
-@task(help={"env": "Environment from atlas.hcl (default: local)",
-            "all": "Every environment of atlas.hcl, from local to production (unset ones are listed as such)"})
+@task(
+    help={
+        "env": "Environment from atlas.hcl (default: local)",
+        "all": "Every environment of atlas.hcl, from local to production (unset ones are listed as such)",
+    }
+)
 @edge
-def migrate_status(c, env="local", all=False):
+def migrate_status(c, env="local", all=False) -> None:
     """Show the migration status of an environment; exit 2 while files are pending."""
     config = _config()
     show(status.status_all(config) if all else status.status(config, config.target(env)))
@@ -275,7 +319,7 @@ def migrate_status(c, env="local", all=False):
 
 @task(help={"latest": "Lint the latest N files (default 1)", "base": "Lint files new since this git ref instead"})
 @edge
-def migrate_lint(c, latest=1, base=""):
+def migrate_lint(c, latest=1, base="") -> None:
     """Lint migration files with Atlas on the dev database; exit 1 on findings that are errors."""
     from tools import safety
 
@@ -286,7 +330,7 @@ def migrate_lint(c, latest=1, base=""):
 
 @task
 @edge
-def migrate_validate(c):
+def migrate_validate(c) -> None:
     """Check atlas.sum and replay every migration on the dev database."""
     from tools import check
 
@@ -295,10 +339,14 @@ def migrate_validate(c):
     show(check.validate(config))
 
 
-@task(help={"base": "The branch this one merges into (default: origin/HEAD, origin/main, origin/master, main, master)",
-            "no_base": "Check without git history: lint of new files and the order check are not run (and listed)"})
+@task(
+    help={
+        "base": "The branch this one merges into (default: origin/HEAD, origin/main, origin/master, main, master)",
+        "no_base": "Check without git history: lint of new files and the order check are not run (and listed)",
+    }
+)
 @edge
-def migrate_check(c, base="", no_base=False):
+def migrate_check(c, base="", no_base=False) -> None:
     """CI gate: schema.sql fresh, no missing migration, migrations/ verified, lint clean. Exit 0/1/2."""
     from tools import check
 
@@ -308,7 +356,7 @@ def migrate_check(c, base="", no_base=False):
 
 @task
 @edge
-def migrate_hash(c):
+def migrate_hash(c) -> None:
     """Recompute migrations/atlas.sum after a hand edit."""
     migrations.rehash(_config())
     print("migrations/atlas.sum updated")
@@ -316,13 +364,14 @@ def migrate_hash(c):
 
 @task(help={"name": "Name of the migration, e.g. backfill_totals (snake_case)"})
 @edge
-def migrate_new(c, name=""):
+def migrate_new(c, name="") -> None:
     """Create an empty migration file to write by hand (then inv migrate.hash)."""
     path = migrations.new(_config(), name)
     print(f"created migrations/{path.name}: write the SQL, then run inv migrate.hash")
 
 
 # --- the menu --------------------------------------------------------------------------------
+
 
 def _rename(fn, name):
     fn.__name__ = name
@@ -331,13 +380,24 @@ def _rename(fn, name):
 
 db_ns = Collection("db")
 for t, n in ((db_up, "up"), (db_down, "down"), (db_status, "status"), (db_reset, "reset"), (db_psql, "psql")):
-    db_ns.add_task(t, name=n)
+    db_ns.add_task(cast(Task, t), name=n)  # invoke types @task as a bare Callable; it is a Task
 schema_ns = Collection("schema")
 schema_ns.add_task(schema_dump, name="dump")
 migrate_ns = Collection("migrate")
-for t, n in ((migrate_diff, "diff"), (migrate_apply, "apply"), (migrate_status, "status"), (migrate_lint, "lint"),
-             (migrate_validate, "validate"), (migrate_check, "check"),
-             (migrate_drift, "drift"), (migrate_baseline, "baseline"), (migrate_renumber, "renumber"), (migrate_verify, "verify"), (migrate_hash, "hash"), (migrate_new, "new")):
-    migrate_ns.add_task(t, name=n)
+for t, n in (
+    (migrate_diff, "diff"),
+    (migrate_apply, "apply"),
+    (migrate_status, "status"),
+    (migrate_lint, "lint"),
+    (migrate_validate, "validate"),
+    (migrate_check, "check"),
+    (migrate_drift, "drift"),
+    (migrate_baseline, "baseline"),
+    (migrate_renumber, "renumber"),
+    (migrate_verify, "verify"),
+    (migrate_hash, "hash"),
+    (migrate_new, "new"),
+):
+    migrate_ns.add_task(cast(Task, t), name=n)  # as above
 
 ns = Collection(setup, doctor, dev, bench, db_ns, schema_ns, migrate_ns)

@@ -15,7 +15,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -28,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import make_project  # noqa: E402  (a project copy with its own ports)
-from tools.atlas import find_binary, version as atlas_version  # noqa: E402
+from tools.atlas import find_binary  # noqa: E402  (after the sys.path insert above)
+from tools.atlas import version as atlas_version  # noqa: E402  (after the sys.path insert above)
 
 ROWS: list[tuple[str, str, float, str, float, str]] = []  # id, ours, ours_s, baseline, base_s, note
 
@@ -47,7 +47,10 @@ def timed(argv, cwd, env, runs: int) -> float:
 def row(rid, ours, ours_s, base, base_s, note=""):
     ROWS.append((rid, ours, ours_s, base, base_s, note))
     ratio = ours_s / base_s if base_s else float("nan")
-    print(f"{rid:<6} {ours:<44} {ours_s * 1000:9.0f} ms | {base:<40} {base_s * 1000:9.0f} ms | {ratio:5.2f}x {note}", flush=True)
+    print(
+        f"{rid:<6} {ours:<44} {ours_s * 1000:9.0f} ms | {base:<40} {base_s * 1000:9.0f} ms | {ratio:5.2f}x {note}",
+        flush=True,
+    )
 
 
 def inv(p, *args):
@@ -66,23 +69,33 @@ def p1_p2(p, runs):
     bare = timed([atlas, "migrate", "status", "--env", "local"], p.root, env, runs)
     row("P1", "inv migrate.status --env local", ours, "atlas migrate status --env local", bare)
     ours = timed(inv(p, "migrate.diff", "--name", "bench_noop"), p.root, env, runs)
-    script = (f"{sys.executable} tools/dump_schema.py > schema.sql && {atlas} migrate diff bench_noop --env sqlalchemy")
+    script = f"{sys.executable} tools/dump_schema.py > schema.sql && {atlas} migrate diff bench_noop --env sqlalchemy"
     bare = timed(["sh", "-c", script], p.root, env, runs)
-    row("P2", "inv migrate.diff (no model change)", ours, "dump + atlas migrate diff", bare,
-        "ours also recreates the dev database twice and verifies by catalogs")
+    row(
+        "P2",
+        "inv migrate.diff (no model change)",
+        ours,
+        "dump + atlas migrate diff",
+        bare,
+        "ours also recreates the dev database twice and verifies by catalogs",
+    )
 
 
 def generated_models(directory: Path, tables: int) -> str:
     name = f"bench_models_{tables}"
-    lines = ["from sqlalchemy import Column, Enum, ForeignKey, Index, Integer, MetaData, String, Table, text",
-             "metadata = MetaData(naming_convention={'pk': 'pk_%(table_name)s', 'ix': 'ix_%(table_name)s_%(column_0_name)s',"
-             " 'uq': 'uq_%(table_name)s_%(column_0_name)s', 'fk': 'fk_%(table_name)s_%(column_0_name)s'})",
-             "status = Enum('new', 'done', name='status')"]
+    lines = [
+        "from sqlalchemy import Column, Enum, ForeignKey, Index, Integer, MetaData, String, Table, text",
+        "metadata = MetaData(naming_convention={'pk': 'pk_%(table_name)s', 'ix': 'ix_%(table_name)s_%(column_0_name)s',"
+        " 'uq': 'uq_%(table_name)s_%(column_0_name)s', 'fk': 'fk_%(table_name)s_%(column_0_name)s'})",
+        "status = Enum('new', 'done', name='status')",
+    ]
     for i in range(tables):
         fk = f", Column('parent_id', ForeignKey('t{i - 1}.id'), index=True)" if i else ""
-        lines.append(f"t{i} = Table('t{i}', metadata, Column('id', Integer, primary_key=True), "
-                     f"Column('name', String(100), nullable=False, unique=True), Column('state', status, server_default='new'),"
-                     f" Column('n', Integer, server_default=text('0')){fk})")
+        lines.append(
+            f"t{i} = Table('t{i}', metadata, Column('id', Integer, primary_key=True), "
+            f"Column('name', String(100), nullable=False, unique=True), Column('state', status, server_default='new'),"
+            f" Column('n', Integer, server_default=text('0')){fk})"
+        )
         lines.append(f"Index('ix_t{i}_name_state', t{i}.c.name, t{i}.c.state, postgresql_where=text('n > 0'))")
     (directory / f"{name}.py").write_text("\n".join(lines) + "\n")
     return name
@@ -92,11 +105,15 @@ def child_peak(argv, cwd, env, runs) -> tuple[float, float]:
     """(median seconds, peak RSS MiB) of a command, each sample in a fresh child."""
     samples, peaks = [], []
     for _ in range(runs):
-        code = ("import resource, subprocess, sys, time; s=time.perf_counter(); "
-                f"r=subprocess.run({argv!r}, cwd={str(cwd)!r}, capture_output=True); t=time.perf_counter()-s; "
-                "assert r.returncode == 0, r.stderr[-500:]; "
-                "print(t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+        code = (
+            "import resource, subprocess, sys, time; s=time.perf_counter(); "
+            f"r=subprocess.run({argv!r}, cwd={str(cwd)!r}, capture_output=True); t=time.perf_counter()-s; "
+            "assert r.returncode == 0, r.stderr[-500:]; "
+            "print(t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
         samples.append(float(out[0]))
         peaks.append(int(out[1]) / 1024)
     return statistics.median(samples), max(peaks)
@@ -129,7 +146,13 @@ def p3(p, runs, sizes):
         ours, ours_mem = child_peak([sys.executable, "tools/dump_schema.py", module], ROOT, env, runs)
         base, base_mem = child_peak([sys.executable, str(work / "alembic_compare.py"), module, url], ROOT, env, runs)
         per_table.append(ours / n)
-        row(f"P3-{n}", f"dump {n} tables (peak {ours_mem:.0f} MiB)", ours, f"alembic compare_metadata (peak {base_mem:.0f} MiB)", base)
+        row(
+            f"P3-{n}",
+            f"dump {n} tables (peak {ours_mem:.0f} MiB)",
+            ours,
+            f"alembic compare_metadata (peak {base_mem:.0f} MiB)",
+            base,
+        )
     shutil.rmtree(work, ignore_errors=True)
     return per_table
 
@@ -172,23 +195,42 @@ def p4(p, runs, files):
     concat.write_text("".join(bodies))
     parts = libpq_url(target, "x")
     psql = one(["psql", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-f", str(concat), parts])
-    row(f"P4", f"inv migrate.apply ({files} files)", ours, f"psql -1 -f (one file, the physical limit)", psql,
-        f"bare atlas migrate apply: {bare * 1000:.0f} ms ({ours / bare:.2f}x); ours adds status calls and the emptiness check")
+    row(
+        "P4",
+        f"inv migrate.apply ({files} files)",
+        ours,
+        "psql -1 -f (one file, the physical limit)",
+        psql,
+        f"bare atlas migrate apply: {bare * 1000:.0f} ms ({ours / bare:.2f}x); ours adds status calls and the "
+        "emptiness check",
+    )
     alembic_s = alembic_upgrade(p, files, target, runs, fresh)
-    row("P4-alembic", f"inv migrate.apply ({files} files)", ours, f"alembic upgrade head ({files} revisions)", alembic_s)
+    row(
+        "P4-alembic", f"inv migrate.apply ({files} files)", ours, f"alembic upgrade head ({files} revisions)", alembic_s
+    )
 
     # The same files pending on a database that already has history: every file is linted.
     samples, bare_samples = [], []
     for _ in range(runs):
-        for samples_of, argv in ((samples, inv(p, "migrate.apply")), (bare_samples, [atlas, "migrate", "apply", "--env", "local"])):
+        for samples_of, argv in (
+            (samples, inv(p, "migrate.apply")),
+            (bare_samples, [atlas, "migrate", "apply", "--env", "local"]),
+        ):
             fresh()
-            subprocess.run([atlas, "migrate", "apply", "--env", "local", "1"], cwd=p.root, env=env, check=True, capture_output=True)
+            subprocess.run(
+                [atlas, "migrate", "apply", "--env", "local", "1"], cwd=p.root, env=env, check=True, capture_output=True
+            )
             start = time.perf_counter()
             subprocess.run(argv, cwd=p.root, env=env, check=True, capture_output=True)
             samples_of.append(time.perf_counter() - start)
-    row("P4-lint", f"inv migrate.apply ({files - 1} files, with history)", statistics.median(samples),
-        f"atlas migrate apply (same {files - 1} files)", statistics.median(bare_samples),
-        "every pending file linted (Atlas + squawk) and drift checked before the apply")
+    row(
+        "P4-lint",
+        f"inv migrate.apply ({files - 1} files, with history)",
+        statistics.median(samples),
+        f"atlas migrate apply (same {files - 1} files)",
+        statistics.median(bare_samples),
+        "every pending file linted (Atlas + squawk) and drift checked before the apply",
+    )
 
 
 def alembic_upgrade(p, files, target, runs, fresh) -> float:
@@ -200,14 +242,16 @@ def alembic_upgrade(p, files, target, runs, fresh) -> float:
         "from alembic import context\nfrom sqlalchemy import create_engine\n"
         "engine = create_engine(context.config.get_main_option('sqlalchemy.url'))\n"
         "with engine.connect() as conn:\n    context.configure(connection=conn, transaction_per_migration=True)\n"
-        "    with context.begin_transaction():\n        context.run_migrations()\n")
+        "    with context.begin_transaction():\n        context.run_migrations()\n"
+    )
     (work / "script.py.mako").write_text("")
     prev = None
     for i in range(files):
         (work / "versions" / f"r{i:04d}.py").write_text(
             f"revision = 'r{i:04d}'\ndown_revision = {prev!r}\nbranch_labels = None\ndepends_on = None\n"
             "from alembic import op\n"
-            f"def upgrade():\n    op.execute('CREATE TABLE b{i} (id integer PRIMARY KEY, v text)')\n")
+            f"def upgrade():\n    op.execute('CREATE TABLE b{i} (id integer PRIMARY KEY, v text)')\n"
+        )
         prev = f"r{i:04d}"
     url = libpq_url(target, "x").replace("postgresql://", "postgresql+psycopg://")
     ini = work / "alembic.ini"
@@ -216,7 +260,9 @@ def alembic_upgrade(p, files, target, runs, fresh) -> float:
     for _ in range(runs):
         fresh()
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"], check=True, capture_output=True
+        )
         samples.append(time.perf_counter() - start)
     shutil.rmtree(work, ignore_errors=True)
     return statistics.median(samples)
@@ -240,8 +286,14 @@ def p5(tmp: Path, runs):
                 colds.append(timed(inv(p, "db.up"), p.root, env, 1))
             cold = statistics.median(colds)
             status = timed(inv(p, "db.status"), p.root, env, runs)
-            row(f"P5-{backend}", f"inv db.up, already up ({backend})", warm, f"inv db.status ({backend})", status,
-                f"from cold (stopped, images present): {cold * 1000:.0f} ms")
+            row(
+                f"P5-{backend}",
+                f"inv db.up, already up ({backend})",
+                warm,
+                f"inv db.status ({backend})",
+                status,
+                f"from cold (stopped, images present): {cold * 1000:.0f} ms",
+            )
         finally:
             subprocess.run(inv(p, "db.down", "--volumes"), cwd=p.root, env=env, capture_output=True)
 
@@ -252,41 +304,65 @@ def versions() -> list[str]:
             return subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
         except Exception:
             return "n/a"
+
     import alembic
     import sqlalchemy
 
-    return [f"Python {platform.python_version()}", f"Atlas {atlas_version(find_binary())}", first(["psql", "--version"]),
-            f"SQLAlchemy {sqlalchemy.__version__}", f"Alembic {alembic.__version__}",
-            first(["docker", "version", "--format", "Docker engine {{.Server.Version}}"])]
+    return [
+        f"Python {platform.python_version()}",
+        f"Atlas {atlas_version(find_binary())}",
+        first(["psql", "--version"]),
+        f"SQLAlchemy {sqlalchemy.__version__}",
+        f"Alembic {alembic.__version__}",
+        first(["docker", "version", "--format", "Docker engine {{.Server.Version}}"]),
+    ]
 
 
 def write_results(path: Path, args, per_table) -> None:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    lines = ["# Benchmark results", "",
-             f"Generated by `inv bench` on {dt.date.today().isoformat()}; medians of {args.runs} runs unless noted.", "",
-             f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB RAM.  ",
-             "Versions: " + "; ".join(versions()) + ".", "",
-             "| row | ours | median | baseline | median | ratio | note |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Generated by `inv bench` on {dt.date.today().isoformat()}; medians of {args.runs} runs unless noted.",
+        "",
+        f"Machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB RAM.  ",
+        "Versions: " + "; ".join(versions()) + ".",
+        "",
+        "| row | ours | median | baseline | median | ratio | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for rid, ours, ours_s, base, base_s, note in ROWS:
-        lines.append(f"| {rid} | {ours} | {ours_s * 1000:.0f} ms | {base} | {base_s * 1000:.0f} ms | {ours_s / base_s:.2f}x | {note} |")
+        lines.append(
+            f"| {rid} | {ours} | {ours_s * 1000:.0f} ms | {base} | {base_s * 1000:.0f} ms | {ours_s / base_s:.2f}x | "
+            f"{note} |"
+        )
     if per_table:
-        lines += ["", "Dump time per table: " + ", ".join(f"{t * 1000:.2f} ms" for t in per_table)
-                  + " (10, 100, 1,000 tables): constant or falling per table means the dump grows linearly; "
-                  "the fixed part is Python and SQLAlchemy start-up."]
-    lines += ["", "## Reading the figures", "",
-              "- P1: `inv migrate.status` costs the start-up of Python and invoke on top of Atlas (about 0.2 s); "
-              "it imports neither SQLAlchemy nor psycopg. The ratio is above 1.2x because bare Atlas answers in "
-              "under 0.1 s; the absolute overhead is what a user feels, and it is constant.",
-              "- P2: `inv migrate.diff` does more than the bare pair on purpose: it recreates the dev database "
-              "before and after Atlas (a dirty one breaks the next diff), and proves the result by building the "
-              "schema twice and comparing catalogs. That verification is the product; it is not overhead to remove.",
-              "- P4: on an empty database (a new environment, `db.reset`) `inv migrate.apply` checks that it is "
-              "empty and skips the lint, which has nothing to protect there; what remains is start-up and the status "
-              "calls around Atlas. Atlas runs each file in its own transaction and records it, which is why bare Atlas "
-              "is slower than one `psql -1` transaction and than Alembic's single process.",
-              "- P4-lint: with history, every pending file is linted (Atlas replays and inspects the dev database "
-              "after every file; squawk) and drift is checked before applying. With 499 pending files that analysis "
-              "dominates; it is not skipped for large batches, on purpose. An everyday apply has a few pending files.", ""]
+        lines += [
+            "",
+            "Dump time per table: "
+            + ", ".join(f"{t * 1000:.2f} ms" for t in per_table)
+            + " (10, 100, 1,000 tables): constant or falling per table means the dump grows linearly; "
+            "the fixed part is Python and SQLAlchemy start-up.",
+        ]
+    lines += [
+        "",
+        "## Reading the figures",
+        "",
+        "- P1: `inv migrate.status` costs the start-up of Python and invoke on top of Atlas (about 0.2 s); "
+        "it imports neither SQLAlchemy nor psycopg. The ratio is above 1.2x because bare Atlas answers in "
+        "under 0.1 s; the absolute overhead is what a user feels, and it is constant.",
+        "- P2: `inv migrate.diff` does more than the bare pair on purpose: it recreates the dev database "
+        "before and after Atlas (a dirty one breaks the next diff), and proves the result by building the "
+        "schema twice and comparing catalogs. That verification is the product; it is not overhead to remove.",
+        "- P4: on an empty database (a new environment, `db.reset`) `inv migrate.apply` checks that it is "
+        "empty and skips the lint, which has nothing to protect there; what remains is start-up and the status "
+        "calls around Atlas. Atlas runs each file in its own transaction and records it, which is why bare Atlas "
+        "is slower than one `psql -1` transaction and than Alembic's single process.",
+        "- P4-lint: with history, every pending file is linted (Atlas replays and inspects the dev database "
+        "after every file; squawk) and drift is checked before applying. With 499 pending files that analysis "
+        "dominates; it is not skipped for large batches, on purpose. An everyday apply has a few pending files.",
+        "",
+    ]
     path.write_text("\n".join(lines))
 
 

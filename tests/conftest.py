@@ -77,12 +77,21 @@ class Project:
     root: Path
     env: dict[str, str] = field(default_factory=dict)
 
-    def inv(self, *args: str, input: str | None = None, timeout: float = 900, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    def inv(
+        self, *args: str, input: str | None = None, timeout: float = 900, extra_env: dict | None = None
+    ) -> subprocess.CompletedProcess:
         env = {**os.environ, **self.env, **(extra_env or {})}
         env.pop("PYTEST_CURRENT_TEST", None)
-        proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.root, env=env, text=True,
-                              capture_output=True, input=input, timeout=timeout,
-                              stdin=None if input is not None else subprocess.DEVNULL)
+        proc = subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=self.root,
+            env=env,
+            text=True,
+            capture_output=True,
+            input=input,
+            timeout=timeout,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
         assert_no_secret(proc.stdout + proc.stderr)
         return proc
 
@@ -103,7 +112,9 @@ class Project:
 
     def run(self, argv: list[str], timeout: float = 300, extra_env: dict | None = None) -> subprocess.CompletedProcess:
         env = {**os.environ, **self.env, **(extra_env or {})}
-        proc = subprocess.run(argv, cwd=self.root, env=env, text=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            argv, cwd=self.root, env=env, text=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
         assert_no_secret(proc.stdout + proc.stderr)
         return proc
 
@@ -183,8 +194,8 @@ def running_project(path: Path, apply: bool = False):
 @pytest.fixture
 def local_project(tmp_path):
     """A project copy on the local backend (PostgreSQL clusters), torn down afterwards."""
-    from tools.pgcluster import find_bindir
     from tools.errors import WorkflowError
+    from tools.pgcluster import find_bindir
 
     try:
         find_bindir()

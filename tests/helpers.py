@@ -14,7 +14,9 @@ def sql(url: str, *statements: str, params=None, dbname: str | None = None) -> l
     from tools.urls import libpq_url
 
     rows: list[tuple] = []
-    with psycopg.connect(libpq_url(url, "the test's URL"), autocommit=True, **({"dbname": dbname} if dbname else {})) as conn:
+    with psycopg.connect(
+        libpq_url(url, "the test's URL"), autocommit=True, **({"dbname": dbname} if dbname else {})
+    ) as conn:
         for statement in statements:
             cur = conn.execute(statement, params)
             rows = cur.fetchall() if cur.description else []

@@ -4,14 +4,16 @@ status, under one advisory lock per target database; Atlas's JSON read for what 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tools import catalog, safety
 from tools.atlas import JSON, Atlas, atlas_for, json_or_none, map_error
 from tools.config import Config, Target
-from tools.console import Report, guard, progress
+from tools.console import Log, Report, guard, progress
 from tools.errors import NotAdopted, WorkflowError
 from tools.fidelity import drift
 from tools.migrations import check_versions, migrations_dir, statements_of
@@ -28,8 +30,8 @@ class ApplyReport(Report):
     pending: list[str] = field(default_factory=list)
     dry_run: bool = False
     after: StatusReport | None = None
-    safety: object | None = None
-    drift: list = field(default_factory=list)
+    safety: safety.SafetyReport | None = None
+    drift: list[catalog.Difference] = field(default_factory=list)
     sql: dict[str, list[str]] = field(default_factory=dict)  # dry run: name -> its statements
 
     def lines(self) -> list[str]:
@@ -39,8 +41,14 @@ class ApplyReport(Report):
         if self.applied:
             for name in self.applied:
                 statements, ms = self.timings.get(name, (None, None))
-                detail = ", ".join(part for part in (f"{statements} statement(s)" if statements is not None else "",
-                                                     f"{ms:.0f} ms" if ms is not None else "") if part)
+                detail = ", ".join(
+                    part
+                    for part in (
+                        f"{statements} statement(s)" if statements is not None else "",
+                        f"{ms:.0f} ms" if ms is not None else "",
+                    )
+                    if part
+                )
                 out.append(f"applied {name}" + (f" ({detail})" if detail else ""))
             out.append(f"{self.env}: {len(self.applied)} migration(s) applied")
         elif not self.pending:
@@ -60,25 +68,64 @@ class ApplyReport(Report):
         return out
 
 
-def apply(config: Config, target: Target, log, yes: bool = False, dry_run: bool = False, ask=input,
-          allow_destructive: bool = False, ignore_drift: bool = False, lock_timeout: str = "",
-          check_drift: bool = True, table_lock_timeout: str = "") -> ApplyReport:
+def apply(
+    config: Config,
+    target: Target,
+    log: Log,
+    yes: bool = False,
+    dry_run: bool = False,
+    ask: Callable[[str], str] = input,
+    allow_destructive: bool = False,
+    ignore_drift: bool = False,
+    lock_timeout: str = "",
+    check_drift: bool = True,
+    table_lock_timeout: str = "",
+) -> ApplyReport:
     """Status -> drift check -> lint (Atlas + squawk) -> confirm -> apply -> status."""
     lock_timeout = validate_duration(lock_timeout or config.get("ATLAS_LOCK_TIMEOUT", "10s"))
-    table_timeout = validate_duration(table_lock_timeout or config.get("TABLE_LOCK_TIMEOUT", "5s"), allow_zero=True, what="table lock timeout")
+    table_timeout = validate_duration(
+        table_lock_timeout or config.get("TABLE_LOCK_TIMEOUT", "5s"), allow_zero=True, what="table lock timeout"
+    )
     check_versions(config)
     with apply_lock(target.url, target.name, lock_timeout, log):
-        return _apply(config, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift, table_timeout)
+        return _apply(
+            config,
+            target,
+            log,
+            yes,
+            dry_run,
+            ask,
+            allow_destructive,
+            ignore_drift,
+            lock_timeout,
+            check_drift,
+            table_timeout,
+        )
 
 
-def _apply(config, target, log, yes, dry_run, ask, allow_destructive, ignore_drift, lock_timeout, check_drift, table_timeout) -> ApplyReport:
+def _apply(
+    config: Config,
+    target: Target,
+    log: Log,
+    yes: bool,
+    dry_run: bool,
+    ask: Callable[[str], str],
+    allow_destructive: bool,
+    ignore_drift: bool,
+    lock_timeout: str,
+    check_drift: bool,
+    table_timeout: str,
+) -> ApplyReport:
     env = target.name
     before = status(config, target)
     report = ApplyReport(env=env, pending=before.pending, dry_run=dry_run)
     if before.skipped:
         raise out_of_order(before)
     if before.status not in ("OK", "PENDING"):
-        raise WorkflowError(f"{env} is in state {before.status} (current version {before.current})", hint="a previous apply failed part-way: fix the failing file, then run inv migrate.apply again")
+        raise WorkflowError(
+            f"{env} is in state {before.status} (current version {before.current})",
+            hint="a previous apply failed part-way: fix the failing file, then run inv migrate.apply again",
+        )
     if not before.pending:
         report.after = before
         return report
@@ -86,7 +133,10 @@ def _apply(config, target, log, yes, dry_run, ask, allow_destructive, ignore_dri
         report.drift = drift(config, target, applied=before.applied)
         if report.drift and not (ignore_drift or dry_run):
             first = str(report.drift[0])
-            raise WorkflowError(f"{env} has drifted from its migrations ({len(report.drift)} difference(s), first: {first})", hint=f"see inv migrate.drift --env {env}; pass --ignore-drift to apply anyway")
+            raise WorkflowError(
+                f"{env} has drifted from its migrations ({len(report.drift)} difference(s), first: {first})",
+                hint=f"see inv migrate.drift --env {env}; pass --ignore-drift to apply anyway",
+            )
     if before.applied or dry_run:
         report.safety = safety.analyze(config, before.pending, target_url=target.url, log=log)
     else:
@@ -97,23 +147,33 @@ def _apply(config, target, log, yes, dry_run, ask, allow_destructive, ignore_dri
         if not catalog.is_empty(snapshot):
             raise NotAdopted(env, catalog.kinds(snapshot))
         report.safety = safety.SafetyReport()
-        log(f"{env} has no migration applied yet (an empty database): nothing to lose, so the pending files are not linted")
+        log(
+            f"{env} has no migration applied yet (an empty database): "
+            "nothing to lose, so the pending files are not linted"
+        )
     broken = report.safety.failing
     if broken and not dry_run:
-        raise WorkflowError(f"a pending migration does not run: {broken[0].file}: {broken[0].text}", hint="fix the file, then run inv migrate.hash (nothing was applied)")
+        raise WorkflowError(
+            f"a pending migration does not run: {broken[0].file}: {broken[0].text}",
+            hint="fix the file, then run inv migrate.hash (nothing was applied)",
+        )
     if dry_run:
         report.sql = {name: statements_of((migrations_dir(config) / name).read_text()) for name in before.pending}
         return report
     if report.safety.blocking and not allow_destructive:
-        first = report.safety.blocking[0]
-        raise WorkflowError(f"{len(report.safety.blocking)} destructive change(s) pending, first: {first}", hint=f"review them (inv migrate.apply --env {env} --dry-run), then pass --allow-destructive")
+        destructive = report.safety.blocking[0]
+        raise WorkflowError(
+            f"{len(report.safety.blocking)} destructive change(s) pending, first: {destructive}",
+            hint=f"review them (inv migrate.apply --env {env} --dry-run), then pass --allow-destructive",
+        )
     for finding in report.safety.advisory:
         log(f"lock safety: {finding}")
     guard(target, yes, ask, action=f"apply {len(before.pending)} file(s)", files=before.pending)
     with progress(log, f"Applying {len(before.pending)} migration(s) to {env}"):
         try:
             result = _atlas_with_table_lock_timeout(config, target, table_timeout).run(
-                "migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False)
+                "migrate", "apply", "--env", env, "--lock-timeout", lock_timeout, "--format", JSON, check=False
+            )
         except KeyboardInterrupt as exc:
             raise interrupted_apply(exc, env) from None
     data = json_or_none(result)
@@ -126,11 +186,18 @@ def _apply(config, target, log, yes, dry_run, ask, allow_destructive, ignore_dri
         if failed and "due to lock timeout" in failed:
             earlier = f" ({len(report.applied)} earlier file(s) applied)" if report.applied else ""
             raise WorkflowError(
-                f"{failed.split(' failed at ')[0]} waited more than {table_timeout} for a table lock held by another transaction; "
+                f"{failed.split(' failed at ')[0]} waited more than {table_timeout} for a table lock "
+                "held by another transaction; "
                 f"that file was rolled back{earlier}",
-                hint=f"retry when the table is quiet (see pg_stat_activity), or raise TABLE_LOCK_TIMEOUT / --table-lock-timeout")
+                hint=(
+                    "retry when the table is quiet (see pg_stat_activity), or raise TABLE_LOCK_TIMEOUT / "
+                    "--table-lock-timeout"
+                ),
+            )
         if failed:
-            raise WorkflowError(failed, hint=f"fix the file, then run inv migrate.apply --env {env} again (that file was rolled back)")
+            raise WorkflowError(
+                failed, hint=f"fix the file, then run inv migrate.apply --env {env} again (that file was rolled back)"
+            )
         raise map_error(result)
     report.after = status(config, target)
     return report
@@ -138,7 +205,8 @@ def _apply(config, target, log, yes, dry_run, ask, allow_destructive, ignore_dri
 
 def interrupted_apply(exc: KeyboardInterrupt, env: str) -> KeyboardInterrupt:
     """The interruption of an apply (Atlas stopped and waited for, see Atlas.run), saying what stays."""
-    data = json_or_none(exc.result) if getattr(exc, "result", None) else None
+    result = getattr(exc, "result", None)
+    data = json_or_none(result) if result else None
     files = (data or {}).get("Applied") or []
     done = [f["Name"] for f in files if not f.get("Error")]
     rolled = [f["Name"] for f in files if f.get("Error")]
@@ -151,7 +219,7 @@ def interrupted_apply(exc: KeyboardInterrupt, env: str) -> KeyboardInterrupt:
     return out
 
 
-def _atlas_with_table_lock_timeout(config: Config, target: Target, table_timeout: str):
+def _atlas_with_table_lock_timeout(config: Config, target: Target, table_timeout: str) -> Atlas:
     """Atlas whose session gives up on a table lock after `table_timeout`, instead of queueing every query.
 
     An ALTER TABLE that waits behind a long transaction blocks all later readers of the table
@@ -178,7 +246,7 @@ def _file_ms(entry: dict) -> float | None:
     return (end - start).total_seconds() * 1000
 
 
-def _apply_failure(data) -> str | None:
+def _apply_failure(data: dict[str, Any] | None) -> str | None:
     if not data:
         return None
     for f in data.get("Applied") or []:

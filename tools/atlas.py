@@ -13,23 +13,28 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tools import console, signals
-from tools.config import env_var_for
+from tools.config import Config, env_var_for
+from tools.console import Log
 from tools.errors import NotAdopted, WorkflowError
 
 PINNED_VERSION = "v0.13.1"
 JSON = "{{ json . }}"
-INSTALL_HINT = "run inv setup (builds Atlas v0.13.1), or install Atlas (https://atlasgo.io/getting-started) or set ATLAS_BIN"
+INSTALL_HINT = (
+    "run inv setup (builds Atlas v0.13.1), or install Atlas (https://atlasgo.io/getting-started) or set ATLAS_BIN"
+)
 
 
 def venv_bin() -> Path:
     return Path(sys.prefix) / "bin"
 
 
-def find_binary(environ: dict[str, str] | None = None) -> str | None:
+def find_binary(environ: Mapping[str, str] | None = None) -> str | None:
     """ATLAS_BIN, else `atlas` on PATH, else the one setup installs next to this Python."""
     environ = os.environ if environ is None else environ
     named = environ.get("ATLAS_BIN", "").strip()
@@ -45,38 +50,54 @@ def find_binary(environ: dict[str, str] | None = None) -> str | None:
     return str(local) if local.exists() else None
 
 
-def require_binary(environ: dict[str, str] | None = None) -> str:
+def require_binary(environ: Mapping[str, str] | None = None) -> str:
     path = find_binary(environ)
     if not path:
         raise WorkflowError("the Atlas CLI is not installed", hint=INSTALL_HINT)
     return path
 
 
-def build_pinned(module_dir: Path, dest: Path, log) -> Path:
+def build_pinned(module_dir: Path, dest: Path, log: Log) -> Path:
     """Build the pinned Atlas from the Go module proxy (tools/atlas-cli/go.mod) into `dest`."""
     go = shutil.which("go")
     if not go:
-        raise WorkflowError("no Atlas CLI and no Go toolchain to build one", hint="install Go >= 1.24 (https://go.dev/dl) or Atlas itself (https://atlasgo.io/getting-started)")
+        raise WorkflowError(
+            "no Atlas CLI and no Go toolchain to build one",
+            hint="install Go >= 1.24 (https://go.dev/dl) or Atlas itself (https://atlasgo.io/getting-started)",
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     ldflags = f"-s -w -X ariga.io/atlas/cmd/atlas/internal/cmdapi.version={PINNED_VERSION}"
     environ = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
     tmp = dest.with_name(dest.name + ".tmp")
-    with console.progress(log, f"Building Atlas {PINNED_VERSION} from the Go module proxy (about 2 minutes the first time)"):
+    with console.progress(
+        log, f"Building Atlas {PINNED_VERSION} from the Go module proxy (about 2 minutes the first time)"
+    ):
         proc = subprocess.run(
             [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), "ariga.io/atlas/cmd/atlas"],
-            cwd=module_dir, env=environ, capture_output=True, text=True, timeout=1800,
+            cwd=module_dir,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=1800,
         )
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise WorkflowError(f"building Atlas failed: {tail}", hint="check that the Go module proxy is reachable (GOPROXY)")
+        raise WorkflowError(
+            f"building Atlas failed: {tail}", hint="check that the Go module proxy is reachable (GOPROXY)"
+        )
     tmp.replace(dest)
     return dest
 
 
 def version(binary: str) -> str:
-    proc = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30,
-                          env=dict(os.environ, ATLAS_NO_UPDATE_NOTIFIER="1"))
+    proc = subprocess.run(
+        [binary, "version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ, ATLAS_NO_UPDATE_NOTIFIER="1"),
+    )
     first = (proc.stdout.strip().splitlines() or ["unknown"])[0]
     return first.replace("atlas version", "").strip() or "unknown"
 
@@ -91,8 +112,8 @@ class Result:
     @property
     def error(self) -> str:
         """Atlas's own error line, without its `Error: ` prefix."""
-        lines = [l.strip() for l in (self.stderr + "\n" + self.stdout).splitlines() if l.strip()]
-        errors = [l for l in lines if l.startswith("Error:")]
+        lines = [ln.strip() for ln in (self.stderr + "\n" + self.stdout).splitlines() if ln.strip()]
+        errors = [ln for ln in lines if ln.startswith("Error:")]
         line = (errors or lines or ["no output"])[-1]
         return line.removeprefix("Error:").strip()
 
@@ -111,7 +132,7 @@ class Result:
         """The signal that ended Atlas before it could catch it (SIGINT early at start), if any."""
         return -self.code if -self.code in signals.HANDLED else None
 
-    def json(self):
+    def json(self) -> Any:
         text = self.stdout.strip()
         if not text:
             return None
@@ -121,11 +142,13 @@ class Result:
             # Some commands print progress before the JSON document.
             start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
             if start < 0:
-                raise WorkflowError(f"unexpected output from atlas {' '.join(self.argv[1:3])}", hint="run it by hand to see") from None
+                raise WorkflowError(
+                    f"unexpected output from atlas {' '.join(self.argv[1:3])}", hint="run it by hand to see"
+                ) from None
             return json.loads(text[start:])
 
 
-def json_or_none(result: Result):
+def json_or_none(result: Result) -> Any:
     """Atlas's JSON document, or None when it printed none (or something else)."""
     try:
         return result.json()
@@ -136,7 +159,9 @@ def json_or_none(result: Result):
 class Atlas:
     """Runs the Atlas CLI in the project directory with a prepared environment."""
 
-    def __init__(self, root: Path, environ: dict[str, str], binary: str | None = None, mask=lambda s: s):
+    def __init__(
+        self, root: Path, environ: dict[str, str], binary: str | None = None, mask: Callable[[str], str] = lambda s: s
+    ) -> None:
         self.root = root
         self.environ = environ
         self.binary = binary or require_binary(environ)
@@ -152,35 +177,49 @@ class Atlas:
         rolled back and the connection closed; SIGTERM would kill it at once and leave the
         statement running on the server. The interruption carries Atlas's `Result`."""
         argv = self.argv(*args)
-        proc = None
+        proc: subprocess.Popen[str] | None = None
         try:
             with signals.shielded():  # a signal now waits until `proc` is known
-                proc = subprocess.Popen(argv, cwd=self.root, env=self.environ, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=self.root,
+                    env=self.environ,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            assert proc is not None  # only communicate() times out
             proc.kill()
             proc.communicate()
-            raise WorkflowError(f"atlas {args[0]} {args[1] if len(args) > 1 else ''} timed out after {timeout:.0f}s", hint="check that the database answers (inv db.status)") from None
+            raise WorkflowError(
+                f"atlas {args[0]} {args[1] if len(args) > 1 else ''} timed out after {timeout:.0f}s",
+                hint="check that the database answers (inv db.status)",
+            ) from None
         except KeyboardInterrupt as exc:
             if proc is None:
                 raise
             stdout, stderr = signals.stop_child(proc, f"atlas {' '.join(args[:2])}")
-            exc.result = Result(argv=argv, code=proc.returncode, stdout=self.mask(stdout), stderr=self.mask(stderr))
+            # Atlas's Result rides on the interruption (tools.apply.interrupted_apply reads it).
+            exc.result = Result(  # type: ignore[attr-defined]
+                argv=argv, code=proc.returncode, stdout=self.mask(stdout), stderr=self.mask(stderr)
+            )
             raise
         result = Result(argv=argv, code=proc.returncode, stdout=self.mask(stdout), stderr=self.mask(stderr))
         if result.code != 0 and (result.canceled or result.killed_by):
             # Atlas was interrupted alone (a signal to it, or its statement canceled on the
             # server): an interruption, not a broken file.
             interrupted = signals.Interrupted(result.killed_by or signal.SIGINT)
-            interrupted.result = result
+            interrupted.result = result  # type: ignore[attr-defined]  # as above
             raise interrupted
         if check and result.code != 0:
             raise map_error(result)
         return result
 
 
-def atlas_for(config) -> Atlas:
+def atlas_for(config: Config) -> Atlas:
     """Atlas in the project directory, with the configuration's environment (URLs for Atlas)."""
     return Atlas(config.root, config.child_environ(), mask=config.mask)
 
@@ -196,9 +235,16 @@ def map_error(result: Result) -> WorkflowError:
     low = msg.lower()
     cmd = " ".join(a for a in result.argv[1:3])
     if "checksum mismatch" in low or "atlas.sum" in low and "mismatch" in low:
-        return WorkflowError("migrations/atlas.sum does not match the migration files", hint="if the edit was intended run inv migrate.hash, otherwise restore the files (git checkout migrations/)")
+        return WorkflowError(
+            "migrations/atlas.sum does not match the migration files",
+            hint=(
+                "if the edit was intended run inv migrate.hash, otherwise restore the files (git checkout migrations/)"
+            ),
+        )
     if "password authentication failed" in low:
-        return WorkflowError(f"atlas {cmd}: the database refused the password", hint="check the URL's user and password in .env")
+        return WorkflowError(
+            f"atlas {cmd}: the database refused the password", hint="check the URL's user and password in .env"
+        )
     env = _env_of(result.argv)
     if "connection refused" in low or "no such host" in low or "connect: " in low or "dial tcp" in low:
         if env in ("local", "sqlalchemy"):

@@ -13,15 +13,16 @@ is gone for good.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tools import catalog, migrations
 from tools.atlas import atlas_for
 from tools.config import Config, Target
-from tools.console import Report, guard, progress
+from tools.console import Log, Report, guard, progress
 from tools.errors import OUT_OF_SYNC, OutOfSync, WorkflowError
 from tools.fidelity import ALEMBIC_TABLE, drift
-from tools.pg import apply_lock, connect, connection_error, validate_duration
+from tools.pg import apply_lock, connect, connection_error, scalar, validate_duration
 from tools.status import StatusReport, status
 
 
@@ -30,7 +31,7 @@ class BaselineReport(Report):
     env: str
     version: str
     files: list[str] = field(default_factory=list)  # what is recorded as applied
-    differences: list = field(default_factory=list)
+    differences: list[catalog.Difference] = field(default_factory=list)
     alembic: bool = False  # the target holds alembic_version
     done: bool = False
     dry_run: bool = False
@@ -42,7 +43,9 @@ class BaselineReport(Report):
             verdict = "matches" if not self.differences else f"differs in {len(self.differences)} place(s) from"
             out.append(f"{self.env} {verdict} what migrations/ up to {self.version} builds (dry run, nothing recorded)")
         elif self.done:
-            out.append(f"{self.env}: baseline at {self.version}: {len(self.files)} migration(s) recorded as applied, none run")
+            out.append(
+                f"{self.env}: baseline at {self.version}: {len(self.files)} migration(s) recorded as applied, none run"
+            )
             if self.differences:
                 out.append(f"{self.env}: recorded despite {len(self.differences)} difference(s) (--ignore-drift)")
             out += self.after.lines() if self.after else []
@@ -56,44 +59,71 @@ class BaselineReport(Report):
 
     def refusal(self) -> WorkflowError:
         return WorkflowError(
-            f"{self.env} differs from what migrations/ up to {self.version} builds in {len(self.differences)} place(s); no baseline recorded",
-            hint="align the database, or pick the --version it matches, or pass --ignore-drift to record the baseline anyway",
-            code=OUT_OF_SYNC)
+            f"{self.env} differs from what migrations/ up to {self.version} builds in {len(self.differences)} "
+            "place(s); no baseline recorded",
+            hint=(
+                "align the database, or pick the --version it matches, or pass --ignore-drift to record the "
+                "baseline anyway"
+            ),
+            code=OUT_OF_SYNC,
+        )
 
 
 def atlas_revisions(url: str, env: str) -> int:
     """Versions recorded in Atlas's revision table (0 when it does not exist yet)."""
     try:
         with connect(url) as conn:
-            if conn.execute("SELECT to_regclass('atlas_schema_revisions.atlas_schema_revisions')").fetchone()[0] is None:
+            if scalar(conn, "SELECT to_regclass('atlas_schema_revisions.atlas_schema_revisions')") is None:
                 return 0
-            return conn.execute("SELECT count(*) FROM atlas_schema_revisions.atlas_schema_revisions WHERE version ~ '^[0-9]'").fetchone()[0]
+            return scalar(
+                conn, "SELECT count(*) FROM atlas_schema_revisions.atlas_schema_revisions WHERE version ~ '^[0-9]'"
+            )
     except Exception as exc:
         raise connection_error(exc, f"the {env} database") from None
 
 
-def baseline(config: Config, target: Target, log, version: str = "", yes: bool = False, dry_run: bool = False,
-             ignore_drift: bool = False, ask=input) -> BaselineReport:
+def baseline(
+    config: Config,
+    target: Target,
+    log: Log,
+    version: str = "",
+    yes: bool = False,
+    dry_run: bool = False,
+    ignore_drift: bool = False,
+    ask: Callable[[str], str] = input,
+) -> BaselineReport:
     env = target.name
     migrations.check_versions(config)
     files = migrations.migration_files(config)
     if not files:
-        raise WorkflowError("migrations/ is empty: there is nothing to baseline against", hint="create the initial migration first: inv migrate.diff --name initial")
+        raise WorkflowError(
+            "migrations/ is empty: there is nothing to baseline against",
+            hint="create the initial migration first: inv migrate.diff --name initial",
+        )
     versions = [migrations.version_of(p) for p in files]
     version = version.strip() or versions[0]
     if version not in versions:
-        raise WorkflowError(f"no migration with version {version!r} in migrations/", hint=f"use one of the versions in migrations/, e.g. {versions[0]} (the first)")
+        raise WorkflowError(
+            f"no migration with version {version!r} in migrations/",
+            hint=f"use one of the versions in migrations/, e.g. {versions[0]} (the first)",
+        )
     upto = versions.index(version) + 1
     report = BaselineReport(env=env, version=version, files=[p.name for p in files[:upto]], dry_run=dry_run)
     lock_timeout = validate_duration(config.get("ATLAS_LOCK_TIMEOUT", "10s"))
     with apply_lock(target.url, env, lock_timeout, log):
         applied = atlas_revisions(target.url, env)  # not `atlas migrate status`: it refuses such a database
         if applied:
-            raise WorkflowError(f"{env} already has {applied} migration(s) applied by Atlas: a baseline is only for a database Atlas has never migrated",
-                                hint=f"use inv migrate.apply --env {env}")
+            raise WorkflowError(
+                f"{env} already has {applied} migration(s) applied by Atlas: a baseline is only for a database Atlas "
+                "has never migrated",
+                hint=f"use inv migrate.apply --env {env}",
+            )
         snapshot = catalog.snapshot_url(target.url)
         if catalog.is_empty(snapshot):
-            raise WorkflowError(f"{env} is empty: there is nothing to baseline", hint=f"apply the migrations instead: inv migrate.apply --env {env}")
+            raise WorkflowError(
+                f"{env} is empty: there is nothing to baseline",
+                hint=f"apply the migrations instead: inv migrate.apply --env {env}",
+            )
         report.alembic = any(name.split(".")[-1] == ALEMBIC_TABLE for name in snapshot.get("table", {}))
         with progress(log, f"Comparing {env} with what the first {upto} migration(s) build"):
             report.differences = drift(config, target, applied=upto)  # alembic_version is left out
@@ -103,10 +133,15 @@ def baseline(config: Config, target: Target, log, version: str = "", yes: bool =
             return report
         if report.differences and not ignore_drift:
             return report  # refused: its verdict lists the differences, then report.refusal()
-        guard(target, yes, ask, action=f"record {len(report.files)} file(s) as applied without running them",
-              files=report.files, undone="recorded")
+        guard(
+            target,
+            yes,
+            ask,
+            action=f"record {len(report.files)} file(s) as applied without running them",
+            files=report.files,
+            undone="recorded",
+        )
         atlas_for(config).run("migrate", "set", version, "--env", env)
         report.done = True
     report.after = status(config, target)
     return report
-

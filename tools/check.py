@@ -12,12 +12,22 @@ from pathlib import Path
 from tools import fidelity, gitbase
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
-from tools.console import Report
+from tools.console import Log, Report
 from tools.errors import ERROR, OK, OUT_OF_SYNC, WorkflowError, exit_with
-from tools.migrations import FILE_RE, check_versions, migration_files, migrations_dir, regular_files_only, statements_of, version_of
+from tools.migrations import (
+    FILE_RE,
+    check_versions,
+    migration_files,
+    migrations_dir,
+    regular_files_only,
+    statements_of,
+    version_of,
+)
 from tools.pg import dev_lock
 from tools.safety import lint
 from tools.scratch import desired_state, fresh_dev, using_dev
+from tools.stack import Stack
+
 
 @dataclass
 class ValidateReport(Report):
@@ -39,14 +49,16 @@ def validate(config: Config) -> ValidateReport:
 
 
 # What migrate.check cannot do without git history (--no-base says so, and they are listed).
-HISTORY_CHECKS = ("lint of the migration files this branch adds",
-                  "the order check (a file versioned below the base branch's newest would never run where it is applied)")
+HISTORY_CHECKS = (
+    "lint of the migration files this branch adds",
+    "the order check (a file versioned below the base branch's newest would never run where it is applied)",
+)
 
 
 @dataclass
 class CheckReport(Report):
     problems: list[tuple[int, str]] = field(default_factory=list)  # (exit code, one line)
-    base: object | None = None  # gitbase.Base, None with --no-base
+    base: gitbase.Base | None = None  # None with --no-base
     not_run: list[str] = field(default_factory=list)  # checks skipped on request (--no-base)
 
     @property
@@ -57,8 +69,10 @@ class CheckReport(Report):
         out = [f"{'out of sync' if code == OUT_OF_SYNC else 'error'}: {line}" for code, line in self.problems]
         out += [f"not run (--no-base, no git history): {what}" for what in self.not_run]
         if not self.code:
-            out.append("in sync: schema.sql, migrations/ and atlas.sum match the models"
-                       + (f" ({len(self.not_run)} check(s) not run, listed above)" if self.not_run else ""))
+            out.append(
+                "in sync: schema.sql, migrations/ and atlas.sum match the models"
+                + (f" ({len(self.not_run)} check(s) not run, listed above)" if self.not_run else "")
+            )
         return out
 
     def verdict(self) -> None:
@@ -75,7 +89,7 @@ def default_base(config: Config) -> str | None:
     return gitbase.merge_base(config.root, found[1]) if found else None
 
 
-def check(config: Config, stack, log, base: str | None = None, no_base: bool = False) -> CheckReport:
+def check(config: Config, stack: Stack, log: Log, base: str | None = None, no_base: bool = False) -> CheckReport:
     """Prove migrations/ is in sync with the models, using only a throw-away dev database.
 
     The base (--base, else origin/HEAD, origin/main, origin/master, main, master) is resolved
@@ -95,11 +109,16 @@ def check(config: Config, stack, log, base: str | None = None, no_base: bool = F
         return _check(config, stack, log, report)
 
 
-def _check(config: Config, stack, log, report: CheckReport) -> CheckReport:
+def _check(config: Config, stack: Stack, log: Log, report: CheckReport) -> CheckReport:
     fresh = stack.dump_schema(log)
     committed = (config.root / "schema.sql").read_text() if (config.root / "schema.sql").exists() else ""
     if fresh != committed:
-        report.problems.append((OUT_OF_SYNC, "schema.sql is stale against the models: run inv schema.dump (or inv migrate.diff --name <change>)"))
+        report.problems.append(
+            (
+                OUT_OF_SYNC,
+                "schema.sql is stale against the models: run inv schema.dump (or inv migrate.diff --name <change>)",
+            )
+        )
     atlas = atlas_for(config)
     try:
         validate(config)
@@ -112,21 +131,42 @@ def _check(config: Config, stack, log, report: CheckReport) -> CheckReport:
         fresh_dev(config)
         try:
             with desired_state(fresh) as desired:
-                atlas.run("migrate", "diff", "pending_model_changes", "--env", GUIDE_ENV,
-                          "--dir", f"file://{tmp_dir}", "--to", desired)
+                atlas.run(
+                    "migrate",
+                    "diff",
+                    "pending_model_changes",
+                    "--env",
+                    GUIDE_ENV,
+                    "--dir",
+                    f"file://{tmp_dir}",
+                    "--to",
+                    desired,
+                )
         finally:
             fresh_dev(config)
         extra = sorted(p.name for p in tmp_dir.glob("*.sql") if not (migrations_dir(config) / p.name).exists())
         if extra:
             stmts = statements_of((tmp_dir / extra[0]).read_text())
             first = " ".join(stmts[0].split())[:100] if stmts else ""
-            report.problems.append((OUT_OF_SYNC, f"the models need a migration that does not exist yet ({len(stmts)} statement(s), first: {first}): run inv migrate.diff --name <change>"))
+            report.problems.append(
+                (
+                    OUT_OF_SYNC,
+                    f"the models need a migration that does not exist yet ({len(stmts)} statement(s), first: "
+                    f"{first}): run inv migrate.diff --name <change>",
+                )
+            )
     report.problems += verified(config, fresh)
     if report.base is None:
         return report
     for name, ref, newest in below_newest(config, report.base.tip, label=report.base.ref):
-        report.problems.append((ERROR, f"migrations/{name} is below the newest migration of {ref} ({newest}): where that is applied it would never run: "
-                                       f"inv migrate.renumber --file {name}"))
+        report.problems.append(
+            (
+                ERROR,
+                f"migrations/{name} is below the newest migration of {ref} ({newest}): where that is applied it "
+                "would never run: "
+                f"inv migrate.renumber --file {name}",
+            )
+        )
     for line in lint(config, base=report.base.merge_base).errors:
         report.problems.append((ERROR, f"lint: {line}"))
     return report
@@ -141,9 +181,14 @@ def verified(config: Config, schema_sql: str) -> list[tuple[int, str]]:
         return [(ERROR, f"migrations/ could not be verified: {exc}")]
     if not differences:
         return []
-    return [(OUT_OF_SYNC, f"migrations/ builds a different database than schema.sql ({len(differences)} difference(s), first: "
-                          f"{differences[0]}): see inv migrate.verify; correct the file by hand (then inv migrate.hash), "
-                          f"or remove it and run inv migrate.diff again")]
+    return [
+        (
+            OUT_OF_SYNC,
+            f"migrations/ builds a different database than schema.sql ({len(differences)} difference(s), first: "
+            f"{differences[0]}): see inv migrate.verify; correct the file by hand (then inv migrate.hash), "
+            f"or remove it and run inv migrate.diff again",
+        )
+    ]
 
 
 def below_newest(config: Config, ref: str | None = None, label: str | None = None) -> list[tuple[str, str, str]]:
@@ -159,5 +204,8 @@ def below_newest(config: Config, ref: str | None = None, label: str | None = Non
     if not theirs:
         return []
     newest = max(theirs, key=lambda n: int(version_of(Path(n))))
-    return [(p.name, label or ref, version_of(Path(newest))) for p in migration_files(config)
-            if p.name not in theirs and int(version_of(p)) < int(version_of(Path(newest)))]
+    return [
+        (p.name, label or ref, version_of(Path(newest)))
+        for p in migration_files(config)
+        if p.name not in theirs and int(version_of(p)) < int(version_of(Path(newest)))
+    ]

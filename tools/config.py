@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,14 +89,15 @@ def load_dotenv_values(root: Path = ROOT, environ: dict[str, str] | None = None)
     for key, raw in dotenv_values(path, interpolate=False).items():
         if raw is None:
             continue
-        resolved[key] = "".join((lookup(a.name) or (a.default or "")) if isinstance(a, Variable) else a.resolve({})
-                                for a in parse_variables(raw))
+        resolved[key] = "".join(
+            (lookup(a.name) or (a.default or "")) if isinstance(a, Variable) else a.resolve({})
+            for a in parse_variables(raw)
+        )
     return resolved
 
 
-
 @contextlib.contextmanager
-def masked_output(root: Path = ROOT):
+def masked_output(root: Path = ROOT) -> Iterator[Callable[[str], str]]:
     """Mask everything written to sys.stdout / sys.stderr meanwhile; yields the mask function."""
     try:
         values = load_dotenv_values(root)
@@ -113,10 +115,8 @@ def masked_output(root: Path = ROOT):
         yield mask_fn
     finally:
         for writer in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):
                 writer.flush()
-            except Exception:
-                pass
         sys.stdout, sys.stderr = saved
 
 
@@ -153,8 +153,10 @@ class Config:
         """DB_PORT / DEV_DB_PORT, resolved (empty or missing: the default)."""
         raw = self.get(variable, DEFAULTS.get(variable, "")).strip()
         if not raw.isdigit() or not 0 < int(raw) < 65536:
-            raise WorkflowError(f"{variable}={raw!r} is not a port number",
-                                hint=f"set {variable} to a free port such as {DEFAULTS.get(variable, DEFAULT_DB_PORT)} in .env")
+            raise WorkflowError(
+                f"{variable}={raw!r} is not a port number",
+                hint=f"set {variable} to a free port such as {DEFAULTS.get(variable, DEFAULT_DB_PORT)} in .env",
+            )
         return int(raw)
 
     def get(self, name: str, default: str = "") -> str:
@@ -165,7 +167,9 @@ class Config:
     def check_env(self, env_name: str) -> str:
         if not env_name or env_name not in self.env_names:
             known = ", ".join(n for n in self.env_names if n != GUIDE_ENV)
-            raise WorkflowError(f"unknown environment {env_name!r}", hint=f"use one of: {known} (defined in {ATLAS_HCL})")
+            raise WorkflowError(
+                f"unknown environment {env_name!r}", hint=f"use one of: {known} (defined in {ATLAS_HCL})"
+            )
         return env_name
 
     def url_for(self, env_name: str) -> str:
@@ -190,7 +194,9 @@ class Config:
     def dev_url(self) -> str:
         value = self.get(DEV_VAR).strip()
         if not value:
-            raise WorkflowError("DEV_DATABASE_URL is not set", hint="run inv setup, or set it in .env (see .env.example)")
+            raise WorkflowError(
+                "DEV_DATABASE_URL is not set", hint="run inv setup, or set it in .env (see .env.example)"
+            )
         url = atlas_url(value, DEV_VAR)
         self.check_distinct(DEV_VAR)
         return url
@@ -223,15 +229,18 @@ class Config:
             where = address(self.get(variable))
             if DEV_VAR in (variable, other):
                 raise WorkflowError(
-                    f"{variable} and {other} name the same database ({where}), but the workflow drops and recreates the dev database",
-                    hint="point DEV_DATABASE_URL at an empty throw-away database (inv db.up provides one)")
+                    f"{variable} and {other} name the same database ({where}), but the workflow drops and recreates "
+                    "the dev database",
+                    hint="point DEV_DATABASE_URL at an empty throw-away database (inv db.up provides one)",
+                )
             env_name = variables[variable]
             if self.is_protected(env_name) or self.is_protected(other_env):
                 protected, unprotected = (env_name, other_env) if self.is_protected(env_name) else (other_env, env_name)
                 raise WorkflowError(
                     f"{variable} and {other} name the same database ({where}): an apply to {unprotected} would change "
                     f"{protected} without its confirmation",
-                    hint="give each environment its own database in .env")
+                    hint="give each environment its own database in .env",
+                )
 
     def stack_database(self) -> tuple[str, int, str] | None:
         """The database key of the stack's own `local` database (127.0.0.1:DB_PORT/POSTGRES_DB)."""
@@ -240,7 +249,7 @@ class Config:
             return None
         return database_key(f"postgres://127.0.0.1:{port}/{self.get('POSTGRES_DB', 'app')}")
 
-    def is_protected(self, env_name: str) -> bool:
+    def is_protected(self, env_name: str | None) -> bool:
         raw = self.values.get("PROTECTED_ENVS")
         names = DEFAULT_PROTECTED if raw is None else tuple(n.strip() for n in raw.split(",") if n.strip())
         return env_name in names
@@ -258,22 +267,22 @@ class Config:
         """Environment for subprocesses: .env + real environment, URLs normalised for Atlas."""
         environ = dict(self.values)
         for key in [k for k in environ if k.endswith("DATABASE_URL") and environ[k]]:
-            try:
+            with contextlib.suppress(WorkflowError):  # validated where it is used
                 environ[key] = atlas_url(environ[key], key)
-            except WorkflowError:
-                pass  # validated where it is used
         environ.setdefault("ATLAS_NO_UPDATE_NOTIFIER", "1")
         environ.update(extra)
         return environ
 
     # --- stack choice --------------------------------------------------------------------
 
-    def stack_choice(self, docker_answers) -> tuple[str, str]:
+    def stack_choice(self, docker_answers: Callable[[], bool]) -> tuple[str, str]:
         """(backend, why). `docker_answers` is a callable, only called when STACK is unset."""
         chosen = self.get("STACK").strip().lower()
         if chosen:
             if chosen not in STACKS:
-                raise WorkflowError(f"STACK={chosen!r} is not a known backend", hint="set STACK to compose or local, or unset it")
+                raise WorkflowError(
+                    f"STACK={chosen!r} is not a known backend", hint="set STACK to compose or local, or unset it"
+                )
             return chosen, f"STACK={chosen}"
         if shutil.which("docker") and docker_answers():
             return "compose", "a Docker engine answers (STACK unset)"

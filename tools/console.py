@@ -11,9 +11,13 @@ import contextlib
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 
 from tools.config import Target
 from tools.errors import WorkflowError
+
+# What a step reports its progress through: print, a list's append, a no-op.
+Log = Callable[[str], None]
 
 TICK = 15.0
 
@@ -30,7 +34,7 @@ class Report:
 
 
 @contextlib.contextmanager
-def progress(log, label: str):
+def progress(log: Log, label: str) -> Iterator[None]:
     start = time.monotonic()
     if sys.stderr.isatty():
         from rich.console import Console
@@ -42,7 +46,7 @@ def progress(log, label: str):
     log(f"{label}...")
     stop = threading.Event()
 
-    def tick():
+    def tick() -> None:
         while not stop.wait(TICK):
             log(f"  still {label[:1].lower() + label[1:]} ({time.monotonic() - start:.0f}s)")
 
@@ -58,8 +62,15 @@ def progress(log, label: str):
         log(f"{label}: done in {elapsed:.1f}s")
 
 
-def guard(target: Target, yes: bool, ask, isatty=None, action: str = "", files: list[str] = (),
-          undone: str = "applied") -> None:
+def guard(
+    target: Target,
+    yes: bool,
+    ask: Callable[[str], str],
+    isatty: Callable[[], bool] | None = None,
+    action: str = "",
+    files: Sequence[str] = (),
+    undone: str = "applied",
+) -> None:
     """Protected environments need a typed confirmation, or --yes; no TTY and no --yes refuses.
 
     The question names what is about to happen (`action`, e.g. "apply 2 file(s)") and the files.
@@ -68,7 +79,10 @@ def guard(target: Target, yes: bool, ask, isatty=None, action: str = "", files: 
     if env == "local" or not target.protected or yes:
         return
     if not (isatty or sys.stdin.isatty)():
-        raise WorkflowError(f"{env} is a protected environment and there is no terminal to confirm", hint="pass --yes to go ahead without asking (e.g. in CI)")
+        raise WorkflowError(
+            f"{env} is a protected environment and there is no terminal to confirm",
+            hint="pass --yes to go ahead without asking (e.g. in CI)",
+        )
     listing = "".join(f"  {name}\n" for name in files)
     answer = ask(f"{listing}{(action or 'apply').capitalize()} on {env}? Type the environment name to confirm: ")
     if (answer or "").strip() != env:

@@ -11,7 +11,14 @@ returns the rest as unfixable. SQL is read with a real PostgreSQL parser (pglast
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tools.catalog import Difference, Snapshot
+
+if TYPE_CHECKING:
+    import pglast
 
 # Kinds Atlas ignores in a SQL schema: copied from schema.sql into the migration.
 # "before": tables may depend on them; "after": they depend on tables.
@@ -43,8 +50,14 @@ def q(*parts: str) -> str:
     return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
 
 
-def _names(nodes) -> list[str]:
-    return [n.sval for n in nodes]
+def _names(nodes: Iterable[pglast.ast.String] | None) -> list[str]:
+    return [n.sval for n in nodes or () if n.sval is not None]
+
+
+def _rel(rv: pglast.ast.RangeVar | None) -> str:
+    """schema.name of the relation a statement names (the parser always fills it in)."""
+    assert rv is not None and rv.relname is not None
+    return _qual(rv.schemaname, rv.relname)
 
 
 def _qual(schema: str | None, name: str) -> str:
@@ -61,28 +74,34 @@ def ignored_statements(schema_sql: str) -> list[Statement]:
         stmt = raw.stmt
         sql = _text_of(schema_sql, raw)
         if isinstance(stmt, ast.CreateExtensionStmt):
-            out.append(Statement("extension", stmt.extname, sql))
+            out.append(Statement("extension", stmt.extname or "", sql))
         elif isinstance(stmt, ast.CreateSeqStmt):
-            out.append(Statement("sequence", _qual(stmt.sequence.schemaname, stmt.sequence.relname), sql))
+            out.append(Statement("sequence", _rel(stmt.sequence), sql))
         elif isinstance(stmt, ast.ViewStmt):
-            out.append(Statement("view", _qual(stmt.view.schemaname, stmt.view.relname), sql))
+            out.append(Statement("view", _rel(stmt.view), sql))
         elif isinstance(stmt, ast.CreateTableAsStmt) and stmt.objtype == enums.ObjectType.OBJECT_MATVIEW:
-            out.append(Statement("view", _qual(stmt.into.rel.schemaname, stmt.into.rel.relname), sql))
+            out.append(Statement("view", _rel(stmt.into.rel if stmt.into else None), sql))
         elif isinstance(stmt, ast.CreateFunctionStmt):
             parts = _names(stmt.funcname)
             out.append(Statement("function", _qual(*(parts if len(parts) == 2 else [None, parts[-1]])) + "(", sql))
         elif isinstance(stmt, ast.CreateTrigStmt):
-            out.append(Statement("trigger", f"{_qual(stmt.relation.schemaname, stmt.relation.relname)}.{stmt.trigname}", sql))
+            out.append(Statement("trigger", f"{_rel(stmt.relation)}.{stmt.trigname}", sql))
         elif isinstance(stmt, ast.CreateDomainStmt):
             parts = _names(stmt.domainname)
             out.append(Statement("domain", _qual(*(parts if len(parts) == 2 else [None, parts[-1]])), sql))
         elif isinstance(stmt, ast.CompositeTypeStmt):
-            out.append(Statement("composite", _qual(stmt.typevar.schemaname, stmt.typevar.relname), sql))
+            out.append(Statement("composite", _rel(stmt.typevar), sql))
         elif isinstance(stmt, ast.CreatePolicyStmt):
-            out.append(Statement("policy", f"{_qual(stmt.table.schemaname, stmt.table.relname)}.{stmt.policy_name}", sql))
-        elif isinstance(stmt, ast.AlterTableStmt) and stmt.cmds and all(
-                c.subtype in (enums.AlterTableType.AT_EnableRowSecurity, enums.AlterTableType.AT_ForceRowSecurity) for c in stmt.cmds):
-            out.append(Statement("rls", _qual(stmt.relation.schemaname, stmt.relation.relname), sql))
+            out.append(Statement("policy", f"{_rel(stmt.table)}.{stmt.policy_name}", sql))
+        elif (
+            isinstance(stmt, ast.AlterTableStmt)
+            and stmt.cmds
+            and all(
+                c.subtype in (enums.AlterTableType.AT_EnableRowSecurity, enums.AlterTableType.AT_ForceRowSecurity)
+                for c in stmt.cmds
+            )
+        ):
+            out.append(Statement("rls", _rel(stmt.relation), sql))
     return out
 
 
@@ -129,15 +148,15 @@ def desired_state_for_atlas(schema_sql: str) -> str:
     return "\n\n".join(out) + "\n"
 
 
-def _text_of(schema_sql: str, raw) -> str:
+def _text_of(schema_sql: str, raw: pglast.ast.RawStmt) -> str:
     """The text of one statement of `schema_sql`, as pglast.parse_sql located it.
 
     pglast turns the parser's byte offsets into character offsets (of the str it was given),
     so slice the str: slicing its UTF-8 bytes cuts a multi-byte character in two as soon as a
     comment or an enum label holds non-ASCII text (and UnicodeDecodeError follows).
     """
-    start = raw.stmt_location
-    chunk = schema_sql[start: start + raw.stmt_len] if raw.stmt_len else schema_sql[start:]
+    start = raw.stmt_location or 0
+    chunk = schema_sql[start : start + raw.stmt_len] if raw.stmt_len else schema_sql[start:]
     return chunk.strip().rstrip(";").strip() + ";"
 
 
@@ -148,7 +167,7 @@ def _find(snapshot: dict, kind: str, name: str) -> str | None:
     return name if name in objects else None
 
 
-def plan_ignored(history: dict, models: dict, schema_sql: str) -> Plan:
+def plan_ignored(history: Snapshot, models: Snapshot, schema_sql: str) -> Plan:
     """SQL for the ignored-kind objects the models have and the history lacks; refusals for the rest."""
     plan = Plan()
     statements = ignored_statements(schema_sql)
@@ -156,9 +175,8 @@ def plan_ignored(history: dict, models: dict, schema_sql: str) -> Plan:
         if st.kind == "rls":
             table = models.get("table", {}).get(st.name, {})
             old = history.get("table", {}).get(st.name)
-            if old is not None and (old.get("row_security"), old.get("force_row_security")) != (table.get("row_security"), table.get("force_row_security")):
-                plan.after.append(st.sql)
-            elif old is None:
+            flags = ("row_security", "force_row_security")
+            if old is None or tuple(old.get(f) for f in flags) != tuple(table.get(f) for f in flags):
                 plan.after.append(st.sql)
             continue
         key = _find(models, st.kind, st.name)
@@ -169,14 +187,19 @@ def plan_ignored(history: dict, models: dict, schema_sql: str) -> Plan:
                 plan.before.append(idempotent(st.sql))
             else:
                 plan.after.append(st.sql)
-        elif st.kind == "sequence" and _alter_sequence(key, history[st.kind][key], models[st.kind][key]):
-            plan.after.append(_alter_sequence(key, history[st.kind][key], models[st.kind][key]))
+        elif st.kind == "sequence" and (alter := _alter_sequence(key, history[st.kind][key], models[st.kind][key])):
+            plan.after.append(alter)
         elif history[st.kind][key] != models[st.kind][key]:
-            plan.unfixable.append(f"{st.kind} {key.rstrip('(')} changed in the models, and Atlas cannot carry changes to a {st.kind}: {HAND_WRITTEN}")
+            plan.unfixable.append(
+                f"{st.kind} {key.rstrip('(')} changed in the models, and Atlas cannot carry changes to a {st.kind}: "
+                f"{HAND_WRITTEN}"
+            )
     for kind in IGNORED_KINDS:
         for key in history.get(kind, {}):
             if key not in models.get(kind, {}) and not _owned_sequence(history, kind, key):
-                plan.unfixable.append(f"{kind} {key} was removed from the models, and Atlas cannot drop a {kind}: {HAND_WRITTEN}")
+                plan.unfixable.append(
+                    f"{kind} {key} was removed from the models, and Atlas cannot drop a {kind}: {HAND_WRITTEN}"
+                )
     return plan
 
 
@@ -214,12 +237,12 @@ def _split(name: str, parts: int) -> list[str]:
     return name.split(".", parts - 1)
 
 
-def plan_details(replayed: dict, models: dict, differences: list) -> Plan:
+def plan_details(replayed: Snapshot, models: Snapshot, differences: list[Difference]) -> Plan:
     """SQL for the differences Atlas's own output gets wrong; refusals for everything left."""
     plan = Plan()
-    handled: dict[int, object] = {}
+    handled: dict[int, Difference] = {}
 
-    def take(*diffs):
+    def take(*diffs: Difference) -> None:
         for d in diffs:
             handled[id(d)] = d
 
@@ -231,8 +254,14 @@ def plan_details(replayed: dict, models: dict, differences: list) -> Plan:
         if kind != "constraint" or d.right.get("type") != "p":
             continue
         schema, table, conname = _split(name, 3)
-        match = next((l for (k, n), l in only_left.items() if k == "constraint" and l.left.get("type") == "p"
-                      and n.startswith(f"{schema}.{table}.")), None)
+        match = next(
+            (
+                ln
+                for (k, n), ln in only_left.items()
+                if k == "constraint" and ln.left.get("type") == "p" and n.startswith(f"{schema}.{table}.")
+            ),
+            None,
+        )
         if match is None:
             continue
         old = match.name.split(".")[-1]
@@ -249,19 +278,33 @@ def plan_details(replayed: dict, models: dict, differences: list) -> Plan:
         if kind != "constraint" or d.right.get("type") != "u":
             continue
         schema, table, conname = _split(name, 3)
-        idx = next((x for x in differences if x.kind == "index" and x.name == f"{schema}.{conname}" and x.field == "backs_constraint"), None)
+        idx = next(
+            (
+                x
+                for x in differences
+                if x.kind == "index" and x.name == f"{schema}.{conname}" and x.field == "backs_constraint"
+            ),
+            None,
+        )
         if idx is None:
             continue
         clause = " ".join(m.group(1) for m in _DEFERRABILITY.finditer(d.right.get("definition", "")))
-        plan.after.append(f"ALTER TABLE {q(schema, table)} ADD CONSTRAINT {q(conname)} UNIQUE USING INDEX {q(conname)}{' ' + clause if clause else ''};")
+        plan.after.append(
+            f"ALTER TABLE {q(schema, table)} ADD CONSTRAINT {q(conname)} UNIQUE USING INDEX "
+            f"{q(conname)}{' ' + clause if clause else ''};"
+        )
         take(d, idx)
 
     for d in differences:
         if id(d) in handled or d.field is None:
             continue
         # Foreign keys: Atlas drops DEFERRABLE / INITIALLY DEFERRED.
-        if d.kind == "constraint" and d.field == "definition" and replayed["constraint"][d.name].get("type") == "f" \
-                and _DEFERRABILITY.sub("", d.left or "") == _DEFERRABILITY.sub("", d.right or ""):
+        if (
+            d.kind == "constraint"
+            and d.field == "definition"
+            and replayed["constraint"][d.name].get("type") == "f"
+            and _DEFERRABILITY.sub("", d.left or "") == _DEFERRABILITY.sub("", d.right or "")
+        ):
             schema, table, conname = _split(d.name, 3)
             wanted = " ".join(m.group(1) for m in _DEFERRABILITY.finditer(d.right)) or "NOT DEFERRABLE"
             plan.after.append(f"ALTER TABLE {q(schema, table)} ALTER CONSTRAINT {q(conname)} {wanted};")

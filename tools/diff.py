@@ -10,14 +10,25 @@ from pathlib import Path
 from tools import catalog, corrections, signals, staging
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
-from tools.console import Report
+from tools.console import Log, Report
 from tools.errors import WorkflowError
-from tools.migrations import (check_versions, dir_args, ensure_increasing, migration_files, migrations_dir, new_file, rehash,
-                              statements_of, validate_name)
+from tools.migrations import (
+    check_versions,
+    dir_args,
+    ensure_increasing,
+    migration_files,
+    migrations_dir,
+    new_file,
+    rehash,
+    statements_of,
+    validate_name,
+)
 from tools.pg import dev_lock
 from tools.safety import lint
 from tools.schema import dump
 from tools.scratch import desired_state, execute_sql, fresh_dev, replay_migrations, scratch_databases
+from tools.stack import Stack
+
 
 @dataclass
 class DiffReport(Report):
@@ -33,17 +44,24 @@ class DiffReport(Report):
         out = ["schema.sql updated from the models"] if self.schema_changed else []
         if not self.files:
             return out + ["no changes: the migrations already match the models"]
-        out += [f"renumbered {renamed} (its version was not above the newest existing one)" for renamed in self.renumbered]
+        out += [
+            f"renumbered {renamed} (its version was not above the newest existing one)" for renamed in self.renumbered
+        ]
         out += [f"new migration: migrations/{path.name}" for path in self.files]
         if self.corrections:
-            out.append(f"  ({len(self.corrections)} statement(s) added where Atlas falls short; see the comments in the file)")
+            out.append(
+                f"  ({len(self.corrections)} statement(s) added where Atlas falls short; see the comments in the file)"
+            )
         out += ["  " + stmt.replace("\n", "\n  ") for stmt in self.statements]
         out += [f"lint: {finding}" for finding in self.lint]
-        return out + [f"possible rename: {hint} (Atlas wrote a drop and an add, which loses the data; "
-                      f"edit the file, then inv migrate.hash and inv migrate.verify)" for hint in self.renames]
+        return out + [
+            f"possible rename: {hint} (Atlas wrote a drop and an add, which loses the data; "
+            f"edit the file, then inv migrate.hash and inv migrate.verify)"
+            for hint in self.renames
+        ]
 
 
-def diff(config: Config, stack, name: str, log) -> DiffReport:
+def diff(config: Config, stack: Stack, name: str, log: Log) -> DiffReport:
     name = validate_name(config, name)
     check_versions(config)
     stack.up(log, ("dev-db", "app") if stack.name == "compose" else ("dev-db",))
@@ -51,7 +69,7 @@ def diff(config: Config, stack, name: str, log) -> DiffReport:
         return _diff(config, stack, name, log)
 
 
-def _diff(config: Config, stack, name: str, log) -> DiffReport:
+def _diff(config: Config, stack: Stack, name: str, log: Log) -> DiffReport:
     """Atomic: Atlas writes, we correct, verify and lint in a staged copy of migrations/; only
     the finished file and its atlas.sum are moved into migrations/, with schema.sql
     (tools/staging.py). Interrupted or failed before that, all three stay as they were."""
@@ -64,7 +82,9 @@ def _diff(config: Config, stack, name: str, log) -> DiffReport:
     return report
 
 
-def _write_staged(config: Config, name: str, schema_sql: str, directory: Path, report: DiffReport, log) -> list[Path]:
+def _write_staged(
+    config: Config, name: str, schema_sql: str, directory: Path, report: DiffReport, log: Log
+) -> list[Path]:
     """Atlas's diff into `directory`, renumbered, corrected and verified, then linted."""
     fresh_dev(config)
     history = [p.name for p in migration_files(config, directory)]
@@ -86,8 +106,15 @@ def _write_staged(config: Config, name: str, schema_sql: str, directory: Path, r
     return new
 
 
-def correct(config: Config, name: str, history: list[str], new: list[Path], schema_sql: str, log,
-            directory: Path | None = None) -> tuple[list[Path], list[str], list[str]]:
+def correct(
+    config: Config,
+    name: str,
+    history: list[str],
+    new: list[Path],
+    schema_sql: str,
+    log: Log,
+    directory: Path | None = None,
+) -> tuple[list[Path], list[str], list[str]]:
     """Make the new migration build exactly what schema.sql builds, by catalogs; else refuse.
 
     Adds what Atlas leaves out (objects of kinds it ignores, primary-key names, UNIQUE
@@ -103,12 +130,17 @@ def correct(config: Config, name: str, history: list[str], new: list[Path], sche
         h_snap, m_snap = catalog.snapshot_url(hist), catalog.snapshot_url(models)
         ignored = corrections.plan_ignored(h_snap, m_snap, schema_sql)
         if ignored.unfixable:
-            raise WorkflowError("the models have changes no migration can be generated for (no file was written):\n  "
-                                + "\n  ".join(ignored.unfixable), hint="see the lines above")
+            raise WorkflowError(
+                "the models have changes no migration can be generated for (no file was written):\n  "
+                + "\n  ".join(ignored.unfixable),
+                hint="see the lines above",
+            )
         added: list[str] = []
         if not ignored.empty:
             new = new or [new_file(config, name, directory)]
-            _add(new[-1], ignored.before, ignored.after, "Atlas ignores these object kinds in schema.sql: copied from it")
+            _add(
+                new[-1], ignored.before, ignored.after, "Atlas ignores these object kinds in schema.sql: copied from it"
+            )
             added += ignored.before + ignored.after
             rehash(config, directory)
         if new:
@@ -118,11 +150,19 @@ def correct(config: Config, name: str, history: list[str], new: list[Path], sche
             r_snap = h_snap
         details = corrections.plan_details(r_snap, m_snap, catalog.diff(r_snap, m_snap))
         if details.unfixable:
-            raise WorkflowError("the generated migration would not build what the models declare (no file was written):\n  "
-                                + "\n  ".join(details.unfixable), hint="write the change by hand: inv migrate.new, then inv migrate.hash")
+            raise WorkflowError(
+                "the generated migration would not build what the models declare (no file was written):\n  "
+                + "\n  ".join(details.unfixable),
+                hint="write the change by hand: inv migrate.new, then inv migrate.hash",
+            )
         if not details.empty:
             new = new or [new_file(config, name, directory)]
-            _add(new[-1], [], details.after, "Corrections: Atlas v0.13.1 drops these details; they make the database match the models exactly")
+            _add(
+                new[-1],
+                [],
+                details.after,
+                "Corrections: Atlas v0.13.1 drops these details; they make the database match the models exactly",
+            )
             added += details.after
             rehash(config, directory)
         if not new:
@@ -130,8 +170,11 @@ def correct(config: Config, name: str, history: list[str], new: list[Path], sche
         replay_migrations(config, check, directory=directory)
         left = catalog.diff(catalog.snapshot_url(check), m_snap)
         if left:
-            raise WorkflowError("after corrections the migrations still differ from the models (no file was written):\n  "
-                                + "\n  ".join(map(str, left)), hint="write the change by hand: inv migrate.new, then inv migrate.hash")
+            raise WorkflowError(
+                "after corrections the migrations still differ from the models (no file was written):\n  "
+                + "\n  ".join(map(str, left)),
+                hint="write the change by hand: inv migrate.new, then inv migrate.hash",
+            )
     return new, added, catalog.possible_renames(h_snap, m_snap)
 
 

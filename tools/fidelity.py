@@ -21,7 +21,7 @@ from tools.status import status
 ALEMBIC_TABLE = "alembic_version"
 
 
-def is_alembic_bookkeeping(difference) -> bool:
+def is_alembic_bookkeeping(difference: catalog.Difference) -> bool:
     """The alembic_version table, its columns, constraints and indexes (in any schema), whatever
     their names: Alembic names its primary key alembic_version_pkc, PostgreSQL's default is
     alembic_version_pkey, a hand-made table may use any name. Columns and constraints are named
@@ -44,12 +44,15 @@ class VerifyReport(Report):
     differences: list
 
     def lines(self) -> list[str]:
-        return ([f"differs: {difference}" for difference in self.differences]
-                or ["verified: migrations/ and schema.sql build identical catalogs"])
+        return [f"differs: {difference}" for difference in self.differences] or [
+            "verified: migrations/ and schema.sql build identical catalogs"
+        ]
 
     def verdict(self) -> None:
         if self.differences:
-            raise OutOfSync(f"migrations/ and schema.sql build different databases ({len(self.differences)} difference(s))")
+            raise OutOfSync(
+                f"migrations/ and schema.sql build different databases ({len(self.differences)} difference(s))"
+            )
 
 
 @dataclass
@@ -60,15 +63,16 @@ class DriftReport(Report):
     differences: list
 
     def lines(self) -> list[str]:
-        return ([f"drift: {difference}" for difference in self.differences]
-                or [f"{self.env}: no drift (its schema is what its applied migrations build)"])
+        return [f"drift: {difference}" for difference in self.differences] or [
+            f"{self.env}: no drift (its schema is what its applied migrations build)"
+        ]
 
     def verdict(self) -> None:
         if self.differences:
             raise OutOfSync(f"{self.env} differs from its migrations in {len(self.differences)} place(s)")
 
 
-def verify(config: Config, schema_sql: str | None = None) -> list:
+def verify(config: Config, schema_sql: str | None = None) -> list[catalog.Difference]:
     """Differences between the database migrations/ builds and the one schema.sql builds."""
     schema_sql = schema_sql if schema_sql is not None else (config.root / "schema.sql").read_text()
     with scratch_databases(config, "replay", "models") as (replayed, models):
@@ -77,13 +81,17 @@ def verify(config: Config, schema_sql: str | None = None) -> list:
         return catalog.diff(catalog.snapshot_url(replayed), catalog.snapshot_url(models))
 
 
-def drift(config: Config, target: Target, applied: int | None = None) -> list:
+def drift(config: Config, target: Target, applied: int | None = None) -> list[catalog.Difference]:
     """Differences between the target's database and what its applied migrations build."""
     if applied is None:
         applied = status(config, target).applied
     with scratch_databases(config, "expected") as (expected,):
         if applied:
             replay_migrations(config, expected, amount=applied)
-        differences = catalog.diff(catalog.snapshot_url(expected), catalog.snapshot_url(target.url),
-                                   left_label="its migrations", right_label=f"the {target.name} database")
+        differences = catalog.diff(
+            catalog.snapshot_url(expected),
+            catalog.snapshot_url(target.url),
+            left_label="its migrations",
+            right_label=f"the {target.name} database",
+        )
     return [d for d in differences if not is_alembic_bookkeeping(d)]  # the previous tool's table

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
+from typing import Any, TextIO
 
 # One function, `mask`, for every line the workflow prints (tasks.py applies it to all output).
 # Two layers:
@@ -53,7 +55,7 @@ def _url_password_spans(line: str) -> list[tuple[int, int]]:
 def url_password(value: str) -> str:
     """The password of a URL as written (raw, even when the URL does not parse), or ''."""
     spans = _url_password_spans(value.strip())
-    return value.strip()[spans[0][0]:spans[0][1]] if spans else ""
+    return value.strip()[spans[0][0] : spans[0][1]] if spans else ""
 
 
 def secret_forms(secret: str) -> set[str]:
@@ -111,7 +113,7 @@ def known_secrets(values: dict[str, str]) -> tuple[str, ...]:
 class MaskingWriter:
     """A text stream that masks what goes through it, one whole line at a time."""
 
-    def __init__(self, stream, mask_fn):
+    def __init__(self, stream: TextIO, mask_fn: Callable[[str], str]) -> None:
         self._stream, self._mask, self._pending = stream, mask_fn, ""
 
     def write(self, text: str) -> int:
@@ -127,5 +129,5 @@ class MaskingWriter:
             self._pending = ""
         self._stream.flush()
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)

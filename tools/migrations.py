@@ -36,17 +36,24 @@ def regular_files_only(config: Config) -> None:
 
     directory = migrations_dir(config)
     if directory.is_symlink() or (directory.exists() and directory.resolve() != config.root.resolve() / "migrations"):
-        raise WorkflowError(f"migrations/ is a symbolic link (to {os.path.realpath(directory)}), not a directory of this repository",
-                            hint="make migrations/ a real directory holding the files themselves")
+        raise WorkflowError(
+            f"migrations/ is a symbolic link (to {os.path.realpath(directory)}), not a directory of this repository",
+            hint="make migrations/ a real directory holding the files themselves",
+        )
     if not directory.is_dir():
         return
     for path in sorted(directory.iterdir()):
         if path.is_symlink():
-            raise WorkflowError(f"migrations/{path.name} is a symbolic link (to {os.readlink(path)}): git stores only the link, "
-                                f"so the SQL it points to was never reviewed",
-                                hint="replace the link with a copy of the file (and review it), or remove it; nothing was done")
+            raise WorkflowError(
+                f"migrations/{path.name} is a symbolic link (to {os.readlink(path)}): git stores only the link, "
+                f"so the SQL it points to was never reviewed",
+                hint="replace the link with a copy of the file (and review it), or remove it; nothing was done",
+            )
         if (FILE_RE.match(path.name) or path.name == "atlas.sum") and not path.is_file():
-            raise WorkflowError(f"migrations/{path.name} is not a regular file", hint="migrations/ holds regular files only: remove or replace it")
+            raise WorkflowError(
+                f"migrations/{path.name} is not a regular file",
+                hint="migrations/ holds regular files only: remove or replace it",
+            )
 
 
 def check_versions(config: Config) -> None:
@@ -55,18 +62,30 @@ def check_versions(config: Config) -> None:
     for path in migration_files(config):
         version = version_of(path)
         if version in seen:
-            raise WorkflowError(f"migrations {seen[version]} and {path.name} share version {version}, so Atlas would never apply one of them",
-                                hint="rename one with a version above the newest file, then run inv migrate.hash")
+            raise WorkflowError(
+                f"migrations {seen[version]} and {path.name} share version {version}, so Atlas would never apply one "
+                "of them",
+                hint="rename one with a version above the newest file, then run inv migrate.hash",
+            )
         seen[version] = path.name
 
 
+def _file_match(name: str) -> re.Match[str]:
+    match = FILE_RE.match(name)
+    if match is None:
+        raise WorkflowError(
+            f"migrations/{name} is not named <version>_<name>.sql", hint="rename it, then run inv migrate.hash"
+        )
+    return match
+
+
 def version_of(path: Path) -> str:
-    return FILE_RE.match(path.name).group("version")
+    return _file_match(path.name).group("version")
 
 
 def statements_of(text: str) -> list[str]:
     """The SQL statements of a migration file, for display (comments dropped)."""
-    body = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("--"))
+    body = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("--"))
     try:
         import pglast
 
@@ -80,9 +99,15 @@ def validate_name(config: Config, name: str) -> str:
     if not name:
         raise WorkflowError("a migration name is required", hint="pass --name, e.g. --name add_user_preferences")
     if not NAME_RE.match(name):
-        raise WorkflowError(f"invalid migration name {name!r}", hint="use lower-case letters, digits and underscores (max 60), starting with a letter, e.g. add_user_preferences")
+        raise WorkflowError(
+            f"invalid migration name {name!r}",
+            hint=(
+                "use lower-case letters, digits and underscores (max 60), starting with a letter, e.g. "
+                "add_user_preferences"
+            ),
+        )
     for path in migration_files(config):
-        if FILE_RE.match(path.name).group("name") == name:
+        if _file_match(path.name).group("name") == name:
             raise WorkflowError(f"a migration named {name!r} exists already ({path.name})", hint="choose another name")
     return name
 
@@ -103,12 +128,12 @@ def new_file(config: Config, name: str, directory: Path | None = None) -> Path:
 
 def ensure_increasing(config: Config, before: set[str], new: list[Path]) -> tuple[list[Path], list[str]]:
     """Give each new file a version above every existing one (clock skew, two diffs a second)."""
-    newest = max((int(FILE_RE.match(n).group("version")) for n in before), default=0)
+    newest = max((int(_file_match(n).group("version")) for n in before), default=0)
     out, renamed = [], []
     for path in sorted(new):
         version = int(version_of(path))
         if version <= newest:
-            rest = FILE_RE.match(path.name).group("name")
+            rest = _file_match(path.name).group("name")
             version = newest + 1
             target = path.with_name(f"{version}_{rest}.sql" if rest else f"{version}.sql")
             path.rename(target)

@@ -24,14 +24,21 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from tools import signals
 from tools.config import Config
+from tools.console import Log
 from tools.errors import WorkflowError
-from tools.pg import connect, connection_error, dev_lock
+from tools.pg import connect, connection_error, dev_lock, scalar
 from tools.urls import address
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg.sql
 
 WORKFLOW = "schemaflow"
 KINDS = ("dev", "scratch", "local")
@@ -49,8 +56,10 @@ class Mark:
 
     def text(self) -> str:
         run = f" run={self.run}" if self.run else ""
-        return (f"{WORKFLOW}:{self.kind} project={self.project}{run} "
-                "(made by the migration workflow, which drops and recreates it: keep no data here)")
+        return (
+            f"{WORKFLOW}:{self.kind} project={self.project}{run} "
+            "(made by the migration workflow, which drops and recreates it: keep no data here)"
+        )
 
 
 def parse_mark(comment: str | None) -> Mark | None:
@@ -60,7 +69,7 @@ def parse_mark(comment: str | None) -> Mark | None:
     return Mark(match["kind"], match["project"] or "", match["run"] or "")
 
 
-def owned(mark: Mark | None, kind: str) -> bool:
+def owned(mark: Mark | None, kind: str) -> TypeGuard[Mark]:
     """The workflow made this database for `kind` (and may drop it whatever it holds)."""
     return mark is not None and mark.kind == kind
 
@@ -93,24 +102,36 @@ _INVENTORY = f"""
 SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
                       WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' ELSE 'type' END, count(*)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r','p','v','m','S','f','c') AND {_USER_NS} AND {_NOT_EXT.format(oid='c.oid')}
+WHERE c.relkind IN ('r','p','v','m','S','f','c') AND {_USER_NS} AND {_NOT_EXT.format(oid="c.oid")}
   AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                                        AND d.objid = c.oid AND d.deptype IN ('a','i')))
 GROUP BY 1
 UNION ALL
 SELECT 'function', count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE {_USER_NS} AND {_NOT_EXT.format(oid='p.oid')}
+WHERE {_USER_NS} AND {_NOT_EXT.format(oid="p.oid")}
 UNION ALL
 SELECT 'type', count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE t.typtype IN ('e','d','r') AND {_USER_NS} AND {_NOT_EXT.format(oid='t.oid')}
+WHERE t.typtype IN ('e','d','r') AND {_USER_NS} AND {_NOT_EXT.format(oid="t.oid")}
 UNION ALL
-SELECT 'schema', count(*) FROM pg_namespace n WHERE {_USER_NS} AND n.nspname <> 'public' AND {_NOT_EXT.format(oid='n.oid')}
+SELECT 'schema', count(*) FROM pg_namespace n
+WHERE {_USER_NS} AND n.nspname <> 'public' AND {_NOT_EXT.format(oid="n.oid")}
 UNION ALL
 SELECT 'extension', count(*) FROM pg_extension WHERE extname <> 'plpgsql'
 UNION ALL
 SELECT 'large object', count(*) FROM pg_largeobject_metadata
 """
-_ORDER = ("table", "view", "materialized view", "foreign table", "sequence", "function", "type", "schema", "extension", "large object")
+_ORDER = (
+    "table",
+    "view",
+    "materialized view",
+    "foreign table",
+    "sequence",
+    "function",
+    "type",
+    "schema",
+    "extension",
+    "large object",
+)
 
 
 def describe(counts: dict[str, int]) -> str:
@@ -123,7 +144,7 @@ def inventory(url: str, variable: str) -> str:
     try:
         with connect(url) as conn:
             counts: dict[str, int] = {}
-            for kind, n in conn.execute(_INVENTORY).fetchall():
+            for kind, n in scalar(conn, _INVENTORY).fetchall():
                 counts[kind] = counts.get(kind, 0) + n
     except Exception as exc:
         raise connection_error(exc, f"the database {variable} names ({address(url)})") from None
@@ -132,10 +153,11 @@ def inventory(url: str, variable: str) -> str:
 
 # --- claiming, recreating -----------------------------------------------------------------
 
-def _sql(template: str, name: str, comment: str | None = None):
+
+def _sql(template: str, name: str, comment: str | None = None) -> psycopg.sql.Composed:
     from psycopg import sql
 
-    args = {"db": sql.Identifier(name)}
+    args: dict[str, sql.Composable] = {"db": sql.Identifier(name)}
     if comment is not None:
         args["comment"] = sql.Literal(comment)
     return sql.SQL(template).format(**args)
@@ -144,29 +166,36 @@ def _sql(template: str, name: str, comment: str | None = None):
 SYSTEM_DATABASES = ("postgres", "template0", "template1")
 
 
-def _mark_of(conn, name: str, variable: str = "", url: str = "") -> tuple[bool, Mark | None]:
+def _mark_of(conn: psycopg.Connection, name: str, variable: str = "", url: str = "") -> tuple[bool, Mark | None]:
     """(exists, its mark) of database `name`, asked on the server's maintenance connection.
     The server's own databases (postgres, templates) are never the workflow's: refused."""
-    row = conn.execute("SELECT shobj_description(oid, 'pg_database'), datistemplate FROM pg_database WHERE datname = %s",
-                       (name,)).fetchone()
+    row = conn.execute(
+        "SELECT shobj_description(oid, 'pg_database'), datistemplate FROM pg_database WHERE datname = %s", (name,)
+    ).fetchone()
     if name in SYSTEM_DATABASES or (row and row[1]):
-        raise WorkflowError(f"{variable or 'the URL'} points at {address(url) if url else name}, a database the PostgreSQL server "
-                            "itself uses; nothing was dropped or changed", hint=FIX_DEV if variable == "DEV_DATABASE_URL" else
-                            f"point {variable or 'the URL'} at a database of its own")
+        raise WorkflowError(
+            f"{variable or 'the URL'} points at {address(url) if url else name}, a database the PostgreSQL server "
+            "itself uses; nothing was dropped or changed",
+            hint=FIX_DEV
+            if variable == "DEV_DATABASE_URL"
+            else f"point {variable or 'the URL'} at a database of its own",
+        )
     return (row is not None, parse_mark(row[0]) if row else None)
 
 
-def _create(conn, name: str, mark: Mark) -> None:
+def _create(conn: psycopg.Connection, name: str, mark: Mark) -> None:
     conn.execute(_sql("CREATE DATABASE {db}", name))
     conn.execute(_sql("COMMENT ON DATABASE {db} IS {comment}", name, mark.text()))
 
 
 def refusal(variable: str, url: str, holds: str, mark: Mark | None, fix: str) -> WorkflowError:
     made = f"the workflow marked it as a {mark.kind} database" if mark else "the workflow did not create it"
-    return WorkflowError(f"{variable} points at {address(url)}, which holds {holds} and {made}; nothing was dropped or changed", hint=fix)
+    return WorkflowError(
+        f"{variable} points at {address(url)}, which holds {holds} and {made}; nothing was dropped or changed", hint=fix
+    )
 
 
-def _prove(conn, url: str, variable: str, kind: str, fix: str) -> tuple[bool, Mark | None]:
+def _prove(conn: psycopg.Connection, url: str, variable: str, kind: str, fix: str) -> tuple[bool, Mark | None]:
     """(exists, mark) once the database at `url` is proven droppable for `kind`; else refuse."""
     exists, mark = _mark_of(conn, dbname_of(url), variable, url)
     if exists and not owned(mark, kind):
@@ -196,8 +225,14 @@ def claim(config: Config, url: str, variable: str = "DEV_DATABASE_URL", kind: st
         raise connection_error(exc, f"the server {variable} names") from None
 
 
-def recreate(config: Config, url: str, variable: str = "DEV_DATABASE_URL", kind: str = "dev",
-             confirmed: bool = False, fix: str = FIX_DEV) -> None:
+def recreate(
+    config: Config,
+    url: str,
+    variable: str = "DEV_DATABASE_URL",
+    kind: str = "dev",
+    confirmed: bool = False,
+    fix: str = FIX_DEV,
+) -> None:
     """Drop and create the database at `url`, with the mark of `kind`; only when it is the
     workflow's (marked for `kind`) or empty, or the caller has the user's word (`confirmed`)."""
     name = dbname_of(url)
@@ -227,21 +262,24 @@ def state(url: str, variable: str) -> tuple[Mark | None, str]:
 
 # --- scratch databases -----------------------------------------------------------------------
 
+
 def scratch_name(run: str, label: str) -> str:
     return f"{SCRATCH_PREFIX}{run}_{label}"
 
 
-def drop_leftovers(conn, log=None) -> list[str]:
+def drop_leftovers(conn: psycopg.Connection, log: Log | None = None) -> list[str]:
     """Drop the scratch databases of runs that are gone: marked as scratch, named for their run,
     and that run's advisory lock free. Unmarked look-alikes and live runs' databases stay."""
-    rows = conn.execute("SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database WHERE starts_with(datname, %s)",
-                        (SCRATCH_PREFIX,)).fetchall()
+    rows = conn.execute(
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database WHERE starts_with(datname, %s)",
+        (SCRATCH_PREFIX,),
+    ).fetchall()
     dropped = []
     for name, comment in rows:
         mark = parse_mark(comment)
         if not owned(mark, "scratch") or not mark.run or not name.startswith(scratch_name(mark.run, "")):
             continue
-        if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, run_key(mark.run))).fetchone()[0]:
+        if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, run_key(mark.run))):
             continue  # its run is alive
         try:
             conn.execute(_sql("DROP DATABASE IF EXISTS {db} WITH (FORCE)", name))
@@ -254,7 +292,7 @@ def drop_leftovers(conn, log=None) -> list[str]:
 
 
 @contextlib.contextmanager
-def scratch(config: Config, *labels: str, log=None):
+def scratch(config: Config, *labels: str, log: Log | None = None) -> Iterator[list[str]]:
     """Fresh databases next to the dev database (yields their URLs), dropped at the end even
     on an error or Ctrl-C; a run killed before that leaves them to the next run's cleanup."""
     dev = config.dev_url()
@@ -264,7 +302,9 @@ def scratch(config: Config, *labels: str, log=None):
     holder = None
     try:
         holder = connect(dev, dbname="postgres")
-        holder.execute("SELECT set_config('application_name', %s, false)", (f"{WORKFLOW} run {run}",))  # pg_stat_activity
+        holder.execute(
+            "SELECT set_config('application_name', %s, false)", (f"{WORKFLOW} run {run}",)
+        )  # pg_stat_activity
         holder.execute("SELECT pg_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, run_key(run)))  # ours: never taken
         # CREATE DATABASE copies template1, which must not be in use: one creator at a time.
         with dev_lock(dev):
@@ -273,7 +313,9 @@ def scratch(config: Config, *labels: str, log=None):
             for name in names:
                 created.append(name)  # before: an interrupted CREATE leaves nothing unaccounted for
                 holder.execute(_sql("CREATE DATABASE {db}", name))
-                holder.execute(_sql("COMMENT ON DATABASE {db} IS {comment}", name, Mark("scratch", project_of(config), run).text()))
+                holder.execute(
+                    _sql("COMMENT ON DATABASE {db} IS {comment}", name, Mark("scratch", project_of(config), run).text())
+                )
     except BaseException as exc:
         _drop_all(dev, holder, created, log)
         if isinstance(exc, WorkflowError) or not isinstance(exc, Exception):
@@ -285,7 +327,9 @@ def scratch(config: Config, *labels: str, log=None):
         _drop_all(dev, holder, created, log)
 
 
-def _drop_all(dev: str, holder, names: list[str], log=None) -> None:
+def _drop_all(
+    dev: str, holder: psycopg.Connection[tuple[Any, ...]] | None, names: list[str], log: Log | None = None
+) -> None:
     """Drop this run's scratch databases (on the lock holder's session, or a new one if that
     broke), then end the holder's session, which frees the run's lock. What cannot be dropped
     is reported (on `log`, else stderr): the next run drops it, once this one is gone."""
@@ -305,9 +349,13 @@ def _drop_all(dev: str, holder, names: list[str], log=None) -> None:
             failure = exc
             continue  # the next run drops what is left, once this one is gone
     if names:
-        reason = str(failure).strip().splitlines()[0] if failure is not None and str(failure).strip() else "no connection"
-        (log or signals.log)(f"note: could not drop scratch database(s) {', '.join(names)} ({reason}); "
-                             "the next run drops them once this one is gone")
+        reason = (
+            str(failure).strip().splitlines()[0] if failure is not None and str(failure).strip() else "no connection"
+        )
+        (log or signals.log)(
+            f"note: could not drop scratch database(s) {', '.join(names)} ({reason}); "
+            "the next run drops them once this one is gone"
+        )
     if holder is not None:
         with contextlib.suppress(Exception):
             holder.close()

@@ -7,16 +7,23 @@ psycopg is imported inside the functions: `inv migrate.status` must stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from tools.console import Log
 from tools.errors import WorkflowError
 from tools.urls import libpq_url
 
-def connect(url: str, dbname: str | None = None, timeout: int = 5):
+if TYPE_CHECKING:
     import psycopg
 
-    kwargs = {"connect_timeout": timeout, "autocommit": True}
+
+def connect(url: str, dbname: str | None = None, timeout: int = 5) -> psycopg.Connection[tuple[Any, ...]]:
+    import psycopg
+
+    kwargs: dict[str, Any] = {"connect_timeout": timeout, "autocommit": True}
     if dbname:
         kwargs["dbname"] = dbname
     return psycopg.connect(libpq_url(url, "database URL"), **kwargs)
@@ -26,18 +33,29 @@ def connection_error(exc: Exception, what: str) -> WorkflowError:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     low = text.lower()
     if "password authentication failed" in low:
-        return WorkflowError(f"{what}: the server refused the password", hint="check the user and password in the URL (.env)")
+        return WorkflowError(
+            f"{what}: the server refused the password", hint="check the user and password in the URL (.env)"
+        )
     if "no password supplied" in low:
-        return WorkflowError(f"{what}: the server wants a password and the URL has none",
-                             hint="set POSTGRES_PASSWORD in .env (an empty one leaves the URLs without a password)")
+        return WorkflowError(
+            f"{what}: the server wants a password and the URL has none",
+            hint="set POSTGRES_PASSWORD in .env (an empty one leaves the URLs without a password)",
+        )
     if "does not exist" in low:
         return WorkflowError(f"{what}: {text}", hint="create it, or fix the database name in the URL")
     import psycopg
 
     if isinstance(exc, psycopg.Error) and not isinstance(exc, psycopg.OperationalError):
         return WorkflowError(f"{what}: {text}")
-    reason = "connection refused" if "refused" in low else ("timed out" if "timeout" in low or "timed out" in low else text[:120])
-    return WorkflowError(f"{what} is not reachable ({reason})", hint="start the stack with inv db.up, or check the URL's host and port in .env")
+    reason = (
+        "connection refused"
+        if "refused" in low
+        else ("timed out" if "timeout" in low or "timed out" in low else text[:120])
+    )
+    return WorkflowError(
+        f"{what} is not reachable ({reason})",
+        hint="start the stack with inv db.up, or check the URL's host and port in .env",
+    )
 
 
 def ensure_database(url: str, what: str) -> None:
@@ -48,10 +66,9 @@ def ensure_database(url: str, what: str) -> None:
     try:
         with connect(url, dbname="postgres") as conn:
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None:
-                try:
+                # created meanwhile by a concurrent run: fine
+                with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
                     conn.execute(f'CREATE DATABASE "{dbname}"')
-                except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
-                    pass  # created meanwhile by a concurrent run
     except Exception as exc:
         raise connection_error(exc, what) from None
 
@@ -66,11 +83,11 @@ class dev_lock:
     Re-entrant within a process; waits at most `timeout` seconds for other processes.
     """
 
-    def __init__(self, url: str, timeout: float = 600, log=None):
+    def __init__(self, url: str, timeout: float = 600, log: Log | None = None) -> None:
         self.url, self.timeout, self.log = url, timeout, log
-        self.conn = None
+        self.conn: psycopg.Connection[tuple[Any, ...]] | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> dev_lock:
         global _dev_lock_depth
         _dev_lock_depth += 1
         if _dev_lock_depth > 1:
@@ -78,28 +95,31 @@ class dev_lock:
         import psycopg
 
         try:
-            self.conn = connect(self.url, dbname="postgres")
-            if not self.conn.execute("SELECT pg_try_advisory_lock(%s)", (DEV_LOCK_KEY,)).fetchone()[0]:
+            self.conn = conn = connect(self.url, dbname="postgres")
+            if not scalar(conn, "SELECT pg_try_advisory_lock(%s)", (DEV_LOCK_KEY,)):
                 if self.log:
                     self.log(f"the dev database is in use by another run: waiting up to {self.timeout:.0f}s...")
-                self.conn.execute(f"SET lock_timeout = {int(self.timeout * 1000)}")
-                self.conn.execute("SELECT pg_advisory_lock(%s)", (DEV_LOCK_KEY,))
+                conn.execute(f"SET lock_timeout = {int(self.timeout * 1000)}")
+                conn.execute("SELECT pg_advisory_lock(%s)", (DEV_LOCK_KEY,))
         except psycopg.errors.LockNotAvailable:
             self._release()
-            raise WorkflowError(f"the dev database stayed in use for {self.timeout:.0f}s", hint="wait for the other diff/lint/apply to finish") from None
+            raise WorkflowError(
+                f"the dev database stayed in use for {self.timeout:.0f}s",
+                hint="wait for the other diff/lint/apply to finish",
+            ) from None
         except Exception as exc:
             self._release()
             raise connection_error(exc, "the dev database") from None
         return self
 
-    def _release(self):
+    def _release(self) -> None:
         global _dev_lock_depth
         _dev_lock_depth -= 1
         if _dev_lock_depth == 0 and self.conn is not None:
             self.conn.close()
             self.conn = None
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self._release()
         return False
 
@@ -116,7 +136,6 @@ def reachable(url: str) -> str | None:
         return str(connection_error(exc, "database"))
 
 
-
 APPLY_LOCK_KEY = 0x5C4E_3A11  # our own advisory lock, taken on top of Atlas's, around the whole apply
 
 
@@ -127,36 +146,48 @@ class apply_lock:
     so that a concurrent apply never sees another one half-way. Waits at most `timeout`.
     """
 
-    def __init__(self, url: str, env: str, timeout: str, log):
+    def __init__(self, url: str, env: str, timeout: str, log: Log) -> None:
         self.url, self.env, self.timeout, self.log = url, env, timeout, log
-        self.conn = None
+        self.conn: psycopg.Connection[tuple[Any, ...]] | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> apply_lock:
         try:
-            self.conn = connect(self.url)
+            self.conn = conn = connect(self.url)
         except Exception as exc:
             raise connection_error(exc, f"the {self.env} database") from None
         import psycopg
 
-        if self.conn.execute("SELECT pg_try_advisory_lock(%s)", (APPLY_LOCK_KEY,)).fetchone()[0]:
+        if scalar(conn, "SELECT pg_try_advisory_lock(%s)", (APPLY_LOCK_KEY,)):
             return self
         self.log(f"another apply is running on {self.env}: waiting up to {self.timeout} for it...")
         try:
-            self.conn.execute(f"SET lock_timeout = {duration_ms(self.timeout)}")
-            self.conn.execute("SELECT pg_advisory_lock(%s)", (APPLY_LOCK_KEY,))
+            conn.execute(f"SET lock_timeout = {duration_ms(self.timeout)}")
+            conn.execute("SELECT pg_advisory_lock(%s)", (APPLY_LOCK_KEY,))
         except psycopg.errors.LockNotAvailable:
-            self.conn.close()
-            raise WorkflowError(f"another apply is still running on {self.env} after {self.timeout}", hint="wait for it to finish, or pass a longer --lock-timeout") from None
+            conn.close()
+            raise WorkflowError(
+                f"another apply is still running on {self.env} after {self.timeout}",
+                hint="wait for it to finish, or pass a longer --lock-timeout",
+            ) from None
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         if self.conn is not None:
             self.conn.close()  # ends the session: releases the lock
         return False
 
 
+def scalar(conn: psycopg.Connection[tuple[Any, ...]], sql: str, params: tuple[Any, ...] = ()) -> Any:
+    """The first column of the first row, None when there is no row."""
+    row = conn.execute(sql, params).fetchone()
+    return row[0] if row else None
+
+
 def duration_ms(value: str) -> int:
-    number, unit = re.fullmatch(r"(\d+)(ms|s|m|h)", value).groups()
+    match = re.fullmatch(r"(\d+)(ms|s|m|h)", value)
+    if match is None:
+        raise WorkflowError(f"invalid duration {value!r}", hint="use a duration such as 10s, 500ms or 2m")
+    number, unit = match.groups()
     return int(number) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[unit]
 
 
@@ -164,5 +195,8 @@ def validate_duration(value: str, allow_zero: bool = False, what: str = "lock ti
     if allow_zero and value.strip() == "0":
         return "0"
     if not re.fullmatch(r"\d+(ms|s|m|h)", value.strip()):
-        raise WorkflowError(f"invalid {what} {value!r}", hint="use a duration such as 10s, 500ms or 2m" + (" (0: wait forever)" if allow_zero else ""))
+        raise WorkflowError(
+            f"invalid {what} {value!r}",
+            hint="use a duration such as 10s, 500ms or 2m" + (" (0: wait forever)" if allow_zero else ""),
+        )
     return value.strip()

@@ -13,9 +13,11 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools.console import Log
 from tools.errors import WorkflowError
 
 SEARCH_DIRS = (
@@ -25,7 +27,10 @@ SEARCH_DIRS = (
     "/usr/local/opt/postgresql@*/bin",  # Homebrew, Intel
     "/Applications/Postgres.app/Contents/Versions/*/bin",
 )
-INSTALL_HINT = "install the PostgreSQL 15 server (Debian/Ubuntu: apt-get install postgresql-15; macOS: brew install postgresql@15) or use Docker (STACK=compose)"
+INSTALL_HINT = (
+    "install the PostgreSQL 15 server (Debian/Ubuntu: apt-get install postgresql-15; "
+    "macOS: brew install postgresql@15) or use Docker (STACK=compose)"
+)
 
 
 def _version_key(path: str) -> tuple:
@@ -33,14 +38,14 @@ def _version_key(path: str) -> tuple:
     return tuple(int(d) for d in digits)
 
 
-def find_bindir(environ: dict[str, str] | None = None) -> Path:
+def find_bindir(environ: Mapping[str, str] | None = None) -> Path:
     """The directory holding initdb/pg_ctl/postgres: PG_BINDIR, PATH, pg_config, usual places."""
     environ = os.environ if environ is None else environ
     if environ.get("PG_BINDIR"):
         cand = Path(environ["PG_BINDIR"])
         if (cand / "initdb").exists():
             return cand
-        raise WorkflowError(f"PG_BINDIR has no initdb", hint=INSTALL_HINT)
+        raise WorkflowError("PG_BINDIR has no initdb", hint=INSTALL_HINT)
     initdb = shutil.which("initdb", path=environ.get("PATH"))
     if initdb:
         return Path(initdb).resolve().parent
@@ -68,7 +73,10 @@ def _as_server_user() -> list[str]:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        raise WorkflowError("running as root but there is no 'postgres' user to run the server", hint="create one (useradd postgres) or run as a normal user") from None
+        raise WorkflowError(
+            "running as root but there is no 'postgres' user to run the server",
+            hint="create one (useradd postgres) or run as a normal user",
+        ) from None
     runner = shutil.which("runuser") or shutil.which("setpriv")
     if runner and runner.endswith("runuser"):
         return [runner, "-u", "postgres", "--"]
@@ -133,6 +141,11 @@ class Cluster:
         if self.bindir is None:
             self.bindir = find_bindir()
 
+    def _tool(self, name: str) -> str:
+        """The path of one of the server's programs (initdb, pg_ctl)."""
+        assert self.bindir is not None  # set by __post_init__
+        return str(self.bindir / name)
+
     @property
     def logfile(self) -> Path:
         return self.datadir.parent / f"{self.datadir.name}.log"
@@ -159,10 +172,23 @@ class Cluster:
             pwfile = Path(fh.name)
         _chown_for_server(pwfile)
         try:
-            proc = self._run([
-                str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", self.user, f"--pwfile={pwfile}",
-                "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
-            ], timeout=120)
+            proc = self._run(
+                [
+                    self._tool("initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    self.user,
+                    f"--pwfile={pwfile}",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ],
+                timeout=120,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         if proc.returncode != 0:
@@ -216,7 +242,7 @@ class Cluster:
     def _pid_from_pg_ctl(self) -> int | None:
         """Where the process cannot be inspected: what `pg_ctl status` says."""
         try:
-            proc = self._run([str(self.bindir / "pg_ctl"), "status", "-D", str(self.datadir)], timeout=20)
+            proc = self._run([self._tool("pg_ctl"), "status", "-D", str(self.datadir)], timeout=20)
         except (OSError, subprocess.SubprocessError):
             return None
         import re
@@ -224,45 +250,67 @@ class Cluster:
         found = re.search(r"server is running \(PID: (\d+)\)", proc.stdout or "")
         return int(found.group(1)) if proc.returncode == 0 and found else None
 
-    def clear_stale_pidfile(self, log=None) -> None:
+    def clear_stale_pidfile(self, log: Log | None = None) -> None:
         """Remove a stale postmaster.pid (so a start works), saying so once."""
         stale = self.stale_pid()
         if stale is None:
             return
         if log:
-            log(f"{self.datadir.name}: postmaster.pid names pid {stale}, which is not this cluster's server "
-                f"(left by a crash): removed it")
+            log(
+                f"{self.datadir.name}: postmaster.pid names pid {stale}, which is not this cluster's server "
+                f"(left by a crash): removed it"
+            )
         self.pidfile.unlink(missing_ok=True)
 
     def running(self) -> bool:
         return self.pid() is not None
 
-    def start(self, timeout: float = 30, log=None) -> None:
+    def start(self, timeout: float = 30, log: Log | None = None) -> None:
         if self.running():
             return
         self.init()
         self.clear_stale_pidfile(log)
         opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off"
-        proc = self._run([
-            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-o", opts,
-            "-w", "-t", str(int(timeout)), "start",
-        ], timeout=timeout + 10)
+        proc = self._run(
+            [
+                self._tool("pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.logfile),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "start",
+            ],
+            timeout=timeout + 10,
+        )
         if proc.returncode != 0:
             text = self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
             if "could not bind" in text.splitlines()[-5:].__str__() or "Address already in use" in text[-2000:]:
-                raise WorkflowError(f"port {self.port} on 127.0.0.1 is taken by another program", hint="stop it, or choose another port in .env (DB_PORT / DEV_DB_PORT)")
-            last = [l for l in text.strip().splitlines() if l][-1:] or [proc.stderr.strip()]
-            raise WorkflowError(f"PostgreSQL cluster {self.datadir.name} did not start: {last[0]}", hint=f"see {self.logfile}")
+                raise WorkflowError(
+                    f"port {self.port} on 127.0.0.1 is taken by another program",
+                    hint="stop it, or choose another port in .env (DB_PORT / DEV_DB_PORT)",
+                )
+            last = [ln for ln in text.strip().splitlines() if ln][-1:] or [proc.stderr.strip()]
+            raise WorkflowError(
+                f"PostgreSQL cluster {self.datadir.name} did not start: {last[0]}", hint=f"see {self.logfile}"
+            )
 
-    def stop(self, timeout: float = 30, log=None) -> None:
+    def stop(self, timeout: float = 30, log: Log | None = None) -> None:
         """Stop this cluster's server; a stale pid file is removed, never signalled (pg_ctl stop
         would send the signal to whatever process has that pid now)."""
         if not self.running():
             self.clear_stale_pidfile(log)
             return
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "-t", str(int(timeout)), "stop"], timeout=timeout + 10)
+        self._run(
+            [self._tool("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "-t", str(int(timeout)), "stop"],
+            timeout=timeout + 10,
+        )
 
-    def destroy(self, log=None) -> None:
+    def destroy(self, log: Log | None = None) -> None:
         self.stop(log=log)
         shutil.rmtree(self.datadir, ignore_errors=True)
         self.logfile.unlink(missing_ok=True)
@@ -272,7 +320,7 @@ class Cluster:
         return f"postgres://{auth}127.0.0.1:{self.port}/{dbname}?sslmode=disable"
 
 
-def free_port(preferred: int = 0, avoid: set[int] = frozenset()) -> int:
+def free_port(preferred: int = 0, avoid: Set[int] = frozenset()) -> int:
     """A port nothing listens on at 127.0.0.1: `preferred` or the next free one above it
     (skipping `avoid`); any free one when `preferred` is 0."""
     import socket
@@ -287,10 +335,15 @@ def free_port(preferred: int = 0, avoid: set[int] = frozenset()) -> int:
             except OSError:
                 continue
             return sock.getsockname()[1]
-    raise WorkflowError(f"no free port on 127.0.0.1 between {preferred} and {preferred + 199}", hint="set DB_PORT and DEV_DB_PORT in .env")
+    raise WorkflowError(
+        f"no free port on 127.0.0.1 between {preferred} and {preferred + 199}",
+        hint="set DB_PORT and DEV_DB_PORT in .env",
+    )
 
 
-def wait_ready(connect, timeout: float = 30, what: str = "database", log=None) -> None:
+def wait_ready(
+    connect: Callable[[], object], timeout: float = 30, what: str = "database", log: Log | None = None
+) -> None:
     """Call `connect()` until it works; bounded, with one visible line if it takes a while."""
     deadline = time.monotonic() + timeout
     told = False
@@ -300,7 +353,9 @@ def wait_ready(connect, timeout: float = 30, what: str = "database", log=None) -
             return
         except Exception as exc:  # noqa: BLE001 - any connection failure means "not yet"
             if time.monotonic() > deadline:
-                raise WorkflowError(f"{what} not ready after {timeout:.0f}s: {type(exc).__name__}", hint="see inv db.status") from None
+                raise WorkflowError(
+                    f"{what} not ready after {timeout:.0f}s: {type(exc).__name__}", hint="see inv db.status"
+                ) from None
             if log and not told:
                 log(f"waiting for {what} (up to {timeout:.0f}s)...")
                 told = True

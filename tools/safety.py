@@ -23,7 +23,7 @@ from pathlib import Path
 from tools import gitbase, signals
 from tools.atlas import JSON, atlas_for, json_or_none, map_error
 from tools.config import GUIDE_ENV, Config
-from tools.console import Report
+from tools.console import Log, Report
 from tools.errors import WorkflowError
 from tools.migrations import dir_args, migration_files, migrations_dir, regular_files_only
 from tools.pg import connect
@@ -38,9 +38,16 @@ FAILING_ATLAS = ("PG103",)
 BLOCKING_SQUAWK = {"ban-drop-column", "ban-drop-table", "ban-drop-database", "ban-truncate-cascade"}
 # squawk rules about style rather than safety: not reported.
 SQUAWK_EXCLUDE = (
-    "prefer-identity", "prefer-text-field", "prefer-bigint-over-int", "prefer-bigint-over-smallint",
-    "prefer-robust-stmts", "require-statement-timeout", "require-lock-timeout", "prefer-timestamptz",
-    "ban-char-field", "require-timeout-settings",
+    "prefer-identity",
+    "prefer-text-field",
+    "prefer-bigint-over-int",
+    "prefer-bigint-over-smallint",
+    "prefer-robust-stmts",
+    "require-statement-timeout",
+    "require-lock-timeout",
+    "prefer-timestamptz",
+    "ban-char-field",
+    "require-timeout-settings",
     # Atlas's BC analyzers report renames of tables and columns; constraint renames are ours.
     "renaming-object",
 )
@@ -78,6 +85,7 @@ class SafetyReport:
 
 # --- Atlas's lint --------------------------------------------------------------------------
 
+
 @dataclass
 class LintReport(Report):
     findings: list[tuple[str, str, str]] = field(default_factory=list)  # (file, code, text)
@@ -89,7 +97,9 @@ class LintReport(Report):
     def lines(self) -> list[str]:
         if self.errors:
             return self.finding_lines()
-        return self.finding_lines() + ["lint: no errors" + (f" ({len(self.findings)} finding(s))" if self.findings else "")]
+        return self.finding_lines() + [
+            "lint: no errors" + (f" ({len(self.findings)} finding(s))" if self.findings else "")
+        ]
 
     def verdict(self) -> None:
         if self.errors:
@@ -102,7 +112,9 @@ def lint(config: Config, latest: int = 1, base: str | None = None, directory: Pa
     args = ["migrate", "lint", "--env", GUIDE_ENV, "--format", JSON, *dir_args(directory)]
     if base:
         gitbase.require_repository(config.root)
-        base = gitbase.require_commit(config.root, base)  # Atlas runs `git diff <base> HEAD` itself: a commit, never a guess
+        base = gitbase.require_commit(
+            config.root, base
+        )  # Atlas runs `git diff <base> HEAD` itself: a commit, never a guess
     args += ["--git-base", base] if base else ["--latest", str(latest)]
     fresh_dev(config)
     try:
@@ -131,15 +143,21 @@ def lint_report_of(data: dict) -> LintReport:
         if step.get("Error"):
             report.errors.append(f"{step.get('Name')}: {step['Error']}")
     failing = {name for name, code, _ in report.findings if code in FAILING_ATLAS}
-    report.errors += [f"{name}: cannot run as written (see {', '.join(FAILING_ATLAS)} above)" for name in sorted(failing)
-                      if not any(e.startswith(f"{name}: ") for e in report.errors)]
+    report.errors += [
+        f"{name}: cannot run as written (see {', '.join(FAILING_ATLAS)} above)"
+        for name in sorted(failing)
+        if not any(e.startswith(f"{name}: ") for e in report.errors)
+    ]
     return report
 
 
 # --- squawk, and both together -----------------------------------------------------------
 
+
 def squawk_binary() -> str | None:
-    return shutil.which("squawk") or (str(Path(sys.prefix) / "bin" / "squawk") if (Path(sys.prefix) / "bin" / "squawk").exists() else None)
+    return shutil.which("squawk") or (
+        str(Path(sys.prefix) / "bin" / "squawk") if (Path(sys.prefix) / "bin" / "squawk").exists() else None
+    )
 
 
 def squawk(files: list[Path]) -> list[Finding]:
@@ -147,9 +165,20 @@ def squawk(files: list[Path]) -> list[Finding]:
         return []
     binary = squawk_binary()
     if not binary:
-        raise WorkflowError("squawk (the lock-safety linter) is not installed", hint="run scripts/bootstrap (pip install squawk-cli)")
-    argv = [binary, "--reporter", "json", "--pg-version", "15", "--assume-in-transaction",
-            "--exclude", ",".join(SQUAWK_EXCLUDE), *map(str, files)]
+        raise WorkflowError(
+            "squawk (the lock-safety linter) is not installed", hint="run scripts/bootstrap (pip install squawk-cli)"
+        )
+    argv = [
+        binary,
+        "--reporter",
+        "json",
+        "--pg-version",
+        "15",
+        "--assume-in-transaction",
+        "--exclude",
+        ",".join(SQUAWK_EXCLUDE),
+        *map(str, files),
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     try:
         rows = json.loads(proc.stdout or "[]")
@@ -165,7 +194,7 @@ def squawk(files: list[Path]) -> list[Finding]:
     return out
 
 
-def atlas_findings(lint_report) -> list[Finding]:
+def atlas_findings(lint_report: LintReport) -> list[Finding]:
     out = []
     for file, code, text in lint_report.findings:
         out.append(Finding(file, "atlas", code or "?", text, code.startswith(BLOCKING_ATLAS)))
@@ -177,12 +206,12 @@ def atlas_findings(lint_report) -> list[Finding]:
     return out
 
 
-def analyze(config, pending: list[str], target_url: str | None = None, log=None) -> SafetyReport:
+def analyze(config: Config, pending: list[str], target_url: str | None = None, log: Log | None = None) -> SafetyReport:
     """Lint the pending files (the newest len(pending) files of migrations/) with both linters."""
     if not pending:
         return SafetyReport()
     files = [migrations_dir(config) / name for name in pending]
-    newest = [p.name for p in migration_files(config)][-len(pending):]
+    newest = [p.name for p in migration_files(config)][-len(pending) :]
     report = SafetyReport()
     if newest == list(pending):
         report.findings += atlas_findings(lint(config, latest=len(pending)))
@@ -194,9 +223,19 @@ def analyze(config, pending: list[str], target_url: str | None = None, log=None)
 # --- type changes, judged against the target's current column types -----------------------------
 
 _ALIASES = {
-    "varchar": "character varying", "int": "integer", "int4": "integer", "int8": "bigint", "int2": "smallint",
-    "bool": "boolean", "float8": "double precision", "float4": "real", "timestamptz": "timestamp with time zone",
-    "timestamp": "timestamp without time zone", "decimal": "numeric", "char": "character", "bpchar": "character",
+    "varchar": "character varying",
+    "int": "integer",
+    "int4": "integer",
+    "int8": "bigint",
+    "int2": "smallint",
+    "bool": "boolean",
+    "float8": "double precision",
+    "float4": "real",
+    "timestamptz": "timestamp with time zone",
+    "timestamp": "timestamp without time zone",
+    "decimal": "numeric",
+    "char": "character",
+    "bpchar": "character",
 }
 _INT_RANK = {"smallint": 1, "integer": 2, "bigint": 3}
 
@@ -231,7 +270,7 @@ def narrowing(old: str, new: str) -> str | None:
     return f"changes {old} to {new}: existing values may fail to convert or lose information"
 
 
-def type_change_findings(files: list[Path], target_url: str | None, log=None) -> list[Finding]:
+def type_change_findings(files: list[Path], target_url: str | None, log: Log | None = None) -> list[Finding]:
     """Destructive type changes and DROP TYPE in the files, judged against the target's columns.
     When those cannot be read, type changes are not judged, and that is said (on `log`, else
     stderr)."""
@@ -245,15 +284,19 @@ def type_change_findings(files: list[Path], target_url: str | None, log=None) ->
             with connect(target_url) as conn:
                 rows = conn.execute(
                     "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
-                    "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = "
+                    "c.relnamespace "
                     "WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','p') "
-                    "AND n.nspname NOT IN ('pg_catalog','information_schema')").fetchall()
+                    "AND n.nspname NOT IN ('pg_catalog','information_schema')"
+                ).fetchall()
             current = {(r[0], r[1], r[2]): r[3] for r in rows}
         except Exception as exc:
             current = {}
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            (log or signals.log)(f"note: the target's column types could not be read ({reason}): "
-                                 "type changes in the pending files were not checked for narrowing")
+            (log or signals.log)(
+                f"note: the target's column types could not be read ({reason}): "
+                "type changes in the pending files were not checked for narrowing"
+            )
     out = []
     for path in files:
         try:
@@ -264,10 +307,14 @@ def type_change_findings(files: list[Path], target_url: str | None, log=None) ->
         for raw in stmts:
             stmt = raw.stmt
             if isinstance(stmt, ast.DropStmt) and stmt.removeType == enums.ObjectType.OBJECT_TYPE:
-                out.append(Finding(path.name, "sql", "drop-type", "drops a type (enum values or a composite type are lost)", True))
+                out.append(
+                    Finding(
+                        path.name, "sql", "drop-type", "drops a type (enum values or a composite type are lost)", True
+                    )
+                )
             if not isinstance(stmt, ast.AlterTableStmt) or stmt.relation is None:
                 continue
-            schema, table = stmt.relation.schemaname or "public", stmt.relation.relname
+            schema, table = stmt.relation.schemaname or "public", stmt.relation.relname or ""
             for cmd in stmt.cmds or ():
                 if getattr(cmd, "subtype", None) != enums.AlterTableType.AT_AlterColumnType:
                     continue
@@ -276,5 +323,7 @@ def type_change_findings(files: list[Path], target_url: str | None, log=None) ->
                     continue
                 why = narrowing(old, RawStream()(cmd.def_.typeName))
                 if why:
-                    out.append(Finding(path.name, "sql", "type-narrowing", f"column {schema}.{table}.{cmd.name} {why}", True))
+                    out.append(
+                        Finding(path.name, "sql", "type-narrowing", f"column {schema}.{table}.{cmd.name} {why}", True)
+                    )
     return out

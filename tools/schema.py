@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.config import Config
-from tools.console import Report
+from tools.console import Log, Report
 from tools.errors import OutOfSync, WorkflowError
+from tools.stack import Stack
+
 
 @dataclass
 class DumpReport(Report):
@@ -28,7 +30,7 @@ class DumpReport(Report):
             raise OutOfSync("schema.sql is stale against the models", hint="run inv schema.dump", prefix="")
 
 
-def dump(config: Config, stack, log, write: bool = True) -> DumpReport:
+def dump(config: Config, stack: Stack, log: Log, write: bool = True) -> DumpReport:
     text = stack.dump_schema(log)
     if not text.strip():
         raise WorkflowError("the schema dump printed nothing", hint="check that app/models defines tables")

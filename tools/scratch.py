@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 from tools import ownership
 from tools.atlas import atlas_for
@@ -16,6 +18,10 @@ from tools.corrections import desired_state_for_atlas
 from tools.errors import WorkflowError
 from tools.migrations import dir_args, regular_files_only
 from tools.pg import connect, dev_lock
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 def fresh_dev(config: Config) -> str:
     """Drop and recreate the dev database, once proven the workflow's (callers hold dev_lock).
@@ -28,11 +34,11 @@ def fresh_dev(config: Config) -> str:
     return dev
 
 
-def using_dev(fn):
+def using_dev(fn: Callable[Concatenate[Config, P], R]) -> Callable[Concatenate[Config, P], R]:
     """Run `fn` holding the dev database's lock: concurrent runs must not share it."""
 
     @functools.wraps(fn)
-    def wrapper(config, *args, **kwargs):
+    def wrapper(config: Config, *args: P.args, **kwargs: P.kwargs) -> R:
         with dev_lock(config.dev_url()):
             return fn(config, *args, **kwargs)
 
@@ -40,7 +46,7 @@ def using_dev(fn):
 
 
 @contextlib.contextmanager
-def desired_state(schema_sql: str):
+def desired_state(schema_sql: str) -> Iterator[str]:
     """A file:// URL of schema.sql as Atlas should read it (see corrections.desired_state_for_atlas)."""
     with tempfile.TemporaryDirectory(prefix="desired-") as tmp:
         path = Path(tmp) / "schema.sql"
@@ -48,14 +54,14 @@ def desired_state(schema_sql: str):
         yield f"file://{path}"
 
 
-def scratch_databases(config: Config, *labels: str):
+def scratch_databases(config: Config, *labels: str) -> contextlib.AbstractContextManager[list[str]]:
     """Fresh databases next to the dev database; yields their URLs; drops them afterwards
     (tools/ownership.py: unique per run, marked, dropped on error and Ctrl-C, leftovers of killed runs
     dropped by the next run)."""
     return ownership.scratch(config, *labels)
 
 
-def replay_migrations(config: Config, url: str, amount: int | None = None, directory=None) -> None:
+def replay_migrations(config: Config, url: str, amount: int | None = None, directory: Path | None = None) -> None:
     """Apply migrations/ (or `directory`, a staged copy; or its first `amount` files) to the
     empty database at `url`. An interruption (Atlas's "context canceled") stays one: it is
     not a failing file (tools/atlas.py)."""
@@ -68,7 +74,9 @@ def replay_migrations(config: Config, url: str, amount: int | None = None, direc
     try:
         atlas.run(*args)
     except WorkflowError as exc:
-        raise WorkflowError(f"replaying migrations/ failed: {exc.message}", hint=exc.hint or "fix the failing migration file") from None
+        raise WorkflowError(
+            f"replaying migrations/ failed: {exc.message}", hint=exc.hint or "fix the failing migration file"
+        ) from None
 
 
 def execute_sql(url: str, sql: str, what: str) -> None:
@@ -77,4 +85,6 @@ def execute_sql(url: str, sql: str, what: str) -> None:
             conn.execute(sql)
         except Exception as exc:
             line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise WorkflowError(f"{what} does not run on PostgreSQL: {line}", hint="fix the models (or the hand-written SQL)") from None
+            raise WorkflowError(
+                f"{what} does not run on PostgreSQL: {line}", hint="fix the models (or the hand-written SQL)"
+            ) from None

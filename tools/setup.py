@@ -8,18 +8,19 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from pathlib import Path
 
 from tools import atlas as atlas_mod
-from tools import docker_setup, pg, pgcluster, stack as stack_mod
-from tools.console import Report, progress
+from tools import docker_setup, pg, pgcluster
+from tools import stack as stack_mod
 from tools.config import DEFAULT_DB_PORT, DEFAULT_DEV_DB_PORT, Config, env_var_for
+from tools.console import Log, Report, progress
 from tools.errors import WorkflowError
 
 
-def ensure_dotenv(root: Path, log) -> bool:
+def ensure_dotenv(root: Path, log: Log) -> bool:
     """Create .env from .env.example. Never touches an existing .env.
 
     A new .env gets a random password, its own Compose project name and free host ports: the
@@ -37,7 +38,7 @@ def ensure_dotenv(root: Path, log) -> bool:
     env_file.chmod(0o600)
 
     values = {"POSTGRES_PASSWORD": secrets.token_hex(16), "COMPOSE_PROJECT_NAME": project_name(root)}
-    taken = set()
+    taken: set[int] = set()
     for key, default in (("DB_PORT", DEFAULT_DB_PORT), ("DEV_DB_PORT", DEFAULT_DEV_DB_PORT)):
         port = pgcluster.free_port(default, avoid=taken)
         taken.add(port)
@@ -46,7 +47,10 @@ def ensure_dotenv(root: Path, log) -> bool:
             log(f"port {default} on 127.0.0.1 is in use: {key}={port}")
     for key, value in values.items():
         set_key(str(env_file), key, value, quote_mode="never")
-    log(f"created .env from .env.example with a random POSTGRES_PASSWORD (Compose project {values['COMPOSE_PROJECT_NAME']})")
+    log(
+        "created .env from .env.example with a random POSTGRES_PASSWORD "
+        f"(Compose project {values['COMPOSE_PROJECT_NAME']})"
+    )
     return True
 
 
@@ -58,7 +62,7 @@ def project_name(root: Path) -> str:
     return f"{base[:40]}-{secrets.token_hex(3)}"
 
 
-def record(root: Path, values: dict[str, str], log) -> None:
+def record(root: Path, values: dict[str, str], log: Log) -> None:
     from dotenv import set_key
 
     for key, value in values.items():
@@ -66,7 +70,7 @@ def record(root: Path, values: dict[str, str], log) -> None:
         log(f"recorded {key}={value} in .env")
 
 
-def ensure_atlas(root: Path, log) -> str:
+def ensure_atlas(root: Path, log: Log) -> str:
     found = atlas_mod.find_binary()
     if found:
         return found
@@ -77,7 +81,7 @@ def can_provision_docker() -> bool:
     return os.geteuid() == 0 and Path("/etc/debian_version").exists()
 
 
-def ensure_docker(config: Config, log) -> None:
+def ensure_docker(config: Config, log: Log) -> None:
 
     if not docker_setup.engine_ok():
         docker_setup.ensure_engine(log, state_dir=config.root / ".state")
@@ -106,11 +110,13 @@ def refuse_orphan_containers(root: Path) -> None:
     names = ", ".join(n for names in found.values() for n in names)
     raise WorkflowError(
         f".env is missing but this checkout has containers of Compose project {project} ({names}); no new .env written",
-        hint=f"adopt them: restore their .env (or write one with COMPOSE_PROJECT_NAME={project} and their POSTGRES_PASSWORD), "
-             f"or remove them with their data: docker compose -p {project} down --volumes; then run inv setup again")
+        hint="adopt them: restore their .env "
+        f"(or write one with COMPOSE_PROJECT_NAME={project} and their POSTGRES_PASSWORD), "
+        f"or remove them with their data: docker compose -p {project} down --volumes; then run inv setup again",
+    )
 
 
-def tighten_dotenv(root: Path, log) -> None:
+def tighten_dotenv(root: Path, log: Log) -> None:
     """.env holds the database password: readable by its owner only."""
     env_file = root / ".env"
     if env_file.is_file() and env_file.stat().st_mode & 0o077:
@@ -118,7 +124,7 @@ def tighten_dotenv(root: Path, log) -> None:
         log(".env was readable by other users: made it private (chmod 600)")
 
 
-def stop_checkout_stack(config: Config, log, stop: bool) -> None:
+def stop_checkout_stack(config: Config, log: Log, stop: bool) -> None:
     """`setup --no-docker` while this checkout's Compose stack runs: the local clusters would
     want the same ports. Stop it only when asked (`stop`)."""
 
@@ -127,8 +133,10 @@ def stop_checkout_stack(config: Config, log, stop: bool) -> None:
         return
     projects = ", ".join(running)
     if not stop:
-        raise WorkflowError(f"this checkout's Compose stack ({projects}) is running; the local backend would need its ports",
-                            hint="stop it first (inv db.down), or pass --stop-compose to stop it (its data volume is kept)")
+        raise WorkflowError(
+            f"this checkout's Compose stack ({projects}) is running; the local backend would need its ports",
+            hint="stop it first (inv db.down), or pass --stop-compose to stop it (its data volume is kept)",
+        )
 
     stack = stack_mod.ComposeStack(config)
     for project in running:
@@ -138,7 +146,7 @@ def stop_checkout_stack(config: Config, log, stop: bool) -> None:
         log(f"stopped this checkout's Compose stack ({project}); its data volume is kept")
 
 
-def setup(root: Path, log, docker: bool | None = None, stop_compose: bool = False) -> Config:
+def setup(root: Path, log: Log, docker: bool | None = None, stop_compose: bool = False) -> Config:
     if stop_compose and docker is not False:
         raise WorkflowError("--stop-compose only goes with --no-docker", hint="run inv setup --no-docker --stop-compose")
     if not (root / ".env").exists():
@@ -157,7 +165,6 @@ def setup(root: Path, log, docker: bool | None = None, stop_compose: bool = Fals
     stack_pref = config.get("STACK").strip().lower()
     want_docker = docker if docker is not None else stack_pref != "local"
     if want_docker:
-
         if stack_mod.docker_answers() or can_provision_docker():
             ensure_docker(config, log)
         elif stack_pref == "compose":
@@ -165,7 +172,6 @@ def setup(root: Path, log, docker: bool | None = None, stop_compose: bool = Fals
         else:
             log("no Docker engine and no way to install one here: the local backend (PostgreSQL clusters) will be used")
     if not want_docker or not _docker_ok():
-
         log(f"PostgreSQL server binaries: {pgcluster.find_bindir()}")
     return Config.load(root)
 
@@ -176,6 +182,7 @@ def _docker_ok() -> bool:
 
 
 # --- doctor ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Check:
@@ -191,8 +198,10 @@ class DoctorReport(Report):
     mask: Callable[[str], str] = str
 
     def lines(self) -> list[str]:
-        return [f"{('warn' if check.warning else 'ok ') if check.ok else 'FAIL'} {check.name:<18} {self.mask(check.detail)}"
-                for check in self.checks]
+        return [
+            f"{('warn' if check.warning else 'ok ') if check.ok else 'FAIL'} {check.name:<18} {self.mask(check.detail)}"
+            for check in self.checks
+        ]
 
     def verdict(self) -> None:
         failed = [check.name for check in self.checks if not check.ok]
@@ -217,7 +226,12 @@ def dotenv_check(root: Path) -> Check:
         return Check(".env", False, "missing: run inv setup (or copy .env.example)")
     mode = env_file.stat().st_mode & 0o777
     if mode & 0o077:
-        return Check(".env", True, f"readable by other users (mode {mode:o}) although it holds the password: chmod 600 .env, or run inv setup", warning=True)
+        return Check(
+            ".env",
+            True,
+            f"readable by other users (mode {mode:o}) although it holds the password: chmod 600 .env, or run inv setup",
+            warning=True,
+        )
     return Check(".env", True, f"present, private (mode {mode:o})")
 
 
@@ -239,6 +253,8 @@ def ports_check(config: Config) -> Check:
         if port:
             parts.append(f"{variable} -> {port}")
     return Check("ports", True, ", ".join(parts))
+
+
 def _compose_check() -> Check:
 
     try:
@@ -246,7 +262,9 @@ def _compose_check() -> Check:
     except WorkflowError as exc:
         problem = str(exc)
     if problem:
-        return Check("docker compose", False, f"{problem}: run inv setup (it installs the static Compose binary as the plugin)")
+        return Check(
+            "docker compose", False, f"{problem}: run inv setup (it installs the static Compose binary as the plugin)"
+        )
     version = _tool_version(["docker", "compose", "version", "--short"])
     return Check("docker compose", True, f"{version} (a failing command exits non-zero)")
 
@@ -262,13 +280,14 @@ def doctor(config: Config) -> DoctorReport:
     except WorkflowError as exc:
         checks.append(Check("atlas", False, str(exc)))
     engine = stack_mod.docker_answers()
-    checks.append(Check("docker engine", engine, "answers" if engine else "not answering (the local backend works without it)"))
+    checks.append(
+        Check("docker engine", engine, "answers" if engine else "not answering (the local backend works without it)")
+    )
     checks.append(_compose_check() if engine else Check("docker compose", True, "not needed without an engine"))
     try:
-
         checks.append(Check("postgres binaries", True, str(pgcluster.find_bindir())))
     except WorkflowError as exc:
-        checks.append(Check("postgres binaries", not (not engine), str(exc)))
+        checks.append(Check("postgres binaries", bool(engine), str(exc)))
     checks.append(dotenv_check(config.root))
     checks.append(ports_check(config))
     try:
@@ -276,15 +295,21 @@ def doctor(config: Config) -> DoctorReport:
         detail = f"{stack.name} ({stack.why})"
         if stack.name == "compose":
             project = config.get("COMPOSE_PROJECT_NAME").strip()
-            detail += f", Compose project {project}" if project else \
-                f", Compose project {config.root.name} (the directory's name: set COMPOSE_PROJECT_NAME in .env so no other checkout shares it)"
+            detail += (
+                f", Compose project {project}"
+                if project
+                else f", Compose project {config.root.name}"
+                " (the directory's name: set COMPOSE_PROJECT_NAME in .env so no other checkout shares it)"
+            )
         checks.append(Check("stack", True, detail))
     except WorkflowError as exc:
         checks.append(Check("stack", False, str(exc)))
     try:
         dev = config.dev_url()
         why = reachable_within(dev)
-        checks.append(Check("dev database", why is None, f"{config.mask(dev)}" + (f" - {why}" if why else " - reachable")))
+        checks.append(
+            Check("dev database", why is None, f"{config.mask(dev)}" + (f" - {why}" if why else " - reachable"))
+        )
     except WorkflowError as exc:
         checks.append(Check("dev database", False, str(exc)))
     checks += env_checks(config)
@@ -308,7 +333,11 @@ def env_checks(config: Config) -> list[Check]:
             checks.append(Check(f"env {env}", False, str(exc)))
             continue
         why = reachable_within(url)
-        checks.append(Check(f"env {env}", why is None, f"{variable}={config.mask(url)}" + (f" - {why}" if why else " - reachable")))
+        checks.append(
+            Check(
+                f"env {env}", why is None, f"{variable}={config.mask(url)}" + (f" - {why}" if why else " - reachable")
+            )
+        )
     return checks
 
 
@@ -316,7 +345,6 @@ def reachable_within(url: str, timeout: float = REACH_TIMEOUT) -> str | None:
     """tools.pg.reachable, bounded: a host that never answers (name resolution included)
     costs at most `timeout` seconds."""
     import threading
-
 
     result: list = []
     thread = threading.Thread(target=lambda: result.append(pg.reachable(url)), daemon=True)

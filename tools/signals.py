@@ -22,6 +22,10 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from types import FrameType
+
+from tools.console import Log
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: How long a child may take to wind up after SIGINT before it is killed (an apply rolls back).
@@ -33,7 +37,7 @@ QUIET = 2.0
 class Interrupted(KeyboardInterrupt):
     """A task was interrupted by a signal (SIGINT, SIGTERM or SIGHUP)."""
 
-    def __init__(self, signum: int = signal.SIGINT, note: str = ""):
+    def __init__(self, signum: int = signal.SIGINT, note: str = "") -> None:
         super().__init__(signum)
         self.signum = int(signum)
         self.note = note
@@ -65,7 +69,7 @@ def line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def note(text: str):
+def note(text: str) -> Iterator[None]:
     """Say what an interruption inside this block leaves behind (printed by the task edge)."""
     try:
         yield
@@ -87,7 +91,7 @@ class _State:
 _state = _State()
 
 
-def _handler(signum, frame):
+def _handler(signum: int, frame: FrameType | None) -> None:
     if _state.raised is not None:
         return  # already unwinding: let the cleanup finish
     if _state.shield:
@@ -98,7 +102,7 @@ def _handler(signum, frame):
 
 
 @contextlib.contextmanager
-def interruptible():
+def interruptible() -> Iterator[None]:
     """Turn SIGINT, SIGTERM and SIGHUP into `Interrupted` (once) while the block runs."""
     if threading.current_thread() is not threading.main_thread() or _state.active:
         yield
@@ -116,7 +120,7 @@ def interruptible():
 
 
 @contextlib.contextmanager
-def shielded():
+def shielded() -> Iterator[None]:
     """A few steps that must not be cut in two (renames): a signal waits for the block's end."""
     _state.shield += 1
     try:
@@ -132,7 +136,7 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def stop_child(proc: subprocess.Popen, what: str, grace: float = CHILD_GRACE, say=log) -> tuple[str, str]:
+def stop_child(proc: subprocess.Popen, what: str, grace: float = CHILD_GRACE, say: Log = log) -> tuple[str, str]:
     """After an interruption: SIGINT to the child, wait up to `grace` seconds, then SIGKILL.
 
     Returns what the child still wrote on stdout and stderr (when the Popen has pipes).

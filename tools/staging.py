@@ -14,6 +14,7 @@ import contextlib
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def _read(directory: Path) -> dict[str, bytes]:
 
 
 @contextlib.contextmanager
-def staged(root: Path, target: Path):
+def staged(root: Path, target: Path) -> Iterator[Staged]:
     """A copy of `target` (migrations/) in the project directory; removed on the way out."""
     clean_leftovers(root)
     work = root / f"{PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
@@ -87,8 +88,9 @@ def publish(staged: Staged, new: list[Path], also: tuple[tuple[Path, str], ...] 
     Refuses when migrations/ changed since it was copied. Returns the files' new paths.
     """
     if _read(staged.target) != staged.snapshot:
-        raise WorkflowError("migrations/ changed while the diff ran (no file was written)",
-                            hint="run inv migrate.diff again")
+        raise WorkflowError(
+            "migrations/ changed while the diff ran (no file was written)", hint="run inv migrate.diff again"
+        )
     staged.target.mkdir(exist_ok=True)
     tmps = []
     for path, text in also:
@@ -107,6 +109,7 @@ def publish(staged: Staged, new: list[Path], also: tuple[tuple[Path, str], ...] 
                 os.replace(staged.directory / SUM, staged.target / SUM)
     except KeyboardInterrupt as exc:  # a signal that waited for the renames: they are done
         written = ", ".join(f"migrations/{p.name}" for p in published) or "nothing in migrations/"
-        exc.note = f"the diff was complete and is written ({written})"
+        # the task edge prints it (signals.line); a plain KeyboardInterrupt carries it too
+        exc.note = f"the diff was complete and is written ({written})"  # type: ignore[attr-defined]
         raise
     return published

@@ -15,6 +15,7 @@ from tools.console import Report
 from tools.errors import ERROR, OK, OUT_OF_SYNC, WorkflowError, exit_with
 from tools.migrations import FILE_RE, regular_files_only, version_of
 
+
 @dataclass
 class StatusReport(Report):
     env: str
@@ -33,11 +34,17 @@ class StatusReport(Report):
     def lines(self) -> list[str]:
         word = {"OK": "in sync", "PENDING": "PENDING"}.get(self.status, self.status)
         current = self.current if self.current and self.current[:1].isdigit() else "none"
-        return ([f"{self.env}: {word}; current version {current}; "
-                 f"{self.applied} applied, {len(self.pending)} pending of {self.available}"]
-                + [f"  pending {name}" for name in self.pending]
-                + [f"  never run {name}: its version is below the current one (inv migrate.renumber --file {name})"
-                   for name in self.skipped])
+        return (
+            [
+                f"{self.env}: {word}; current version {current}; "
+                f"{self.applied} applied, {len(self.pending)} pending of {self.available}"
+            ]
+            + [f"  pending {name}" for name in self.pending]
+            + [
+                f"  never run {name}: its version is below the current one (inv migrate.renumber --file {name})"
+                for name in self.skipped
+            ]
+        )
 
     def verdict(self) -> None:
         exit_with(self.code)
@@ -76,7 +83,7 @@ class AllStatusReport(Report):
 
 def status_all(config: Config) -> AllStatusReport:
     """Every environment of atlas.hcl but the guide's: its status, its error, or None if unset."""
-    out = []
+    out: list[tuple[str, StatusReport | WorkflowError | None]] = []
     for env in config.env_names:
         if env == GUIDE_ENV:
             continue
@@ -113,7 +120,9 @@ def status_of(env: str, data: dict) -> StatusReport:
     if report.current[:1].isdigit():
         recorded = {r.get("Version") for r in data.get("Applied") or []}
         below = [Path(f["Name"]) for f in data.get("Available") or [] if FILE_RE.match(f["Name"])]
-        report.skipped = [p.name for p in below if version_of(p) not in recorded and int(version_of(p)) < int(report.current)]
+        report.skipped = [
+            p.name for p in below if version_of(p) not in recorded and int(version_of(p)) < int(report.current)
+        ]
     if report.skipped:
         report.status = "OUT_OF_ORDER"
     return report
@@ -121,6 +130,7 @@ def status_of(env: str, data: dict) -> StatusReport:
 
 def out_of_order(report: StatusReport) -> WorkflowError:
     return WorkflowError(
-        f"{report.env}: {len(report.skipped)} file(s) have a version below the current one ({report.current}) and would never run: "
-        + ", ".join(report.skipped),
-        hint="give them a version above the newest: inv migrate.renumber --file <name> (for each), then apply")
+        f"{report.env}: {len(report.skipped)} file(s) have a version below the current one ({report.current}) and "
+        "would never run: " + ", ".join(report.skipped),
+        hint="give them a version above the newest: inv migrate.renumber --file <name> (for each), then apply",
+    )

@@ -26,30 +26,46 @@ def parse_url(value: str, variable: str) -> SplitResult:
         parts = urlsplit(value.strip())
         port = parts.port
     except ValueError:
-        raise WorkflowError(f"{variable} is not a valid URL", hint="use postgres://user:password@host:5432/dbname?sslmode=disable") from None
+        raise WorkflowError(
+            f"{variable} is not a valid URL", hint="use postgres://user:password@host:5432/dbname?sslmode=disable"
+        ) from None
     if parts.scheme not in POSTGRES_SCHEMES:
         raise WorkflowError(
             f"{variable} must be a postgres:// URL (got scheme {parts.scheme or 'none'!r})",
             hint="use postgres://user:password@host:5432/dbname?sslmode=disable",
         )
     userinfo = parts.netloc.rpartition("@")[0]
-    if re.search(r"\s", value.strip()) or parts.netloc.count("@") > 1 or _NOT_USERINFO.search(userinfo) or _BAD_ESCAPE.search(userinfo):
+    if (
+        re.search(r"\s", value.strip())
+        or parts.netloc.count("@") > 1
+        or _NOT_USERINFO.search(userinfo)
+        or _BAD_ESCAPE.search(userinfo)
+    ):
         # libpq splits at the first `@`, Atlas (Go) at the last; Go refuses spaces, quotes and
         # non-ASCII there; libpq refuses a `%` that starts no escape. Say so here, by name only.
-        raise WorkflowError(f"{variable} is not a valid URL: it holds a character that must be percent-encoded",
-                            hint="percent-encode the user and password (space %20, \" %22, % %25, @ %40, / %2F, non-ASCII as its "
-                                 "UTF-8 bytes, as urllib.parse.quote(password, safe='') does)")
+        raise WorkflowError(
+            f"{variable} is not a valid URL: it holds a character that must be percent-encoded",
+            hint='percent-encode the user and password (space %20, " %22, % %25, @ %40, / %2F, non-ASCII as its '
+            "UTF-8 bytes, as urllib.parse.quote(password, safe='') does)",
+        )
     if not parts.hostname:
-        raise WorkflowError(f"{variable} has no host", hint="use postgres://user:password@host:5432/dbname?sslmode=disable")
+        raise WorkflowError(
+            f"{variable} has no host", hint="use postgres://user:password@host:5432/dbname?sslmode=disable"
+        )
     if port is None and parts.netloc.endswith(":"):
-        raise WorkflowError(f"{variable} has an empty port (host:/db)",
-                            hint="set DB_PORT / DEV_DB_PORT in .env (empty means the default), or write the port in the URL")
+        raise WorkflowError(
+            f"{variable} has an empty port (host:/db)",
+            hint="set DB_PORT / DEV_DB_PORT in .env (empty means the default), or write the port in the URL",
+        )
     if not parts.path.strip("/"):
         raise WorkflowError(f"{variable} names no database", hint="add /dbname after the host:port in the URL")
     if "search_path" in parts.query.lower():
         raise WorkflowError(
             f"{variable} sets search_path, which would switch Atlas to schema scope",
-            hint="remove search_path from the URL: this project works at database scope (see atlas.hcl), so models may use several schemas",
+            hint=(
+                "remove search_path from the URL: this project works at database scope (see atlas.hcl), so models "
+                "may use several schemas"
+            ),
         )
     return parts
 

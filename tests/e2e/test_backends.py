@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -63,9 +62,13 @@ def test_workflow_scenario(project):
     assert "local: in sync" in dev.stdout
 
     path = p.root / "app/models/catalog.py"
-    path.write_text(path.read_text().replace(
-        "    is_archived: Mapped[bool]",
-        "    weight_grams: Mapped[int | None] = mapped_column(Integer)\n    is_archived: Mapped[bool]", 1))
+    path.write_text(
+        path.read_text().replace(
+            "    is_archived: Mapped[bool]",
+            "    weight_grams: Mapped[int | None] = mapped_column(Integer)\n    is_archived: Mapped[bool]",
+            1,
+        )
+    )
     diff = p.inv("migrate.diff", "--name", "add_weight")
     assert diff.returncode == 0, diff.stderr
     assert 'ADD COLUMN "weight_grams" integer NULL' in diff.stdout
@@ -110,7 +113,9 @@ def test_data_made_with_another_password_is_explained(project):
 
     PASSWORDS.add(other["POSTGRES_PASSWORD"])
     other["DATABASE_URL"] = p.env["DATABASE_URL"].replace(p.env["POSTGRES_PASSWORD"], other["POSTGRES_PASSWORD"])
-    other["DEV_DATABASE_URL"] = p.env["DEV_DATABASE_URL"].replace(p.env["POSTGRES_PASSWORD"], other["POSTGRES_PASSWORD"])
+    other["DEV_DATABASE_URL"] = p.env["DEV_DATABASE_URL"].replace(
+        p.env["POSTGRES_PASSWORD"], other["POSTGRES_PASSWORD"]
+    )
     proc = p.inv("db.up", extra_env=other)
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
@@ -169,8 +174,15 @@ def test_setup_no_docker_is_remembered(tmp_path):
     env = {k: v for k, v in {**os.environ, **p.env}.items() if k != "STACK"}
 
     def inv(*args):
-        return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=p.root, env=env, text=True,
-                              capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=p.root,
+            env=env,
+            text=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=600,
+        )
 
     try:
         setup = inv("setup", "--no-docker")

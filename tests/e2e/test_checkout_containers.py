@@ -17,7 +17,9 @@ pytestmark = pytest.mark.e2e
 
 
 def _image() -> str | None:
-    out = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True
+    ).stdout.split()
     return next((i for i in out if i.startswith(("schemaflow-local/postgres", "postgres:"))), None)
 
 
@@ -32,14 +34,21 @@ def containers():
 
     def make(root, project: str, running: bool) -> str:
         name = f"{project}-db-1"
-        labels = {"com.docker.compose.project": project, "com.docker.compose.project.working_dir": str(root.resolve()),
-                  "com.docker.compose.service": "db", "com.docker.compose.oneoff": "False",
-                  "com.docker.compose.container-number": "1", "com.docker.compose.version": "2",
-                  "com.docker.compose.config-hash": "0"}
+        labels = {
+            "com.docker.compose.project": project,
+            "com.docker.compose.project.working_dir": str(root.resolve()),
+            "com.docker.compose.service": "db",
+            "com.docker.compose.oneoff": "False",
+            "com.docker.compose.container-number": "1",
+            "com.docker.compose.version": "2",
+            "com.docker.compose.config-hash": "0",
+        }
         argv = ["docker", "run", "-d", "--init"] if running else ["docker", "create"]
         for key, value in labels.items():
             argv += ["--label", f"{key}={value}"]
-        proc = subprocess.run(argv + ["--name", name, "--entrypoint", "sleep", image, "300"], capture_output=True, text=True)
+        proc = subprocess.run(
+            argv + ["--name", name, "--entrypoint", "sleep", image, "300"], capture_output=True, text=True
+        )
         assert proc.returncode == 0, proc.stderr
         made.append(name)
         return name
@@ -60,7 +69,7 @@ def test_setup_writes_no_new_dotenv_beside_this_checkouts_containers(tmp_path, c
     name = containers(p.root, project, running=False)
     proc = p.inv("setup", "--no-docker")
     assert proc.returncode == 1
-    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and f"containers of Compose project {project} ({name})" in errors[0]
     assert f"docker compose -p {project} down --volumes" in errors[0]
     assert not (p.root / ".env").exists() and _exists(name)

@@ -32,7 +32,9 @@ def reset(p) -> None:
 
     shutil.rmtree(p.root / "migrations")
     (p.root / "migrations").mkdir()
-    ownership.recreate(Config.load(p.root, environ=p.env), p.env["DATABASE_URL"], "DATABASE_URL", kind="local", confirmed=True)
+    ownership.recreate(
+        Config.load(p.root, environ=p.env), p.env["DATABASE_URL"], "DATABASE_URL", kind="local", confirmed=True
+    )
 
 
 def use_models(p, body: str) -> None:

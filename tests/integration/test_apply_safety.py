@@ -29,7 +29,13 @@ def add_files(p, *bodies: str) -> list[str]:
         name = f"2999010100000{i}_step{i}.sql"
         (p.root / "migrations" / name).write_text(body)
         names.append(name)
-    proc = subprocess.run([atlas_binary(), "migrate", "hash", "--env", "sqlalchemy"], cwd=p.root, env={**os.environ, **p.env}, capture_output=True, text=True)
+    proc = subprocess.run(
+        [atlas_binary(), "migrate", "hash", "--env", "sqlalchemy"],
+        cwd=p.root,
+        env={**os.environ, **p.env},
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     return names
 
@@ -44,7 +50,10 @@ def snapshot(p) -> str:
 
 def test_eight_concurrent_applies_apply_each_file_once(project):
     p = project
-    names = add_files(p, *[f'CREATE TABLE "public"."t{i}" (id int);\nINSERT INTO "public"."t{i}" VALUES ({i});\n' for i in range(1, 5)])
+    names = add_files(
+        p,
+        *[f'CREATE TABLE "public"."t{i}" (id int);\nINSERT INTO "public"."t{i}" VALUES ({i});\n' for i in range(1, 5)],
+    )
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda _: p.inv("migrate.apply", "--lock-timeout", "180s"), range(8)))
     for r in results:
@@ -69,11 +78,20 @@ def _wait_for(p, needle: str, timeout: float = 60) -> None:
 def test_sigkill_mid_file_leaves_no_partial_file(project):
     p = project
     assert p.inv("migrate.apply").returncode == 0
-    add_files(p,
-              'CREATE TABLE "public"."first_done" (id int);\n',
-              'CREATE TABLE "public"."half_done" (id int);\nSELECT pg_sleep(3);\nCREATE TABLE "public"."never" (id int);\n')
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "migrate.apply"], cwd=p.root, env={**os.environ, **p.env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    add_files(
+        p,
+        'CREATE TABLE "public"."first_done" (id int);\n',
+        'CREATE TABLE "public"."half_done" (id int);\nSELECT pg_sleep(3);\nCREATE TABLE "public"."never" (id int);\n',
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "migrate.apply"],
+        cwd=p.root,
+        env={**os.environ, **p.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     _wait_for(p, "pg_sleep")
     os.killpg(proc.pid, signal.SIGKILL)  # between the two files' work: mid-way through the second
     proc.communicate(timeout=30)
@@ -86,7 +104,9 @@ def test_sigkill_mid_file_leaves_no_partial_file(project):
     rerun = p.inv("migrate.apply", "--lock-timeout", "60s")
     assert rerun.returncode == 0, rerun.stderr
     assert "applied 29990101000002_step2.sql" in rerun.stdout
-    assert {"half_done", "never"} <= {t for (t,) in query(p, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert {"half_done", "never"} <= {
+        t for (t,) in query(p, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    }
 
 
 def test_dry_run_changes_nothing_not_even_the_revision_table(project):
@@ -158,8 +178,11 @@ def test_statement_waiting_for_a_table_lock_gives_up_and_rolls_back(project):
 
     p = project
     assert p.inv("migrate.apply").returncode == 0
-    add_files(p, 'CREATE TABLE "public"."before_lock" (id int);\n',
-              'ALTER TABLE "public"."orders" ADD COLUMN "note" text NULL;\n')
+    add_files(
+        p,
+        'CREATE TABLE "public"."before_lock" (id int);\n',
+        'ALTER TABLE "public"."orders" ADD COLUMN "note" text NULL;\n',
+    )
     holder = psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"))
     try:
         holder.execute("SELECT count(*) FROM orders")  # ACCESS SHARE until the transaction ends
@@ -168,10 +191,14 @@ def test_statement_waiting_for_a_table_lock_gives_up_and_rolls_back(project):
         elapsed = time.monotonic() - started
         assert blocked.returncode == 1
         errors = [line for line in blocked.stderr.splitlines() if line.startswith("error:")]
-        assert len(errors) == 1 and errors[0].startswith("error: 29990101000002_step2.sql waited more than 1s for a table lock"), blocked.stderr
+        assert len(errors) == 1 and errors[0].startswith(
+            "error: 29990101000002_step2.sql waited more than 1s for a table lock"
+        ), blocked.stderr
         assert "1 earlier file(s) applied" in blocked.stderr and "TABLE_LOCK_TIMEOUT" in blocked.stderr
         assert elapsed < 60  # gave up; did not wait for the holder
-        columns = query(p, "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'")
+        columns = query(
+            p, "SELECT column_name FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'"
+        )
         assert columns == []
         assert query(p, "SELECT to_regclass('public.before_lock') IS NOT NULL") == [(True,)]
         status = p.inv("migrate.status")
@@ -181,8 +208,9 @@ def test_statement_waiting_for_a_table_lock_gives_up_and_rolls_back(project):
         holder.close()
     applied = p.inv("migrate.apply")
     assert applied.returncode == 0, applied.stderr
-    assert query(p, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'") == [(1,)]
-
+    assert query(
+        p, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'"
+    ) == [(1,)]
 
 
 def test_concurrent_index_needs_the_txmode_header_and_is_stopped_before_the_batch(project):
@@ -203,7 +231,9 @@ def test_concurrent_index_needs_the_txmode_header_and_is_stopped_before_the_batc
     add_files(p, 'CREATE TABLE "public"."first_of_batch" (id int);\n', "-- atlas:txmode none\n\n" + index)
     applied = p.inv("migrate.apply")
     assert applied.returncode == 0, applied.stderr
-    assert query(p, "SELECT indexdef LIKE '%full_name%' FROM pg_indexes WHERE indexname = 'ix_customers_full_name'") == [(True,)]
+    assert query(
+        p, "SELECT indexdef LIKE '%full_name%' FROM pg_indexes WHERE indexname = 'ix_customers_full_name'"
+    ) == [(True,)]
 
 
 def _apply_on_a_terminal(p, typed: str, prod: dict) -> subprocess.CompletedProcess:

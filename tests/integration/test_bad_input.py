@@ -13,9 +13,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -39,7 +39,7 @@ def all_files(p) -> dict[str, bytes]:
     out = {}
     for path in sorted(p.root.rglob("*")):
         rel = path.relative_to(p.root)
-        if path.is_file() and not rel.parts[0] in (".state",) and "__pycache__" not in rel.parts:
+        if path.is_file() and rel.parts[0] not in (".state",) and "__pycache__" not in rel.parts:
             out[str(rel)] = path.read_bytes()
     return out
 
@@ -68,8 +68,15 @@ def with_file(rel: str, text: str, hash_after: bool = False):
         sum_before = (p.root / "migrations/atlas.sum").read_bytes()
         path.write_text(text)
         if hash_after:
-            assert subprocess.run([atlas_binary(), "migrate", "hash", "--env", "sqlalchemy"], cwd=p.root,
-                                  env={**os.environ, **p.env}, capture_output=True).returncode == 0
+            assert (
+                subprocess.run(
+                    [atlas_binary(), "migrate", "hash", "--env", "sqlalchemy"],
+                    cwd=p.root,
+                    env={**os.environ, **p.env},
+                    capture_output=True,
+                ).returncode
+                == 0
+            )
 
         def undo():
             if existed is None:
@@ -77,7 +84,9 @@ def with_file(rel: str, text: str, hash_after: bool = False):
             else:
                 path.write_bytes(existed)
             (p.root / "migrations/atlas.sum").write_bytes(sum_before)
+
         return undo
+
     return setup
 
 
@@ -87,6 +96,7 @@ def append_to(rel: str, text: str):
         before = path.read_bytes()
         path.write_bytes(before + text.encode())
         return lambda: path.write_bytes(before)
+
     return setup
 
 
@@ -121,18 +131,27 @@ _sql = helpers.sql
 
 def database(name: str, rows: int = 0):
     """Another database on the local server (with a table of `rows` rows); undo checks they survived."""
+
     def setup(p):
         _sql(p.env["DATABASE_URL"], f'CREATE DATABASE "{name}"', dbname="postgres")
         if rows:
-            _sql(url(p, **{"/app?": f"/{name}?"}), "CREATE TABLE team_rows (id int)", f"INSERT INTO team_rows SELECT generate_series(1, {rows})")
+            _sql(
+                url(p, **{"/app?": f"/{name}?"}),
+                "CREATE TABLE team_rows (id int)",
+                f"INSERT INTO team_rows SELECT generate_series(1, {rows})",
+            )
 
         def undo():
             try:
                 if rows:
-                    assert _sql(url(p, **{"/app?": f"/{name}?"}), "SELECT count(*) FROM team_rows") == [(rows,)], "rows were lost"
+                    assert _sql(url(p, **{"/app?": f"/{name}?"}), "SELECT count(*) FROM team_rows") == [(rows,)], (
+                        "rows were lost"
+                    )
             finally:
                 _sql(p.env["DATABASE_URL"], f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', dbname="postgres")
+
         return undo
+
     return setup
 
 
@@ -140,90 +159,282 @@ def both(*setups):
     def setup(p):
         undos = [s(p) for s in setups]
         return lambda: [u() for u in reversed(undos)]
+
     return setup
 
 
 M = "migrations/29991231235959_{}.sql"
 CASES = [
-    Case("unknown-env-apply", ("migrate.apply", "--env", "prod"), "unknown environment 'prod': use one of: local, staging, production"),
+    Case(
+        "unknown-env-apply",
+        ("migrate.apply", "--env", "prod"),
+        "unknown environment 'prod': use one of: local, staging, production",
+    ),
     Case("unknown-env-status", ("migrate.status", "--env", "qa"), "unknown environment 'qa'"),
     Case("unset-url", ("migrate.apply", "--env", "staging"), "STAGING_DATABASE_URL is not set"),
-    Case("mysql-url", ("migrate.apply", "--env", "staging"), "STAGING_DATABASE_URL must be a postgres:// URL", env={"STAGING_DATABASE_URL": "mysql://u:p@h/db"}),
-    Case("url-no-host", ("migrate.status", "--env", "staging"), "STAGING_DATABASE_URL has no host", env={"STAGING_DATABASE_URL": "postgres://u:p@/db"}),
-    Case("url-bad-port", ("migrate.status", "--env", "staging"), "STAGING_DATABASE_URL is not a valid URL", env={"STAGING_DATABASE_URL": "postgres://u:p@h:99999/db"}),
-    Case("url-no-db", ("migrate.status", "--env", "staging"), "STAGING_DATABASE_URL names no database", env={"STAGING_DATABASE_URL": "postgres://u:p@h:5432"}),
-    Case("unreachable", ("migrate.status", "--env", "staging"), "cannot reach the database", env={"STAGING_DATABASE_URL": "postgres://u:secretpw@127.0.0.1:9/db?sslmode=disable"}),
+    Case(
+        "mysql-url",
+        ("migrate.apply", "--env", "staging"),
+        "STAGING_DATABASE_URL must be a postgres:// URL",
+        env={"STAGING_DATABASE_URL": "mysql://u:p@h/db"},
+    ),
+    Case(
+        "url-no-host",
+        ("migrate.status", "--env", "staging"),
+        "STAGING_DATABASE_URL has no host",
+        env={"STAGING_DATABASE_URL": "postgres://u:p@/db"},
+    ),
+    Case(
+        "url-bad-port",
+        ("migrate.status", "--env", "staging"),
+        "STAGING_DATABASE_URL is not a valid URL",
+        env={"STAGING_DATABASE_URL": "postgres://u:p@h:99999/db"},
+    ),
+    Case(
+        "url-no-db",
+        ("migrate.status", "--env", "staging"),
+        "STAGING_DATABASE_URL names no database",
+        env={"STAGING_DATABASE_URL": "postgres://u:p@h:5432"},
+    ),
+    Case(
+        "unreachable",
+        ("migrate.status", "--env", "staging"),
+        "cannot reach the database",
+        env={"STAGING_DATABASE_URL": "postgres://u:secretpw@127.0.0.1:9/db?sslmode=disable"},
+    ),
     Case("wrong-password", ("migrate.status",), "the database refused the password", env={"DATABASE_URL": "WRONGPW"}),
     Case("no-such-database", ("migrate.status",), "does not exist", env={"DATABASE_URL": "NODB"}),
-    Case("no-docker", ("migrate.diff", "--name", "x"), "no Docker engine answers", env={"STACK": "compose", "DOCKER_HOST": "unix:///nonexistent.sock"}),
-    Case("no-docker-up", ("db.up",), "no Docker engine answers", env={"STACK": "compose", "DOCKER_HOST": "unix:///nonexistent.sock"}),
+    Case(
+        "no-docker",
+        ("migrate.diff", "--name", "x"),
+        "no Docker engine answers",
+        env={"STACK": "compose", "DOCKER_HOST": "unix:///nonexistent.sock"},
+    ),
+    Case(
+        "no-docker-up",
+        ("db.up",),
+        "no Docker engine answers",
+        env={"STACK": "compose", "DOCKER_HOST": "unix:///nonexistent.sock"},
+    ),
     Case("unknown-stack", ("db.status",), "STACK='kube' is not a known backend", env={"STACK": "kube"}),
     Case("name-empty", ("migrate.diff", "--name", ""), "a migration name is required"),
     Case("name-space", ("migrate.diff", "--name", "add column"), "invalid migration name 'add column'"),
     Case("name-slash", ("migrate.diff", "--name", "a/b"), "invalid migration name 'a/b'"),
-    Case("name-quote", ("migrate.diff", "--name", "it's"), "invalid migration name \"it's\""),
+    Case("name-quote", ("migrate.diff", "--name", "it's"), 'invalid migration name "it\'s"'),
     Case("name-case", ("migrate.diff", "--name", "Add-Col"), "invalid migration name 'Add-Col'"),
     Case("name-exists", ("migrate.diff", "--name", "initial"), "a migration named 'initial' exists already"),
     Case("new-bad-name", ("migrate.new", "--name", "x;rm"), "invalid migration name 'x;rm'"),
-    Case("stale-schema", ("migrate.check", "--no-base"), "schema.sql is stale against the models", code=2,
-         setup=append_to("schema.sql", "\n-- edited by hand\n")),
+    Case(
+        "stale-schema",
+        ("migrate.check", "--no-base"),
+        "schema.sql is stale against the models",
+        code=2,
+        setup=append_to("schema.sql", "\n-- edited by hand\n"),
+    ),
     Case("tampered-sum", ("migrate.apply",), "atlas.sum does not match the migration files", setup=tamper_sum),
-    Case("tampered-sum-validate", ("migrate.validate",), "atlas.sum does not match the migration files", setup=tamper_sum),
-    Case("broken-sql", ("migrate.apply",), 'a pending migration does not run: 29991231235959_broken.sql: executing statement: pq: syntax error at or near "TABLEE"',
-         setup=with_file(M.format("broken"), 'CREATE TABLE "public"."ok_table" (id int);\nALTER TABLEE oops;\n', hash_after=True)),
+    Case(
+        "tampered-sum-validate", ("migrate.validate",), "atlas.sum does not match the migration files", setup=tamper_sum
+    ),
+    Case(
+        "broken-sql",
+        ("migrate.apply",),
+        "a pending migration does not run: 29991231235959_broken.sql: executing statement: pq: syntax error at or "
+        'near "TABLEE"',
+        setup=with_file(
+            M.format("broken"), 'CREATE TABLE "public"."ok_table" (id int);\nALTER TABLEE oops;\n', hash_after=True
+        ),
+    ),
     Case("duplicate-version", ("migrate.validate",), "_initial.sql share version", setup=duplicate_version),
     Case("duplicate-version-apply", ("migrate.apply",), "_initial.sql share version", setup=duplicate_version),
-    Case("models-import-error", ("migrate.diff", "--name", "x"), "the models failed to load",
-         setup=append_to("app/models/__init__.py", "\nimport no_such_module_here\n")),
-    Case("bad-lock-timeout", ("migrate.apply", "--lock-timeout", "soon"), "invalid lock timeout 'soon'",
-         setup=with_file(M.format("pending"), "SELECT 1;\n", hash_after=True)),
+    Case(
+        "models-import-error",
+        ("migrate.diff", "--name", "x"),
+        "the models failed to load",
+        setup=append_to("app/models/__init__.py", "\nimport no_such_module_here\n"),
+    ),
+    Case(
+        "bad-lock-timeout",
+        ("migrate.apply", "--lock-timeout", "soon"),
+        "invalid lock timeout 'soon'",
+        setup=with_file(M.format("pending"), "SELECT 1;\n", hash_after=True),
+    ),
     Case("renumber-no-file", ("migrate.renumber",), "which file? pass --file"),
-    Case("renumber-unknown-file", ("migrate.renumber", "--file", "nope.sql"), "no migration file 'nope.sql' in migrations/"),
-    Case("renumber-path-escape", ("migrate.renumber", "--file", "../schema.sql"), "no migration file '../schema.sql' in migrations/"),
-    Case("renumber-absolute", ("migrate.renumber", "--file", "/tmp/20260101000000_x.sql"), "no migration file '/tmp/20260101000000_x.sql'",
-         setup=lambda p: (Path("/tmp/20260101000000_x.sql").write_text("SELECT 1;\n"), lambda: Path("/tmp/20260101000000_x.sql").unlink())[1]),
-    Case("bad-table-lock-timeout", ("migrate.apply",), "invalid table lock timeout 'soon'", env={"TABLE_LOCK_TIMEOUT": "soon"},
-         setup=with_file(M.format("pending"), "SELECT 1;\n", hash_after=True)),
-    Case("production-no-tty", ("migrate.apply", "--env", "production"), "production is a protected environment and there is no terminal",
-         env={"PRODUCTION_DATABASE_URL": "DB:prodcopy"}, setup=both(database("prodcopy"), with_file(M.format("pending"), "SELECT 1;\n", hash_after=True))),
-    Case("destructive", ("migrate.apply",), "destructive change(s) pending",
-         setup=with_file(M.format("drop"), 'ALTER TABLE "public"."customers" DROP COLUMN "full_name";\n', hash_after=True)),
-    Case("narrowing", ("migrate.apply",), "narrows character varying(320) to varchar(10)",
-         setup=with_file(M.format("narrow"), 'ALTER TABLE "public"."customers" ALTER COLUMN "email" TYPE varchar(10);\n', hash_after=True)),
+    Case(
+        "renumber-unknown-file",
+        ("migrate.renumber", "--file", "nope.sql"),
+        "no migration file 'nope.sql' in migrations/",
+    ),
+    Case(
+        "renumber-path-escape",
+        ("migrate.renumber", "--file", "../schema.sql"),
+        "no migration file '../schema.sql' in migrations/",
+    ),
+    Case(
+        "renumber-absolute",
+        ("migrate.renumber", "--file", "/tmp/20260101000000_x.sql"),
+        "no migration file '/tmp/20260101000000_x.sql'",
+        setup=lambda p: (
+            Path("/tmp/20260101000000_x.sql").write_text("SELECT 1;\n"),
+            lambda: Path("/tmp/20260101000000_x.sql").unlink(),
+        )[1],
+    ),
+    Case(
+        "bad-table-lock-timeout",
+        ("migrate.apply",),
+        "invalid table lock timeout 'soon'",
+        env={"TABLE_LOCK_TIMEOUT": "soon"},
+        setup=with_file(M.format("pending"), "SELECT 1;\n", hash_after=True),
+    ),
+    Case(
+        "production-no-tty",
+        ("migrate.apply", "--env", "production"),
+        "production is a protected environment and there is no terminal",
+        env={"PRODUCTION_DATABASE_URL": "DB:prodcopy"},
+        setup=both(database("prodcopy"), with_file(M.format("pending"), "SELECT 1;\n", hash_after=True)),
+    ),
+    Case(
+        "destructive",
+        ("migrate.apply",),
+        "destructive change(s) pending",
+        setup=with_file(
+            M.format("drop"), 'ALTER TABLE "public"."customers" DROP COLUMN "full_name";\n', hash_after=True
+        ),
+    ),
+    Case(
+        "narrowing",
+        ("migrate.apply",),
+        "narrows character varying(320) to varchar(10)",
+        setup=with_file(
+            M.format("narrow"),
+            'ALTER TABLE "public"."customers" ALTER COLUMN "email" TYPE varchar(10);\n',
+            hash_after=True,
+        ),
+    ),
     Case("reset-other-env", ("db.reset", "--env", "staging"), "db.reset only resets the local database"),
     Case("bad-port-var", ("db.up",), "DB_PORT='abc' is not a port number", env={"DB_PORT": "abc"}),
-    Case("dev-is-target", ("migrate.diff", "--name", "x"), "DEV_DATABASE_URL and DATABASE_URL name the same database", env={"DEV_DATABASE_URL": "SELF"}),
-    Case("atlas-bin-missing", ("migrate.status",), "ATLAS_BIN=/nonexistent/atlas is not an executable", env={"ATLAS_BIN": "/nonexistent/atlas"}),
+    Case(
+        "dev-is-target",
+        ("migrate.diff", "--name", "x"),
+        "DEV_DATABASE_URL and DATABASE_URL name the same database",
+        env={"DEV_DATABASE_URL": "SELF"},
+    ),
+    Case(
+        "atlas-bin-missing",
+        ("migrate.status",),
+        "ATLAS_BIN=/nonexistent/atlas is not an executable",
+        env={"ATLAS_BIN": "/nonexistent/atlas"},
+    ),
     Case("unknown-flag", ("migrate.apply", "--bogus"), "No idea what '--bogus' is"),
     Case("no-password", ("db.up",), "POSTGRES_PASSWORD is not set", env={"POSTGRES_PASSWORD": ""}),
-    Case("url-empty-port", ("migrate.status", "--env", "staging"), "STAGING_DATABASE_URL has an empty port (host:/db)",
-         env={"STAGING_DATABASE_URL": "postgres://u:p@127.0.0.1:/db?sslmode=disable"}),
-    Case("no-dotenv-down", ("db.down", "--volumes"), ".env not found in project/: run inv setup", setup=lambda p: _hide_dotenv(p)),
-    Case("no-dotenv-status", ("db.status",), ".env not found in project/: run inv setup", setup=lambda p: _hide_dotenv(p)),
-    Case("models-print-then-raise", ("schema.dump",), "the models failed to load: RuntimeError: the model broke",
-         setup=append_to("app/models/customers.py", '\nprint("CREATE TABLE printed (x int);")\nraise RuntimeError("the model broke")\n')),
-    Case("models-print-then-raise-check", ("schema.dump", "--check"), "the models failed to load: RuntimeError: the model broke",
-         setup=append_to("app/models/customers.py", '\nprint("CREATE TABLE printed (x int);")\nraise RuntimeError("the model broke")\n')),
-    Case("doctor-url-does-not-parse", ("doctor",), "env staging", env={"STAGING_DATABASE_URL": "postgres://u:pw@h:99999/db"}),
-    Case("doctor-unreachable", ("doctor",), "env production", env={"PRODUCTION_DATABASE_URL": "postgres://u:pw@127.0.0.1:9/db?sslmode=disable"}),
-    Case("renumber-applied", ("migrate.renumber", "--file", "20261124215410_initial.sql"), "20261124215410_initial.sql is recorded as applied in local",
-         setup=with_file(M.format("newer"), "SELECT 1;\n", hash_after=True)),
-    Case("password-with-space", ("migrate.status", "--env", "staging"), "STAGING_DATABASE_URL is not a valid URL: it holds a character that must be percent-encoded",
-         env={"STAGING_DATABASE_URL": "postgres://u:pa ss@127.0.0.1:9/db?sslmode=disable"}),
-    Case("password-with-raw-at", ("migrate.apply", "--env", "staging"), "STAGING_DATABASE_URL is not a valid URL: it holds a character that must be percent-encoded",
-         env={"STAGING_DATABASE_URL": "postgres://u:p@ss@word@127.0.0.1:9/db?sslmode=disable"}),
-    *[Case(f"dev-holds-data-{task.split('.')[1]}", (task, *args), "DEV_DATABASE_URL points at 127.0.0.1:", env={"DEV_DATABASE_URL": "DB:teamdata"},
-           setup=database("teamdata", rows=1000))
-      for task, *args in (("migrate.diff", "--name", "x"), ("migrate.lint",), ("migrate.validate",), ("migrate.verify",))],
-    Case("target-is-dev", ("migrate.apply", "--env", "staging"), "STAGING_DATABASE_URL and DEV_DATABASE_URL name the same database",
-         env={"STAGING_DATABASE_URL": "DEV"}),
-    Case("target-is-dev-drift", ("migrate.drift", "--env", "staging"), "STAGING_DATABASE_URL and DEV_DATABASE_URL name the same database",
-         env={"STAGING_DATABASE_URL": "DEV"}),
-    Case("production-is-local", ("migrate.apply", "--env", "production", "--yes"),
-         "PRODUCTION_DATABASE_URL and DATABASE_URL name the same database", env={"PRODUCTION_DATABASE_URL": "SELF"}),
-    Case("reset-foreign-database", ("db.reset",), "which is not the stack's database", env={"DATABASE_URL": "DB:teamdata"},
-         setup=database("teamdata", rows=1000)),
-    Case("dev-is-maintenance-db", ("migrate.lint",), "a database the PostgreSQL server itself uses", env={"DEV_DATABASE_URL": "DB:postgres"}),
+    Case(
+        "url-empty-port",
+        ("migrate.status", "--env", "staging"),
+        "STAGING_DATABASE_URL has an empty port (host:/db)",
+        env={"STAGING_DATABASE_URL": "postgres://u:p@127.0.0.1:/db?sslmode=disable"},
+    ),
+    Case(
+        "no-dotenv-down",
+        ("db.down", "--volumes"),
+        ".env not found in project/: run inv setup",
+        setup=lambda p: _hide_dotenv(p),
+    ),
+    Case(
+        "no-dotenv-status", ("db.status",), ".env not found in project/: run inv setup", setup=lambda p: _hide_dotenv(p)
+    ),
+    Case(
+        "models-print-then-raise",
+        ("schema.dump",),
+        "the models failed to load: RuntimeError: the model broke",
+        setup=append_to(
+            "app/models/customers.py",
+            '\nprint("CREATE TABLE printed (x int);")\nraise RuntimeError("the model broke")\n',
+        ),
+    ),
+    Case(
+        "models-print-then-raise-check",
+        ("schema.dump", "--check"),
+        "the models failed to load: RuntimeError: the model broke",
+        setup=append_to(
+            "app/models/customers.py",
+            '\nprint("CREATE TABLE printed (x int);")\nraise RuntimeError("the model broke")\n',
+        ),
+    ),
+    Case(
+        "doctor-url-does-not-parse",
+        ("doctor",),
+        "env staging",
+        env={"STAGING_DATABASE_URL": "postgres://u:pw@h:99999/db"},
+    ),
+    Case(
+        "doctor-unreachable",
+        ("doctor",),
+        "env production",
+        env={"PRODUCTION_DATABASE_URL": "postgres://u:pw@127.0.0.1:9/db?sslmode=disable"},
+    ),
+    Case(
+        "renumber-applied",
+        ("migrate.renumber", "--file", "20261124215410_initial.sql"),
+        "20261124215410_initial.sql is recorded as applied in local",
+        setup=with_file(M.format("newer"), "SELECT 1;\n", hash_after=True),
+    ),
+    Case(
+        "password-with-space",
+        ("migrate.status", "--env", "staging"),
+        "STAGING_DATABASE_URL is not a valid URL: it holds a character that must be percent-encoded",
+        env={"STAGING_DATABASE_URL": "postgres://u:pa ss@127.0.0.1:9/db?sslmode=disable"},
+    ),
+    Case(
+        "password-with-raw-at",
+        ("migrate.apply", "--env", "staging"),
+        "STAGING_DATABASE_URL is not a valid URL: it holds a character that must be percent-encoded",
+        env={"STAGING_DATABASE_URL": "postgres://u:p@ss@word@127.0.0.1:9/db?sslmode=disable"},
+    ),
+    *[
+        Case(
+            f"dev-holds-data-{task.split('.')[1]}",
+            (task, *args),
+            "DEV_DATABASE_URL points at 127.0.0.1:",
+            env={"DEV_DATABASE_URL": "DB:teamdata"},
+            setup=database("teamdata", rows=1000),
+        )
+        for task, *args in (
+            ("migrate.diff", "--name", "x"),
+            ("migrate.lint",),
+            ("migrate.validate",),
+            ("migrate.verify",),
+        )
+    ],
+    Case(
+        "target-is-dev",
+        ("migrate.apply", "--env", "staging"),
+        "STAGING_DATABASE_URL and DEV_DATABASE_URL name the same database",
+        env={"STAGING_DATABASE_URL": "DEV"},
+    ),
+    Case(
+        "target-is-dev-drift",
+        ("migrate.drift", "--env", "staging"),
+        "STAGING_DATABASE_URL and DEV_DATABASE_URL name the same database",
+        env={"STAGING_DATABASE_URL": "DEV"},
+    ),
+    Case(
+        "production-is-local",
+        ("migrate.apply", "--env", "production", "--yes"),
+        "PRODUCTION_DATABASE_URL and DATABASE_URL name the same database",
+        env={"PRODUCTION_DATABASE_URL": "SELF"},
+    ),
+    Case(
+        "reset-foreign-database",
+        ("db.reset",),
+        "which is not the stack's database",
+        env={"DATABASE_URL": "DB:teamdata"},
+        setup=database("teamdata", rows=1000),
+    ),
+    Case(
+        "dev-is-maintenance-db",
+        ("migrate.lint",),
+        "a database the PostgreSQL server itself uses",
+        env={"DEV_DATABASE_URL": "DB:postgres"},
+    ),
 ]
 
 from tests.integration.test_ci_gate import as_git_repository  # noqa: E402
@@ -239,21 +450,47 @@ def linked_migration(p):
     def undo():
         link.unlink()
         outside.unlink()
+
     return undo
 
 
 LINKED = "migrations/29991231235959_linked.sql is a symbolic link (to "
 CASES += [
-    Case("check-not-a-git-repository", ("migrate.check",),
-         "not a git repository, so the files this branch adds cannot be found: run it in a git checkout, or pass --no-base"),
-    Case("check-without-git", ("migrate.check",), "git is not installed (not on PATH)", env={"PATH": str(Path(sys.executable).parent)}),
-    Case("check-base-and-no-base", ("migrate.check", "--base", "main", "--no-base"), "--base and --no-base contradict each other"),
-    Case("check-unknown-base", ("migrate.check", "--base", "no-such-ref"), "--base no-such-ref: no such branch, tag or commit in this repository",
-         setup=as_git_repository("main")),
-    Case("lint-unknown-base", ("migrate.lint", "--base", "no-such-ref"), "--base no-such-ref: no such branch, tag or commit in this repository",
-         setup=as_git_repository("main")),
-    Case("check-no-base-branch", ("migrate.check",), "no base branch to compare with: none of origin/HEAD, origin/main, origin/master, main, master exists",
-         setup=as_git_repository("develop")),
+    Case(
+        "check-not-a-git-repository",
+        ("migrate.check",),
+        "not a git repository, so the files this branch adds cannot be found: run it in a git checkout, or pass "
+        "--no-base",
+    ),
+    Case(
+        "check-without-git",
+        ("migrate.check",),
+        "git is not installed (not on PATH)",
+        env={"PATH": str(Path(sys.executable).parent)},
+    ),
+    Case(
+        "check-base-and-no-base",
+        ("migrate.check", "--base", "main", "--no-base"),
+        "--base and --no-base contradict each other",
+    ),
+    Case(
+        "check-unknown-base",
+        ("migrate.check", "--base", "no-such-ref"),
+        "--base no-such-ref: no such branch, tag or commit in this repository",
+        setup=as_git_repository("main"),
+    ),
+    Case(
+        "lint-unknown-base",
+        ("migrate.lint", "--base", "no-such-ref"),
+        "--base no-such-ref: no such branch, tag or commit in this repository",
+        setup=as_git_repository("main"),
+    ),
+    Case(
+        "check-no-base-branch",
+        ("migrate.check",),
+        "no base branch to compare with: none of origin/HEAD, origin/main, origin/master, main, master exists",
+        setup=as_git_repository("develop"),
+    ),
     Case("symlink-diff", ("migrate.diff", "--name", "x"), LINKED, setup=linked_migration),
     Case("symlink-hash", ("migrate.hash",), LINKED, setup=linked_migration),
     Case("symlink-apply", ("migrate.apply",), LINKED, setup=linked_migration),
@@ -291,11 +528,15 @@ def test_bad_input(project, case):
         assert proc.returncode == case.code, proc.stdout + proc.stderr
         assert proc.returncode != 0
         assert "Traceback" not in proc.stderr + proc.stdout
-        errors = [l for l in proc.stderr.splitlines() + proc.stdout.splitlines() if l.startswith(("error:", "out of sync:", "No idea"))]
+        errors = [
+            ln
+            for ln in proc.stderr.splitlines() + proc.stdout.splitlines()
+            if ln.startswith(("error:", "out of sync:", "No idea"))
+        ]
         assert len(errors) >= 1, proc.stderr
         assert case.fragment in "\n".join(errors), proc.stderr + proc.stdout
         if case.code == 1 and case.id != "unknown-flag":
-            assert len([l for l in proc.stderr.splitlines() if l.startswith("error:")]) == 1
+            assert len([ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]) == 1
         assert all_files(p) == files_before, "a file changed"
         assert catalog(p) == catalog_before, "the database changed"
     finally:
@@ -321,11 +562,20 @@ def test_taken_port_is_named(tmp_path):
 def test_ctrl_c_during_apply_leaves_no_partial_file(project):
     """SIGINT while a slow file runs: exit 130, the file rolled back, a rerun completes."""
     p = project
-    undo = with_file(M.format("slow"), 'CREATE TABLE "public"."slow_marker" (id int);\nSELECT pg_sleep(5);\n', hash_after=True)(p)
+    undo = with_file(
+        M.format("slow"), 'CREATE TABLE "public"."slow_marker" (id int);\nSELECT pg_sleep(5);\n', hash_after=True
+    )(p)
     try:
         env = {**os.environ, **p.env}
-        proc = subprocess.Popen([sys.executable, "-m", "invoke", "migrate.apply"], cwd=p.root, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "migrate.apply"],
+            cwd=p.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "pg_sleep" not in _activity(p):
             time.sleep(0.1)

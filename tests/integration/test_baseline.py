@@ -108,7 +108,9 @@ def test_differing_database_is_refused_with_every_difference(project, legacy):
     assert proc.returncode == 2
     assert "drift: column public.customers.is_active: default true != (none)" in proc.stdout
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "differs from what migrations/ up to" in errors[0] and "no baseline recorded" in errors[0]
+    assert (
+        len(errors) == 1 and "differs from what migrations/ up to" in errors[0] and "no baseline recorded" in errors[0]
+    )
     assert revisions(url) == 0
 
     forced = p.inv("migrate.baseline", "--env", "staging", "--ignore-drift", extra_env=env)

@@ -34,8 +34,8 @@ def _answers(url: str) -> bool:
 @pytest.fixture
 def other_server(tmp_path):
     """Another PostgreSQL server (another data directory, another port), like a neighbour's."""
-    from tools.pgcluster import Cluster, find_bindir, free_port
     from tools.errors import WorkflowError
+    from tools.pgcluster import Cluster, find_bindir, free_port
 
     try:
         find_bindir()
@@ -73,7 +73,7 @@ def test_a_pid_file_naming_another_clusters_postmaster_is_stale(tmp_path, other_
 
         status = p.inv("db.status")
         assert status.returncode == 0, status.stderr
-        db_line = [l for l in status.stdout.splitlines() if l.strip().startswith("db ")][0]
+        db_line = [ln for ln in status.stdout.splitlines() if ln.strip().startswith("db ")][0]
         assert "running" not in db_line and "stale pid file" in db_line
 
         down = p.inv("db.down")
@@ -81,13 +81,15 @@ def test_a_pid_file_naming_another_clusters_postmaster_is_stale(tmp_path, other_
         assert f"postmaster.pid names pid {other_pid}, which is not this cluster's server" in down.stderr
         assert other_server.pid() == other_pid and _answers(other_server.url()), "db.down stopped another server"
 
-        pidfile.write_text(f"{other_pid}\n{other_server.datadir}\n")  # a copied pid file: its data directory says so too
+        pidfile.write_text(
+            f"{other_pid}\n{other_server.datadir}\n"
+        )  # a copied pid file: its data directory says so too
         up = p.inv("db.up")
         assert up.returncode == 0, up.stderr
         assert f"names pid {other_pid}" in up.stderr
         assert _answers(p.env["DATABASE_URL"])
         status = p.inv("db.status")
-        db_line = [l for l in status.stdout.splitlines() if l.strip().startswith("db ")][0]
+        db_line = [ln for ln in status.stdout.splitlines() if ln.strip().startswith("db ")][0]
         assert "running" in db_line
         assert _answers(other_server.url())
     finally:
@@ -120,13 +122,13 @@ def test_a_live_non_postgres_pid_is_stale(tmp_path):
 
 DOTENV_VARIANTS = {
     "no-port-old-example": "DATABASE_URL=postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@127.0.0.1:${DB_PORT}/${POSTGRES_DB}?sslmode=disable\n"
-                           "DEV_DATABASE_URL=postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@127.0.0.1:${DEV_DB_PORT}/dev?sslmode=disable\n",
+    "DEV_DATABASE_URL=postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@127.0.0.1:${DEV_DB_PORT}/dev?sslmode=disable\n",
     "empty-port": "DB_PORT=\nDEV_DB_PORT=\n"
-                  "DATABASE_URL=postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@127.0.0.1:${DB_PORT}/${POSTGRES_DB}?sslmode=disable\n"
-                  "DEV_DATABASE_URL=postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@127.0.0.1:${DEV_DB_PORT}/dev?sslmode=disable\n",
+    "DATABASE_URL=postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@127.0.0.1:${DB_PORT}/${POSTGRES_DB}?sslmode=disable\n"
+    "DEV_DATABASE_URL=postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@127.0.0.1:${DEV_DB_PORT}/dev?sslmode=disable\n",
     "empty-port-example": "DB_PORT=\nDEV_DB_PORT=\n"
-                          "DATABASE_URL=postgres://${POSTGRES_USER:-app}:${POSTGRES_PASSWORD}@127.0.0.1:${DB_PORT:-5433}/${POSTGRES_DB:-app}?sslmode=disable\n"
-                          "DEV_DATABASE_URL=postgres://${POSTGRES_USER:-app}:${POSTGRES_PASSWORD}@127.0.0.1:${DEV_DB_PORT:-5434}/dev?sslmode=disable\n",
+    "DATABASE_URL=postgres://${POSTGRES_USER:-app}:${POSTGRES_PASSWORD}@127.0.0.1:${DB_PORT:-5433}/${POSTGRES_DB:-app}?sslmode=disable\n"
+    "DEV_DATABASE_URL=postgres://${POSTGRES_USER:-app}:${POSTGRES_PASSWORD}@127.0.0.1:${DEV_DB_PORT:-5434}/dev?sslmode=disable\n",
 }
 
 # Run inside a private network namespace, where 127.0.0.1's ports are ours alone: a decoy
@@ -163,16 +165,29 @@ def test_missing_or_empty_port_reaches_the_default_never_5432(tmp_path, variant)
     import shutil
 
     require(atlas_binary() is not None, "the Atlas CLI is not installed (run inv setup)")
-    require(os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"),
-            "needs root, unshare and ip for a private network namespace")
+    require(
+        os.geteuid() == 0 and shutil.which("unshare") and shutil.which("ip"),
+        "needs root, unshare and ip for a private network namespace",
+    )
     p = make_project(tmp_path, "local")
     password = p.env["POSTGRES_PASSWORD"]
-    (p.root / ".env").write_text(f"STACK=local\nPOSTGRES_USER=app\nPOSTGRES_PASSWORD={password}\nPOSTGRES_DB=app\n"
-                                 f"COMPOSE_PROJECT_NAME={p.env['COMPOSE_PROJECT_NAME']}\n" + DOTENV_VARIANTS[variant])
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("_PORT", "DATABASE_URL")) and not k.startswith("POSTGRES_")}
+    (p.root / ".env").write_text(
+        f"STACK=local\nPOSTGRES_USER=app\nPOSTGRES_PASSWORD={password}\nPOSTGRES_DB=app\n"
+        f"COMPOSE_PROJECT_NAME={p.env['COMPOSE_PROJECT_NAME']}\n" + DOTENV_VARIANTS[variant]
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith(("_PORT", "DATABASE_URL")) and not k.startswith("POSTGRES_")
+    }
     env["ATLAS_NO_UPDATE_NOTIFIER"] = "1"
-    proc = subprocess.run(["unshare", "--net", sys.executable, "-c", IN_NAMESPACE, str(ROOT), str(p.root), password],
-                          env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", IN_NAMESPACE, str(ROOT), str(p.root), password],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     for task in ("dev", "migrate.apply"):
@@ -186,15 +201,19 @@ def test_missing_or_empty_port_reaches_the_default_never_5432(tmp_path, variant)
 
 # --- .env is required ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [("db.status",), ("db.down", "--volumes"), ("migrate.status",), ("doctor",), ("dev",)],
-                         ids=lambda a: a[0])
+
+@pytest.mark.parametrize(
+    "args", [("db.status",), ("db.down", "--volumes"), ("migrate.status",), ("doctor",), ("dev",)], ids=lambda a: a[0]
+)
 def test_every_task_but_setup_requires_dotenv(tmp_path, args):
     p = make_project(tmp_path, "local")
     (p.root / ".env").unlink()
     proc = p.inv(*args)
     assert proc.returncode == 1
-    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
-    assert errors == [f"error: .env not found in project/: run inv setup (it writes .env from .env.example)"], proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == ["error: .env not found in project/: run inv setup (it writes .env from .env.example)"], (
+        proc.stderr
+    )
     assert "stack stopped" not in proc.stdout
 
 
@@ -227,7 +246,12 @@ def test_baseline_exempts_alembic_version_whatever_its_primary_key_is_called(tmp
         built = p.run([sys.executable, "-c", LIKE_ALEMBIC_DEFAULT_PKEY, url])
         assert built.returncode == 0, built.stderr
         with psycopg.connect(libpq_url(url, "x")) as conn:
-            assert conn.execute("SELECT conname FROM pg_constraint WHERE conrelid = 'alembic_version'::regclass").fetchone()[0] == "alembic_version_pkey"
+            assert (
+                conn.execute(
+                    "SELECT conname FROM pg_constraint WHERE conrelid = 'alembic_version'::regclass"
+                ).fetchone()[0]
+                == "alembic_version_pkey"
+            )
         dry = p.inv("migrate.baseline", "--env", "staging", "--dry-run", extra_env={"STAGING_DATABASE_URL": url})
         assert dry.returncode == 0, dry.stdout + dry.stderr
         assert "drift:" not in dry.stdout and "staging matches what migrations/ up to" in dry.stdout

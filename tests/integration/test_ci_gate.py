@@ -8,7 +8,6 @@ in one line why it cannot look; it never says "in sync" with exit 0 because a ba
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORDS, Project, free_port, make_project, require, atlas_binary
+from tests.conftest import Project, atlas_binary, free_port, make_project, require
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +32,24 @@ FILES = {
 
 
 def git(root: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "protocol.file.allow=always",
-                           "-c", "init.defaultBranch=main", *args], cwd=root, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            "git",
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "protocol.file.allow=always",
+            "-c",
+            "init.defaultBranch=main",
+            *args,
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -64,7 +79,12 @@ def reachable_by_postgres(path: Path) -> None:
 
 def with_env(root: Path, like: Project) -> Project:
     """A Project for a checkout made by git (no .env: it is ignored), on ports of its own."""
-    env = dict(like.env, DB_PORT=str(free_port()), DEV_DB_PORT=str(free_port()), COMPOSE_PROJECT_NAME="gate" + secrets.token_hex(4))
+    env = dict(
+        like.env,
+        DB_PORT=str(free_port()),
+        DEV_DB_PORT=str(free_port()),
+        COMPOSE_PROJECT_NAME="gate" + secrets.token_hex(4),
+    )
     password = env["POSTGRES_PASSWORD"]
     env["DATABASE_URL"] = f"postgres://app:{password}@127.0.0.1:{env['DB_PORT']}/app?sslmode=disable"
     env["DEV_DATABASE_URL"] = f"postgres://app:{password}@127.0.0.1:{env['DEV_DB_PORT']}/dev?sslmode=disable"
@@ -111,14 +131,16 @@ def assert_fails_on_the_real_problems(proc, base: str) -> None:
     assert proc.returncode == 1, out
     assert "in sync" not in proc.stdout
     assert f"base: {base} (tip " in proc.stderr, proc.stderr
-    assert (f"error: migrations/{BELOW} is below the newest migration of {base} ({MAIN_NEWEST}): "
-            f"where that is applied it would never run: inv migrate.renumber --file {BELOW}") in proc.stdout, out
-    lint = [l for l in proc.stdout.splitlines() if l.startswith("error: lint: ")]
-    assert lint and any("29990101000004_drop_note.sql" in l and "destructive" in l for l in lint), out
+    assert (
+        f"error: migrations/{BELOW} is below the newest migration of {base} ({MAIN_NEWEST}): "
+        f"where that is applied it would never run: inv migrate.renumber --file {BELOW}"
+    ) in proc.stdout, out
+    lint = [ln for ln in proc.stdout.splitlines() if ln.startswith("error: lint: ")]
+    assert lint and any("29990101000004_drop_note.sql" in ln and "destructive" in ln for ln in lint), out
 
 
 def one_error_line(proc) -> str:
-    errors = [l for l in (proc.stdout + proc.stderr).splitlines() if l.startswith(("error:", "out of sync:"))]
+    errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith(("error:", "out of sync:"))]
     assert len(errors) == 1, proc.stdout + proc.stderr
     assert proc.returncode == 1
     return errors[0]
@@ -139,7 +161,10 @@ def test_shallow_clone_deepens_from_its_origin(origin, checkouts):
     assert git(p.root, "rev-parse", "--is-shallow-repository").strip() == "true"
     proc = check(p)
     assert "origin/main is not in this checkout: fetching it from origin" in proc.stderr, proc.stderr
-    assert "shallow clone: the merge base of HEAD and origin/main is not in it; fetching more history from origin (git fetch --deepen=50)" in proc.stderr
+    assert (
+        "shallow clone: the merge base of HEAD and origin/main is not in it; fetching more history from origin (git "
+        "fetch --deepen=50)" in proc.stderr
+    )
     assert_fails_on_the_real_problems(proc, "origin/main")
 
 
@@ -153,8 +178,10 @@ def test_shallow_clone_without_a_reachable_origin_names_the_fix(origin, checkout
     git(p2.root, "checkout", "-q", "feature")
     git(p2.root, "remote", "set-url", "origin", f"file://{tmp_path}/gone")
     line = one_error_line(check(p2))
-    assert line.startswith("error: this shallow clone does not reach the merge base of HEAD and origin/HEAD -> origin/main, "
-                           "and fetching more history from origin failed"), line
+    assert line.startswith(
+        "error: this shallow clone does not reach the merge base of HEAD and origin/HEAD -> origin/main, "
+        "and fetching more history from origin failed"
+    ), line
     assert "fetch-depth: 0 in the CI checkout" in line
 
 
@@ -173,13 +200,19 @@ def test_a_copy_that_is_not_a_git_repository(origin, tmp_path):
     and the skipped checks are listed; the catalog verification still catches an uncorrected file."""
     dest = tmp_path / "archive"
     dest.mkdir()
-    archive = subprocess.run(["git", "archive", "--format=tar", "feature"], cwd=origin.root, capture_output=True, timeout=60)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", "feature"], cwd=origin.root, capture_output=True, timeout=60
+    )
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
     p = with_env(dest, origin)
     try:
         line = one_error_line(check(p))
-        assert line == ("error: this copy of the project is not a git repository, so the files this branch adds cannot be found: run it in a git "
-                        "checkout, or pass --no-base to check without history (lint of new files and the order check are then not run)"), line
+        assert line == (
+            "error: this copy of the project is not a git repository, so the files this branch adds cannot be found: "
+            "run it in a git "
+            "checkout, or pass --no-base to check without history (lint of new files and the order check are then "
+            "not run)"
+        ), line
         ok = check(p, "--no-base")
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert "not run (--no-base, no git history): lint of the migration files this branch adds" in ok.stdout
@@ -189,7 +222,7 @@ def test_a_copy_that_is_not_a_git_repository(origin, tmp_path):
         # An uncorrected file (Atlas's output without the corrections) passes Atlas's own checks
         initial = next((p.root / "migrations").glob("*_initial.sql"))
         text = initial.read_text()
-        initial.write_text(text[:text.index("-- Corrections:")])
+        initial.write_text(text[: text.index("-- Corrections:")])
         assert p.inv("migrate.hash").returncode == 0
         bad = check(p, "--no-base")
         assert bad.returncode == 2, bad.stdout + bad.stderr
@@ -201,12 +234,14 @@ def test_a_copy_that_is_not_a_git_repository(origin, tmp_path):
 
 # --- a setup for rows of the bad-input table (tests/integration/test_bad_input.py) -----------
 
+
 def as_git_repository(branch: str):
     """Make the project a git repository on `branch` (no remote); undone by removing .git."""
+
     def setup(p):
         git(p.root, "init", "-q", "-b", branch)
         git(p.root, "add", "-A")
         git(p.root, "commit", "-qm", "start")
         return lambda: shutil.rmtree(p.root / ".git")
-    return setup
 
+    return setup

@@ -27,18 +27,28 @@ def test_set_environments_are_checked(project):
     ok = p.inv("doctor", extra_env={"STAGING_DATABASE_URL": p.env["DATABASE_URL"]})
     lines = env_lines(ok)
     assert lines["local"].startswith("ok ") and "reachable" in lines["local"]
-    assert lines["staging"].startswith("ok ") and "STAGING_DATABASE_URL=postgres://app:****@127.0.0.1:" in lines["staging"]
+    assert (
+        lines["staging"].startswith("ok ") and "STAGING_DATABASE_URL=postgres://app:****@127.0.0.1:" in lines["staging"]
+    )
     assert lines["production"].startswith("ok ") and "PRODUCTION_DATABASE_URL not set" in lines["production"]
-    assert "env" not in "".join(l for l in ok.stderr.splitlines() if l.startswith("error:"))
+    assert "env" not in "".join(ln for ln in ok.stderr.splitlines() if ln.startswith("error:"))
 
 
-@pytest.mark.parametrize("variable, value, fragment", [
-    ("STAGING_DATABASE_URL", "postgres://u:pw@h:99999/db", "STAGING_DATABASE_URL is not a valid URL"),
-    ("STAGING_DATABASE_URL", "mysql://u:pw@h/db", "STAGING_DATABASE_URL must be a postgres:// URL"),
-    ("PRODUCTION_DATABASE_URL", "postgres://u:pw@127.0.0.1:9/db?sslmode=disable", "is not reachable (connection refused)"),
-    ("PRODUCTION_DATABASE_URL", "SILENT", "timed out"),
-    ("DATABASE_URL", "WRONGPW", "refused the password"),
-], ids=["bad-port", "not-postgres", "refused", "silent-server", "wrong-password"])
+@pytest.mark.parametrize(
+    "variable, value, fragment",
+    [
+        ("STAGING_DATABASE_URL", "postgres://u:pw@h:99999/db", "STAGING_DATABASE_URL is not a valid URL"),
+        ("STAGING_DATABASE_URL", "mysql://u:pw@h/db", "STAGING_DATABASE_URL must be a postgres:// URL"),
+        (
+            "PRODUCTION_DATABASE_URL",
+            "postgres://u:pw@127.0.0.1:9/db?sslmode=disable",
+            "is not reachable (connection refused)",
+        ),
+        ("PRODUCTION_DATABASE_URL", "SILENT", "timed out"),
+        ("DATABASE_URL", "WRONGPW", "refused the password"),
+    ],
+    ids=["bad-port", "not-postgres", "refused", "silent-server", "wrong-password"],
+)
 def test_a_broken_set_environment_fails(project, variable, value, fragment):
     p = project
     if value == "WRONGPW":

@@ -22,8 +22,13 @@ RAISING_MODEL = '\nprint("CREATE TABLE printed_by_a_model (x int);")\nraise Runt
 
 
 def _must_fail(tmp_path: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", "compose", "--project-directory", str(tmp_path), "-f", str(tmp_path / "nonexistent.yaml"), "config"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["docker", "compose", "--project-directory", str(tmp_path), "-f", str(tmp_path / "nonexistent.yaml"), "config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -43,7 +48,9 @@ def _install_swallowing_script(config: Path) -> Path:
     from tools.docker_setup import shipped_compose
 
     plugin = config / "cli-plugins" / "docker-compose"
-    plugin.write_text(f"#!{sys.executable}\nimport subprocess, sys\nsubprocess.call([{str(shipped_compose())!r}, *sys.argv[1:]])\n")
+    plugin.write_text(
+        f"#!{sys.executable}\nimport subprocess, sys\nsubprocess.call([{str(shipped_compose())!r}, *sys.argv[1:]])\n"
+    )
     plugin.chmod(0o755)
     return plugin
 
@@ -87,8 +94,11 @@ def test_dump_of_a_model_that_prints_then_raises(local_project):
     for args in (("schema.dump",), ("schema.dump", "--check")):
         proc = p.inv(*args)
         assert proc.returncode == 1, proc.stdout + proc.stderr
-        errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
-        assert errors == ["error: the models failed to load: RuntimeError: the model broke: fix the error in app/models/ (the lines above show where)"]
+        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+        assert errors == [
+            "error: the models failed to load: RuntimeError: the model broke: fix the error in app/models/ (the "
+            "lines above show where)"
+        ]
         assert "app/models/customers.py, line" in proc.stderr and 'raise RuntimeError("the model broke")' in proc.stderr
         assert "site-packages" not in proc.stderr and "importlib" not in proc.stderr  # trimmed to the user's frames
         assert "updated" not in proc.stdout and "up to date" not in proc.stdout

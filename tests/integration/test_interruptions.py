@@ -24,7 +24,10 @@ from tests.conftest import assert_no_secret, running_project
 
 pytestmark = pytest.mark.integration
 
-ADD_COLUMN = ("    is_active: Mapped[bool]", "    nickname: Mapped[str | None] = mapped_column(String(50))\n    is_active: Mapped[bool]")
+ADD_COLUMN = (
+    "    is_active: Mapped[bool]",
+    "    nickname: Mapped[str | None] = mapped_column(String(50))\n    is_active: Mapped[bool]",
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +44,16 @@ def start(p, *args: str) -> subprocess.Popen:
     """`inv ARGS` in its own session (so a whole-group signal reaches only it and its children)."""
     env = {**os.environ, **p.env}
     env.pop("PYTEST_CURRENT_TEST", None)
-    return subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=p.root, env=env, text=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=p.root,
+        env=env,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 60.0):
@@ -89,7 +99,7 @@ def snapshot(p) -> dict[str, bytes]:
 
 
 def interrupted_line(err: str, sig: signal.Signals) -> str:
-    lines = [l for l in err.splitlines() if l.startswith("interrupted")]
+    lines = [ln for ln in err.splitlines() if ln.startswith("interrupted")]
     assert len(lines) == 1, err
     assert "Traceback" not in err, err
     assert lines[0].startswith(f"interrupted ({sig.name}): nothing more was started; "), err
@@ -99,6 +109,7 @@ def interrupted_line(err: str, sig: signal.Signals) -> str:
 
 # --- diff -----------------------------------------------------------------------------------
 
+
 def staged_file(p):
     """Atlas's new file, just written (in the staged copy; in migrations/ before the diff was atomic)."""
     return lambda: list(p.root.glob(".migrate-diff-*/migrations/*_x.sql")) + list(p.root.glob("migrations/*_x.sql"))
@@ -107,8 +118,16 @@ def staged_file(p):
 def scratch_databases(p):
     from tools.ownership import SCRATCH_PREFIX
 
-    return lambda: [r[0] for r in sql(p, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (SCRATCH_PREFIX,),
-                                          url_var="DEV_DATABASE_URL", dbname="postgres")]
+    return lambda: [
+        r[0]
+        for r in sql(
+            p,
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+            (SCRATCH_PREFIX,),
+            url_var="DEV_DATABASE_URL",
+            dbname="postgres",
+        )
+    ]
 
 
 def replaying(p):
@@ -136,10 +155,17 @@ def model_change(project):
     (project.root / "schema.sql").write_bytes(schema)
 
 
-@pytest.mark.parametrize("sig, when", [
-    (signal.SIGINT, "file"), (signal.SIGTERM, "file"), (signal.SIGHUP, "file"),
-    (signal.SIGTERM, "scratch"), (signal.SIGINT, "scratch"),
-], ids=lambda v: v.name if isinstance(v, signal.Signals) else v)
+@pytest.mark.parametrize(
+    "sig, when",
+    [
+        (signal.SIGINT, "file"),
+        (signal.SIGTERM, "file"),
+        (signal.SIGHUP, "file"),
+        (signal.SIGTERM, "scratch"),
+        (signal.SIGINT, "scratch"),
+    ],
+    ids=lambda v: v.name if isinstance(v, signal.Signals) else v,
+)
 def test_diff_interrupted_leaves_nothing(model_change, sig, when):
     p = model_change
     before = snapshot(p)
@@ -206,8 +232,10 @@ def test_stale_staged_copy_of_a_killed_run_is_removed(model_change):
 # --- apply ----------------------------------------------------------------------------------
 
 # Sleeps on the target only (its database is `app`), not where lint and drift replay it.
-SLOW = ("CREATE TABLE slow_a (id int);\nSELECT pg_sleep(CASE WHEN current_database() = 'app' THEN 3 ELSE 0 END);\n"
-        "CREATE TABLE slow_b (id int);\n")
+SLOW = (
+    "CREATE TABLE slow_a (id int);\nSELECT pg_sleep(CASE WHEN current_database() = 'app' THEN 3 ELSE 0 END);\n"
+    "CREATE TABLE slow_b (id int);\n"
+)
 FAST = "CREATE TABLE fast_one (id int);\n"
 # Waits before anything else while the test holds advisory lock 4242 on the target.
 WAITS = "SELECT pg_advisory_xact_lock(4242);\nCREATE TABLE after_lock (id int);\n"
@@ -233,13 +261,21 @@ def pending(project):
         path.unlink(missing_ok=True)
     assert p.inv("migrate.hash").returncode == 0
     sql(p, "DROP TABLE IF EXISTS fast_one, slow_a, slow_b, after_lock")
-    sql(p, "DELETE FROM atlas_schema_revisions.atlas_schema_revisions WHERE version = ANY(%s)",
-        ([path.name.split("_")[0] for path in added],))
+    sql(
+        p,
+        "DELETE FROM atlas_schema_revisions.atlas_schema_revisions WHERE version = ANY(%s)",
+        ([path.name.split("_")[0] for path in added],),
+    )
 
 
 def recorded(p) -> list[str]:
-    return [r[0] for r in sql(p, "SELECT version FROM atlas_schema_revisions.atlas_schema_revisions "
-                                 "WHERE applied = total ORDER BY version")]
+    return [
+        r[0]
+        for r in sql(
+            p,
+            "SELECT version FROM atlas_schema_revisions.atlas_schema_revisions WHERE applied = total ORDER BY version",
+        )
+    ]
 
 
 def tables(p) -> set[str]:
@@ -247,12 +283,18 @@ def tables(p) -> set[str]:
 
 
 def running(p, needle: str):
-    return lambda: sql(p, "SELECT pid FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid() "
-                          "AND state = 'active'", (f"%{needle}%",))
+    return lambda: sql(
+        p,
+        "SELECT pid FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid() AND state = 'active'",
+        (f"%{needle}%",),
+    )
 
 
-@pytest.mark.parametrize("sig, group", [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)],
-                         ids=["SIGTERM", "SIGINT", "SIGINT-to-group"])
+@pytest.mark.parametrize(
+    "sig, group",
+    [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True)],
+    ids=["SIGTERM", "SIGINT", "SIGINT-to-group"],
+)
 def test_apply_interrupted_inside_a_long_file(project, pending, sig, group):
     p = project
     fast, slow = pending(FAST, SLOW)

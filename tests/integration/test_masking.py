@@ -17,8 +17,14 @@ from tests.conftest import PASSWORDS, running_project
 
 pytestmark = pytest.mark.integration
 
-NASTY = {"raw-percent": "Secr3t%zzTop", "space": "pa ss", "quote": 'pa"ss', "at-signs": "p@ss@word",
-         "encoded-looking": "%41%42", "non-ascii": "Ünï"}
+NASTY = {
+    "raw-percent": "Secr3t%zzTop",
+    "space": "pa ss",
+    "quote": 'pa"ss',
+    "at-signs": "p@ss@word",
+    "encoded-looking": "%41%42",
+    "non-ascii": "Ünï",
+}
 PASSWORDS.update(NASTY.values())
 
 
@@ -59,11 +65,18 @@ def test_no_password_in_any_output(project, pw):
     try:
         right = f"postgres://{role}:{quote(pw, safe='')}@127.0.0.1:{port}/{role}?sslmode=disable"
         variants = {
-            "right": {"STAGING_DATABASE_URL": right, "PRODUCTION_DATABASE_URL": f"postgres://{role}:{pw}@127.0.0.1:9/{role}?sslmode=disable"},
-            "raw-unreachable": {"STAGING_DATABASE_URL": f"postgres://{role}:{pw}@127.0.0.1:9/{role}?sslmode=disable",
-                                "DATABASE_URL": f"postgres://{role}:{pw}@127.0.0.1:9/app?sslmode=disable"},
-            "wrong-password": {"STAGING_DATABASE_URL": right.replace(quote(pw, safe=""), quote(pw + "x", safe="")),
-                               "DATABASE_URL": f"postgres://{role}:{quote(pw, safe='')}@127.0.0.1:{port}/app?sslmode=disable"},
+            "right": {
+                "STAGING_DATABASE_URL": right,
+                "PRODUCTION_DATABASE_URL": f"postgres://{role}:{pw}@127.0.0.1:9/{role}?sslmode=disable",
+            },
+            "raw-unreachable": {
+                "STAGING_DATABASE_URL": f"postgres://{role}:{pw}@127.0.0.1:9/{role}?sslmode=disable",
+                "DATABASE_URL": f"postgres://{role}:{pw}@127.0.0.1:9/app?sslmode=disable",
+            },
+            "wrong-password": {
+                "STAGING_DATABASE_URL": right.replace(quote(pw, safe=""), quote(pw + "x", safe="")),
+                "DATABASE_URL": f"postgres://{role}:{quote(pw, safe='')}@127.0.0.1:{port}/app?sslmode=disable",
+            },
         }
         PASSWORDS.add(pw + "x")
         codes = {}

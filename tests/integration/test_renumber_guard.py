@@ -23,7 +23,7 @@ def refused(p, name: str, fragment: str, extra_env=None) -> None:
     before = snapshot(p)
     proc = p.inv("migrate.renumber", "--file", name, extra_env=extra_env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert [l for l in proc.stderr.splitlines() if l.startswith("error:")] and fragment in proc.stderr, proc.stderr
+    assert [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")] and fragment in proc.stderr, proc.stderr
     assert snapshot(p) == before
 
 
@@ -51,9 +51,16 @@ def test_applied_or_merged_files_are_never_renumbered(local_project):
 
     # a file nobody has moves; an unreachable environment is named as not checked
     add(p, "29990101000000_e.sql", "e")
-    moved = p.inv("migrate.renumber", "--file", "29990101000000_e.sql",
-                  extra_env={**staging, "PRODUCTION_DATABASE_URL": "postgres://u:pw@127.0.0.1:9/db?sslmode=disable"})
+    moved = p.inv(
+        "migrate.renumber",
+        "--file",
+        "29990101000000_e.sql",
+        extra_env={**staging, "PRODUCTION_DATABASE_URL": "postgres://u:pw@127.0.0.1:9/db?sslmode=disable"},
+    )
     assert moved.returncode == 0, moved.stderr
     assert "-> 29990101000005_e.sql" in moved.stdout
     assert "note: production not checked" in moved.stderr
-    assert psql(p, "SELECT count(*) FROM atlas_schema_revisions.atlas_schema_revisions WHERE version = '29990101000002'") == "1"
+    assert (
+        psql(p, "SELECT count(*) FROM atlas_schema_revisions.atlas_schema_revisions WHERE version = '29990101000002'")
+        == "1"
+    )

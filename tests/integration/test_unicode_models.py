@@ -15,10 +15,16 @@ def test_non_ascii_comment_and_enum_label(local_project):
     path = p.root / "app/models/customers.py"
     text = path.read_text()
     text = text.replace('"People and companies that place orders"', repr(COMMENT))
-    text = text.replace("from sqlalchemy import BigInteger, Boolean, String, text",
-                        "from sqlalchemy import BigInteger, Boolean, Enum, String, text")
-    text = text.replace("    is_active: Mapped[bool]",
-                        f"    mood: Mapped[str | None] = mapped_column(Enum({LABEL!r}, 'triste', name='mood'))\n    is_active: Mapped[bool]", 1)
+    text = text.replace(
+        "from sqlalchemy import BigInteger, Boolean, String, text",
+        "from sqlalchemy import BigInteger, Boolean, Enum, String, text",
+    )
+    text = text.replace(
+        "    is_active: Mapped[bool]",
+        f"    mood: Mapped[str | None] = mapped_column(Enum({LABEL!r}, 'triste', name='mood'))\n    is_active: "
+        "Mapped[bool]",
+        1,
+    )
     path.write_text(text)
     assert p.inv("db.up").returncode == 0
     before = set(p.files())

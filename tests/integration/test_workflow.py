@@ -9,7 +9,10 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-ADD_COLUMN = ("    is_active: Mapped[bool]", "    nickname: Mapped[str | None] = mapped_column(String(50))\n    is_active: Mapped[bool]")
+ADD_COLUMN = (
+    "    is_active: Mapped[bool]",
+    "    nickname: Mapped[str | None] = mapped_column(String(50))\n    is_active: Mapped[bool]",
+)
 
 
 def add_nickname(project):
@@ -56,7 +59,13 @@ def test_diff_apply_status_cycle(local_project):
     applied = p.inv("migrate.apply", "--env", "local")
     assert applied.returncode == 0, applied.stderr
     assert "applied " + new[0].split("/")[1] in applied.stdout
-    assert psql(p, "SELECT data_type FROM information_schema.columns WHERE table_name='customers' AND column_name='nickname'") == "character varying"
+    assert (
+        psql(
+            p,
+            "SELECT data_type FROM information_schema.columns WHERE table_name='customers' AND column_name='nickname'",
+        )
+        == "character varying"
+    )
 
     synced = p.inv("migrate.status", "--env", "local")
     assert synced.returncode == 0 and "in sync" in synced.stdout
@@ -71,7 +80,7 @@ def test_diff_apply_status_cycle(local_project):
 
 
 def test_initial_migration_from_empty_directory(tmp_path):
-    from tests.conftest import make_project, require, atlas_binary
+    from tests.conftest import atlas_binary, make_project, require
 
     require(atlas_binary() is not None, "the Atlas CLI is not installed")
     p = make_project(tmp_path, "local", migrations=False)
@@ -90,7 +99,10 @@ def test_staging_uses_its_own_variable(local_project):
     assert p.inv("db.up").returncode == 0
     unset = p.inv("migrate.apply", "--env", "staging")
     assert unset.returncode == 1
-    assert unset.stderr.strip().splitlines() == ["error: STAGING_DATABASE_URL is not set, so environment 'staging' has no database: set STAGING_DATABASE_URL in the environment or in .env (see .env.example)"]
+    assert unset.stderr.strip().splitlines() == [
+        "error: STAGING_DATABASE_URL is not set, so environment 'staging' has no database: set STAGING_DATABASE_URL "
+        "in the environment or in .env (see .env.example)"
+    ]
 
     psql(p, "CREATE DATABASE staging_copy")
     staging_url = p.env["DATABASE_URL"].replace("/app?", "/staging_copy?")
@@ -135,13 +147,17 @@ def test_guide_commands_work_verbatim(local_project):
     assert "Migration Status: OK" in status.stdout
 
 
-@pytest.mark.parametrize("name,message", [
-    ("", "a migration name is required"),
-    ("add column", "invalid migration name 'add column'"),
-    ("../evil", "invalid migration name '../evil'"),
-    ("it's", "invalid migration name \"it's\""),
-    ("initial", "a migration named 'initial' exists already"),
-], ids=["empty", "space", "slash", "quote", "existing"])
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("", "a migration name is required"),
+        ("add column", "invalid migration name 'add column'"),
+        ("../evil", "invalid migration name '../evil'"),
+        ("it's", 'invalid migration name "it\'s"'),
+        ("initial", "a migration named 'initial' exists already"),
+    ],
+    ids=["empty", "space", "slash", "quote", "existing"],
+)
 def test_bad_migration_names_change_nothing(local_project, name, message):
     p = local_project
     before = p.files()
@@ -160,7 +176,13 @@ def test_two_diffs_in_one_second_get_distinct_increasing_versions(local_project)
     add_nickname(p)
     assert p.inv("migrate.diff", "--name", "first").returncode == 0
     path = p.root / "app/models/customers.py"
-    path.write_text(path.read_text().replace("    is_active: Mapped[bool]", "    motto: Mapped[str | None] = mapped_column(String(80))\n    is_active: Mapped[bool]", 1))
+    path.write_text(
+        path.read_text().replace(
+            "    is_active: Mapped[bool]",
+            "    motto: Mapped[str | None] = mapped_column(String(80))\n    is_active: Mapped[bool]",
+            1,
+        )
+    )
     # Same second as far as Atlas is concerned: freeze the newest version in the future.
     newest = sorted((p.root / "migrations").glob("*_first.sql"))[0]
     future = newest.with_name("29991231235959_first.sql")
@@ -172,8 +194,14 @@ def test_two_diffs_in_one_second_get_distinct_increasing_versions(local_project)
     assert versions[-2:] == ["29991231235959_first.sql", "29991231235960_second.sql"], versions
     applied = p.inv("migrate.apply")
     assert applied.returncode == 0, applied.stderr
-    assert "applied 29991231235959_first.sql" in applied.stdout and "applied 29991231235960_second.sql" in applied.stdout
-    cols = psql(p, "SELECT column_name FROM information_schema.columns WHERE table_name='customers' AND column_name IN ('nickname','motto') ORDER BY 1")
+    assert (
+        "applied 29991231235959_first.sql" in applied.stdout and "applied 29991231235960_second.sql" in applied.stdout
+    )
+    cols = psql(
+        p,
+        "SELECT column_name FROM information_schema.columns WHERE table_name='customers' AND column_name IN "
+        "('nickname','motto') ORDER BY 1",
+    )
     assert cols == "motto\nnickname"
 
 
@@ -183,7 +211,13 @@ def test_back_to_back_diffs_apply_both(local_project):
     add_nickname(p)
     first = p.inv("migrate.diff", "--name", "first")
     path = p.root / "app/models/customers.py"
-    path.write_text(path.read_text().replace("    is_active: Mapped[bool]", "    motto: Mapped[str | None] = mapped_column(String(80))\n    is_active: Mapped[bool]", 1))
+    path.write_text(
+        path.read_text().replace(
+            "    is_active: Mapped[bool]",
+            "    motto: Mapped[str | None] = mapped_column(String(80))\n    is_active: Mapped[bool]",
+            1,
+        )
+    )
     second = p.inv("migrate.diff", "--name", "second")
     assert first.returncode == 0 and second.returncode == 0, second.stderr
     versions = [f.name.split("_")[0] for f in sorted((p.root / "migrations").glob("*.sql"))]
@@ -197,12 +231,25 @@ def test_declared_constraint_names_work_on_the_migrated_database(local_project):
     p = local_project
     assert p.inv("db.up").returncode == 0
     assert p.inv("migrate.apply").returncode == 0
-    psql(p, "INSERT INTO customers (email, full_name) VALUES ('a@example.com', 'A') "
-            "ON CONFLICT ON CONSTRAINT uq_customers_email DO NOTHING")
-    psql(p, "INSERT INTO customers (email, full_name) VALUES ('a@example.com', 'B') "
-            "ON CONFLICT ON CONSTRAINT uq_customers_email DO UPDATE SET full_name = excluded.full_name")
+    psql(
+        p,
+        "INSERT INTO customers (email, full_name) VALUES ('a@example.com', 'A') "
+        "ON CONFLICT ON CONSTRAINT uq_customers_email DO NOTHING",
+    )
+    psql(
+        p,
+        "INSERT INTO customers (email, full_name) VALUES ('a@example.com', 'B') "
+        "ON CONFLICT ON CONSTRAINT uq_customers_email DO UPDATE SET full_name = excluded.full_name",
+    )
     assert psql(p, "SELECT full_name FROM customers") == "B"
-    assert psql(p, "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE contype = 'p' AND nspname = 'public' ORDER BY 1") == "pk_customers\npk_order_items\npk_orders\npk_products"
+    assert (
+        psql(
+            p,
+            "SELECT conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE contype = 'p' "
+            "AND nspname = 'public' ORDER BY 1",
+        )
+        == "pk_customers\npk_order_items\npk_orders\npk_products"
+    )
     verify = p.inv("migrate.verify")
     assert verify.returncode == 0 and "identical catalogs" in verify.stdout
 
@@ -237,7 +284,10 @@ def test_rename_hint_followed_keeps_the_data(local_project):
     diff = p.inv("migrate.diff", "--name", "rename_full_name")
     assert diff.returncode == 0, diff.stderr
     statement = 'ALTER TABLE "public"."customers" RENAME COLUMN "full_name" TO "display_name"'
-    assert f"possible rename: column public.customers.full_name -> display_name: if it is a rename, use {statement}" in diff.stdout
+    assert (
+        f"possible rename: column public.customers.full_name -> display_name: if it is a rename, use {statement}"
+        in diff.stdout
+    )
     blocked = p.inv("migrate.apply")
     assert blocked.returncode == 1 and "destructive change(s) pending" in blocked.stderr
 
@@ -269,7 +319,9 @@ def test_file_merged_in_below_the_current_version_is_never_silently_skipped(loca
 
     status = p.inv("migrate.status")
     assert status.returncode == 1
-    assert f"never run {late}: its version is below the current one (inv migrate.renumber --file {late})" in status.stdout
+    assert (
+        f"never run {late}: its version is below the current one (inv migrate.renumber --file {late})" in status.stdout
+    )
     refused = p.inv("migrate.apply")
     assert refused.returncode == 1
     assert f"would never run: {late}: give them a version above the newest" in refused.stderr
@@ -313,5 +365,7 @@ def test_check_flags_a_branch_file_below_main_newest(local_project):
     _hash(p)
     check = p.inv("migrate.check")
     assert check.returncode != 0  # 2: the models also lack these tables; the line below is the point
-    assert ("migrations/29990101000002_feature.sql is below the newest migration of main (29990101000003): "
-            "where that is applied it would never run: inv migrate.renumber --file 29990101000002_feature.sql") in check.stdout + check.stderr
+    assert (
+        "migrations/29990101000002_feature.sql is below the newest migration of main (29990101000003): "
+        "where that is applied it would never run: inv migrate.renumber --file 29990101000002_feature.sql"
+    ) in check.stdout + check.stderr

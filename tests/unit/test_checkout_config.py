@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tools.config import DEFAULTS, Config, require_dotenv
-from tools.urls import parse_url
 from tools.errors import WorkflowError
+from tools.urls import parse_url
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD_URL = "DATABASE_URL=postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@127.0.0.1:${DB_PORT}/${POSTGRES_DB}?sslmode=disable\n"
@@ -22,13 +22,17 @@ def load(tmp_path: Path, dotenv: str, environ: dict | None = None) -> Config:
     return Config.load(tmp_path, environ=environ or {})
 
 
-@pytest.mark.parametrize("dotenv", [
-    "POSTGRES_PASSWORD=pw\n" + OLD_URL,
-    "POSTGRES_PASSWORD=pw\nDB_PORT=\n" + OLD_URL,
-    "POSTGRES_PASSWORD=pw\nDB_PORT=\n" + NEW_URL,
-    "POSTGRES_PASSWORD=pw\n" + NEW_URL,
-    "POSTGRES_PASSWORD=pw\nDB_PORT=  \nPOSTGRES_USER=\n" + OLD_URL,
-], ids=["missing", "empty", "empty-example", "missing-example", "blank-user"])
+@pytest.mark.parametrize(
+    "dotenv",
+    [
+        "POSTGRES_PASSWORD=pw\n" + OLD_URL,
+        "POSTGRES_PASSWORD=pw\nDB_PORT=\n" + OLD_URL,
+        "POSTGRES_PASSWORD=pw\nDB_PORT=\n" + NEW_URL,
+        "POSTGRES_PASSWORD=pw\n" + NEW_URL,
+        "POSTGRES_PASSWORD=pw\nDB_PORT=  \nPOSTGRES_USER=\n" + OLD_URL,
+    ],
+    ids=["missing", "empty", "empty-example", "missing-example", "blank-user"],
+)
 def test_missing_or_empty_port_resolves_to_the_default(tmp_path, dotenv):
     config = load(tmp_path, dotenv)
     assert config.url_for("local") == "postgres://app:pw@127.0.0.1:5433/app?sslmode=disable"
@@ -36,16 +40,24 @@ def test_missing_or_empty_port_resolves_to_the_default(tmp_path, dotenv):
 
 
 def test_recorded_and_real_ports_win(tmp_path):
-    assert load(tmp_path, "POSTGRES_PASSWORD=pw\nDB_PORT=5544\n" + NEW_URL).url_for("local").endswith(":5544/app?sslmode=disable")
+    assert (
+        load(tmp_path, "POSTGRES_PASSWORD=pw\nDB_PORT=5544\n" + NEW_URL)
+        .url_for("local")
+        .endswith(":5544/app?sslmode=disable")
+    )
     config = load(tmp_path, "POSTGRES_PASSWORD=pw\nDB_PORT=5544\n" + NEW_URL, environ={"DB_PORT": "6001"})
     assert config.port("DB_PORT") == 6001 and ":6001/app" in config.url_for("local")  # as Compose interpolates
 
 
-@pytest.mark.parametrize("value,fragment", [
-    ("postgres://u:p@h:/db", "DATABASE_URL has an empty port (host:/db)"),
-    ("postgres://u:p@:5432/db", "DATABASE_URL has no host"),
-    ("postgres://u:p@h:5432/", "DATABASE_URL names no database"),
-], ids=["empty-port", "empty-host", "empty-db"])
+@pytest.mark.parametrize(
+    "value,fragment",
+    [
+        ("postgres://u:p@h:/db", "DATABASE_URL has an empty port (host:/db)"),
+        ("postgres://u:p@:5432/db", "DATABASE_URL has no host"),
+        ("postgres://u:p@h:5432/", "DATABASE_URL names no database"),
+    ],
+    ids=["empty-port", "empty-host", "empty-db"],
+)
 def test_url_with_an_empty_part_is_refused(value, fragment):
     with pytest.raises(WorkflowError) as err:
         parse_url(value, "DATABASE_URL")
@@ -62,8 +74,12 @@ def test_compose_and_env_example_use_the_same_defaults():
     for variable, default in DEFAULTS.items():
         for found in re.findall(r"\$\{" + variable + r":-([^}]*)\}", compose + example):
             assert found == default, f"{variable} defaults to {found} somewhere, {default} in tools/config.py"
-    assert f"${{DB_PORT:-{DEFAULTS['DB_PORT']}}}" in compose and f"${{DEV_DB_PORT:-{DEFAULTS['DEV_DB_PORT']}}}" in compose
-    assert f"${{DB_PORT:-{DEFAULTS['DB_PORT']}}}" in example and f"${{DEV_DB_PORT:-{DEFAULTS['DEV_DB_PORT']}}}" in example
+    assert (
+        f"${{DB_PORT:-{DEFAULTS['DB_PORT']}}}" in compose and f"${{DEV_DB_PORT:-{DEFAULTS['DEV_DB_PORT']}}}" in compose
+    )
+    assert (
+        f"${{DB_PORT:-{DEFAULTS['DB_PORT']}}}" in example and f"${{DEV_DB_PORT:-{DEFAULTS['DEV_DB_PORT']}}}" in example
+    )
 
 
 def test_env_example_resolves_to_the_defaults(tmp_path):

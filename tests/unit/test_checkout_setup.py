@@ -10,10 +10,10 @@ from unittest import mock
 import pytest
 
 from tools import setup as setup_mod
-from tools.fidelity import is_alembic_bookkeeping
 from tools.catalog import Difference
 from tools.config import Config
 from tools.errors import WorkflowError
+from tools.fidelity import is_alembic_bookkeeping
 from tools.stack import app_image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,9 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_container_query_filters_on_this_checkouts_working_dir(tmp_path):
     from tools import docker_setup
 
-    out = subprocess.CompletedProcess([], 0, stdout="shop-1a2b3c\tshop-1a2b3c-db-1\nshop-1a2b3c\tshop-1a2b3c-app-1\n", stderr="")
-    with mock.patch.object(docker_setup.shutil, "which", return_value="/usr/bin/docker"), \
-            mock.patch.object(docker_setup.subprocess, "run", return_value=out) as run:
+    out = subprocess.CompletedProcess(
+        [], 0, stdout="shop-1a2b3c\tshop-1a2b3c-db-1\nshop-1a2b3c\tshop-1a2b3c-app-1\n", stderr=""
+    )
+    with (
+        mock.patch.object(docker_setup.shutil, "which", return_value="/usr/bin/docker"),
+        mock.patch.object(docker_setup.subprocess, "run", return_value=out) as run,
+    ):
         found = docker_setup.checkout_containers(tmp_path, running_only=True)
     assert found == {"shop-1a2b3c": ["shop-1a2b3c-app-1", "shop-1a2b3c-db-1"]}
     argv = run.call_args.args[0]
@@ -40,9 +44,11 @@ def test_no_docker_means_no_containers(tmp_path):
 
 
 def test_new_dotenv_is_refused_while_containers_of_the_checkout_exist(tmp_path):
-    with mock.patch("tools.docker_setup.checkout_containers", return_value={"shop-1a2b3c": ["shop-1a2b3c-db-1"]}):
-        with pytest.raises(WorkflowError) as err:
-            setup_mod.setup(tmp_path, lambda m: None)
+    with (
+        mock.patch("tools.docker_setup.checkout_containers", return_value={"shop-1a2b3c": ["shop-1a2b3c-db-1"]}),
+        pytest.raises(WorkflowError) as err,
+    ):
+        setup_mod.setup(tmp_path, lambda m: None)
     text = str(err.value)
     assert text.startswith(".env is missing but this checkout has containers of Compose project shop-1a2b3c")
     assert "COMPOSE_PROJECT_NAME=shop-1a2b3c" in text and "docker compose -p shop-1a2b3c down --volumes" in text
@@ -51,18 +57,24 @@ def test_new_dotenv_is_refused_while_containers_of_the_checkout_exist(tmp_path):
 
 def test_no_docker_setup_stops_while_the_checkouts_stack_runs(tmp_path):
     config = Config(root=tmp_path, values={})
-    with mock.patch("tools.docker_setup.checkout_containers", return_value={"shop-1a2b3c": ["shop-1a2b3c-db-1"]}):
-        with pytest.raises(WorkflowError) as err:
-            setup_mod.stop_checkout_stack(config, lambda m: None, stop=False)
-    assert "this checkout's Compose stack (shop-1a2b3c) is running" in str(err.value) and "--stop-compose" in str(err.value)
+    with (
+        mock.patch("tools.docker_setup.checkout_containers", return_value={"shop-1a2b3c": ["shop-1a2b3c-db-1"]}),
+        pytest.raises(WorkflowError) as err,
+    ):
+        setup_mod.stop_checkout_stack(config, lambda m: None, stop=False)
+    assert "this checkout's Compose stack (shop-1a2b3c) is running" in str(err.value) and "--stop-compose" in str(
+        err.value
+    )
 
 
 def test_no_docker_setup_stops_the_stack_when_asked(tmp_path):
     config = Config(root=tmp_path, values={"POSTGRES_PASSWORD": "pw"})
     done = subprocess.CompletedProcess([], 0, stdout="", stderr="")
     lines = []
-    with mock.patch("tools.docker_setup.checkout_containers", return_value={"shop-1a2b3c": ["shop-1a2b3c-db-1"]}), \
-            mock.patch("tools.stack.ComposeStack._run", return_value=done) as run:
+    with (
+        mock.patch("tools.docker_setup.checkout_containers", return_value={"shop-1a2b3c": ["shop-1a2b3c-db-1"]}),
+        mock.patch("tools.stack.ComposeStack._run", return_value=done) as run,
+    ):
         setup_mod.stop_checkout_stack(config, lines.append, stop=True)
     assert run.call_args.args == ("-p", "shop-1a2b3c", "down", "--remove-orphans")
     assert lines == ["stopped this checkout's Compose stack (shop-1a2b3c); its data volume is kept"]
@@ -94,9 +106,8 @@ def test_empty_password_is_named_whatever_the_stack_state():
 
     stack = ComposeStack(Config(root=ROOT, values={"POSTGRES_PASSWORD": ""}))
     running = [ServiceState(s, "running (healthy)") for s in ("dev-db", "db", "app")]
-    with mock.patch.object(ComposeStack, "states", return_value=running):
-        with pytest.raises(WorkflowError) as err:
-            stack.up(lambda m: None)
+    with mock.patch.object(ComposeStack, "states", return_value=running), pytest.raises(WorkflowError) as err:
+        stack.up(lambda m: None)
     assert str(err.value).startswith("POSTGRES_PASSWORD is not set (empty)")
 
 
@@ -127,24 +138,32 @@ def test_compose_passes_the_app_image_tag(tmp_path):
     assert run.call_args.kwargs["env"]["APP_IMAGE"] == app_image(config)
 
 
-@pytest.mark.parametrize("difference", [
-    Difference("index", "public.alembic_version_pkey", None, None, {"table": "alembic_version", "definition": "x"}),
-    Difference("index", "legacy.alembic_version_pkc", None, None, {"table": "alembic_version", "definition": "x"}),
-    Difference("constraint", "public.alembic_version.alembic_version_pkey", None, None, {"type": "p"}),
-    Difference("constraint", "public.alembic_version.my_pk", None, None, {"type": "p"}),
-    Difference("table", "public.alembic_version", None, None, {"kind": "r"}),
-    Difference("column", "public.alembic_version.version_num", None, None, {"type": "varchar(32)"}),
-], ids=["pkey-index", "pkc-index-other-schema", "pkey-constraint", "any-name-constraint", "table", "column"])
+@pytest.mark.parametrize(
+    "difference",
+    [
+        Difference("index", "public.alembic_version_pkey", None, None, {"table": "alembic_version", "definition": "x"}),
+        Difference("index", "legacy.alembic_version_pkc", None, None, {"table": "alembic_version", "definition": "x"}),
+        Difference("constraint", "public.alembic_version.alembic_version_pkey", None, None, {"type": "p"}),
+        Difference("constraint", "public.alembic_version.my_pk", None, None, {"type": "p"}),
+        Difference("table", "public.alembic_version", None, None, {"kind": "r"}),
+        Difference("column", "public.alembic_version.version_num", None, None, {"type": "varchar(32)"}),
+    ],
+    ids=["pkey-index", "pkc-index-other-schema", "pkey-constraint", "any-name-constraint", "table", "column"],
+)
 def test_alembic_bookkeeping_whatever_the_names(difference):
     assert is_alembic_bookkeeping(difference)
 
 
-@pytest.mark.parametrize("difference", [
-    Difference("index", "public.alembic_version_pkey", None, None, {"table": "orders", "definition": "x"}),
-    Difference("index", "public.orders_pkey", None, {"table": "orders"}, None),
-    Difference("constraint", "public.orders.alembic_version_pkc", None, None, {"type": "p"}),
-    Difference("table", "public.alembic_versions", None, None, {"kind": "r"}),
-], ids=["index-named-like-it-on-another-table", "other-index", "constraint-of-another-table", "similar-table"])
+@pytest.mark.parametrize(
+    "difference",
+    [
+        Difference("index", "public.alembic_version_pkey", None, None, {"table": "orders", "definition": "x"}),
+        Difference("index", "public.orders_pkey", None, {"table": "orders"}, None),
+        Difference("constraint", "public.orders.alembic_version_pkc", None, None, {"type": "p"}),
+        Difference("table", "public.alembic_versions", None, None, {"kind": "r"}),
+    ],
+    ids=["index-named-like-it-on-another-table", "other-index", "constraint-of-another-table", "similar-table"],
+)
 def test_other_objects_are_compared(difference):
     assert not is_alembic_bookkeeping(difference)
 

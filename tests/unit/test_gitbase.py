@@ -14,8 +14,13 @@ pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not 
 
 
 def git(root, *args):
-    proc = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=root,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
 
@@ -47,7 +52,13 @@ def test_resolution_order_and_one_commit_for_both_checks(server, tmp_path):
     git(root, "branch", "master", "origin/master")
     main_tip, fork = git(root, "rev-parse", "origin/main"), git(root, "rev-parse", "origin/main~2")
     seen = []
-    for ref in ("refs/remotes/origin/HEAD", "refs/remotes/origin/main", "refs/remotes/origin/master", "refs/heads/main", None):
+    for ref in (
+        "refs/remotes/origin/HEAD",
+        "refs/remotes/origin/main",
+        "refs/remotes/origin/master",
+        "refs/heads/main",
+        None,
+    ):
         base = gitbase.resolve(root, None, log=lambda m: None)
         seen.append(base.ref)
         assert base.merge_base == fork  # where feature left main, whichever names it
@@ -73,7 +84,9 @@ def test_shallow_clone_fetches_the_base_and_deepens(server, tmp_path):
     base = gitbase.resolve(root, None, log=lines.append)
     assert base.ref == "origin/main" and base.merge_base == git(server, "rev-parse", "main~2")
     assert lines[0] == "origin/main is not in this checkout: fetching it from origin"
-    assert lines[1].startswith("shallow clone: the merge base of HEAD and origin/main is not in it; fetching more history from origin")
+    assert lines[1].startswith(
+        "shallow clone: the merge base of HEAD and origin/main is not in it; fetching more history from origin"
+    )
 
 
 def test_shallow_clone_without_its_remote_names_the_fix(server, tmp_path):
@@ -83,7 +96,9 @@ def test_shallow_clone_without_its_remote_names_the_fix(server, tmp_path):
     with pytest.raises(WorkflowError) as err:
         gitbase.resolve(root, None, log=lambda m: None)
     assert "fetching more history from origin failed" in str(err.value)
-    assert str(err.value).endswith("fetch-depth: 0 in the CI checkout), or pass --base REF naming a commit this clone has")
+    assert str(err.value).endswith(
+        "fetch-depth: 0 in the CI checkout), or pass --base REF naming a commit this clone has"
+    )
     git(root, "remote", "remove", "origin")
     with pytest.raises(WorkflowError) as err:
         gitbase.resolve(root, "main", log=lambda m: None)

@@ -15,12 +15,37 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # 1 ground, 2 adapters, 3 the migrations directory, 4 operations (5 is tasks.py, the menu).
 LAYERS = {
-    "errors": 1, "urls": 1, "masking": 1, "config": 1, "console": 1, "signals": 1, "catalog": 1,
-    "corrections": 1, "dump_schema": 1,
-    "pg": 2, "ownership": 2, "atlas": 2, "gitbase": 2, "stack": 2, "pgcluster": 2, "docker_setup": 2,
-    "migrations": 3, "scratch": 3, "staging": 3,
-    "schema": 4, "diff": 4, "status": 4, "apply": 4, "check": 4, "safety": 4, "fidelity": 4,
-    "baseline": 4, "renumber": 4, "setup": 4, "dev": 4, "reset": 4,
+    "errors": 1,
+    "urls": 1,
+    "masking": 1,
+    "config": 1,
+    "console": 1,
+    "signals": 1,
+    "catalog": 1,
+    "corrections": 1,
+    "dump_schema": 1,
+    "pg": 2,
+    "ownership": 2,
+    "atlas": 2,
+    "gitbase": 2,
+    "stack": 2,
+    "pgcluster": 2,
+    "docker_setup": 2,
+    "migrations": 3,
+    "scratch": 3,
+    "staging": 3,
+    "schema": 4,
+    "diff": 4,
+    "status": 4,
+    "apply": 4,
+    "check": 4,
+    "safety": 4,
+    "fidelity": 4,
+    "baseline": 4,
+    "renumber": 4,
+    "setup": 4,
+    "dev": 4,
+    "reset": 4,
 }
 MENU = 5
 
@@ -49,9 +74,12 @@ def graph_of(sources: dict[str, str]) -> dict[str, list[tuple[str, int, bool]]]:
 
 def upward(graph: dict, layers: dict[str, int]) -> list[str]:
     """Imports that go to a higher layer."""
-    return [f"{mod} (layer {layers[mod]}) line {line} imports {target} (layer {layers[target]})"
-            for mod, imports in sorted(graph.items()) for target, line, _ in imports
-            if target != mod and layers[target] > layers[mod]]
+    return [
+        f"{mod} (layer {layers[mod]}) line {line} imports {target} (layer {layers[target]})"
+        for mod, imports in sorted(graph.items())
+        for target, line, _ in imports
+        if target != mod and layers[target] > layers[mod]
+    ]
 
 
 def cycles(graph: dict) -> list[list[str]]:
@@ -107,19 +135,37 @@ def test_no_import_circle_among_tools_and_tasks():
 
 
 def test_tools_import_tools_modules_at_the_top_of_the_file():
-    local = [f"{mod} line {line} imports {target}" for mod, imports in sorted(graph_of(sources()).items())
-             for target, line, at_top in imports if not at_top]
+    local = [
+        f"{mod} line {line} imports {target}"
+        for mod, imports in sorted(graph_of(sources()).items())
+        for target, line, at_top in imports
+        if not at_top
+    ]
     assert local == [], "import tools modules at the top: a file's head tells what it depends on"
 
 
 def test_the_menu_loads_only_what_list_and_status_need():
     """tasks.py imports the other operations inside their tasks (see its head): `inv --list` and
     `inv migrate.status` start without them, and without psycopg, SQLAlchemy or pglast."""
-    code = ("import sys, tasks; print(' '.join(sorted(m for m in sys.modules "
-            "if m.split('.')[0] in ('tools', 'psycopg', 'sqlalchemy', 'pglast'))))")
-    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout.split()
-    assert loaded == ["tools", "tools.atlas", "tools.config", "tools.console", "tools.errors", "tools.masking",
-                      "tools.migrations", "tools.signals", "tools.status", "tools.urls"]
+    code = (
+        "import sys, tasks; print(' '.join(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('tools', 'psycopg', 'sqlalchemy', 'pglast'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    assert loaded == [
+        "tools",
+        "tools.atlas",
+        "tools.config",
+        "tools.console",
+        "tools.errors",
+        "tools.masking",
+        "tools.migrations",
+        "tools.signals",
+        "tools.status",
+        "tools.urls",
+    ]
 
 
 # --- the checks themselves fail on what they are for ------------------------------------------
@@ -138,10 +184,14 @@ def test_an_upward_import_is_found():
     assert upward(graph_of(FAKE), {"errors": 1, "pg": 2, "status": 4}) == []
 
 
-@pytest.mark.parametrize("extra, circle", [
-    ("from tools import status\n", ["pg", "status"]),
-    ("import tools.pg\n", ["pg"]),
-], ids=["two-modules", "itself"])
+@pytest.mark.parametrize(
+    "extra, circle",
+    [
+        ("from tools import status\n", ["pg", "status"]),
+        ("import tools.pg\n", ["pg"]),
+    ],
+    ids=["two-modules", "itself"],
+)
 def test_an_import_circle_is_found(extra, circle):
     assert cycles(graph_of(dict(FAKE, pg=FAKE["pg"] + extra))) == [circle]
     assert cycles(graph_of(FAKE)) == []

@@ -23,7 +23,7 @@ def forms_in_text(pw: str) -> list[str]:
         f"postgres://app:{enc}@127.0.0.1:5433/app?sslmode=disable",
         f'Error: parse "postgres://app:{esc}@127.0.0.1:9/app?sslmode=disable": invalid URL escape "%zz"',
         f'Error: "postgres://app:{esc}@h:5432/db" and postgres://other:{enc}@h2/db2',
-        f"pq: invalid percent-encoded token: \"{pw}\"",
+        f'pq: invalid percent-encoded token: "{pw}"',
         f"connection to server failed: password={pw} host=h",
         f"the password is {pw}.",
         f"{enc} alone",
@@ -48,14 +48,18 @@ def test_url_layer_alone_masks_any_password(pw):
         assert out == "x postgres://app:****@127.0.0.1:5433/app?sslmode=disable y"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("postgres://u:p@ss@word@h/db and user@x.com", "postgres://u:****@h/db and user@x.com"),
-    ("a postgres://h:5432/db b@c", "a postgres://h:5432/db b@c"),
-    ("postgres://nopass@h/db", "postgres://nopass@h/db"),
-    ('"postgres://u:a\\"b@h/db"', '"postgres://u:****@h/db"'),
-    ("line1 postgres://u:x y@h/d\nline2 user@host", "line1 postgres://u:****@h/d\nline2 user@host"),
-    ("http://example.com:8080/docs a@b", "http://example.com:8080/docs a@b"),
-], ids=["at-in-password-then-email", "host-port", "no-password", "atlas-escape", "per-line", "port-not-password"])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("postgres://u:p@ss@word@h/db and user@x.com", "postgres://u:****@h/db and user@x.com"),
+        ("a postgres://h:5432/db b@c", "a postgres://h:5432/db b@c"),
+        ("postgres://nopass@h/db", "postgres://nopass@h/db"),
+        ('"postgres://u:a\\"b@h/db"', '"postgres://u:****@h/db"'),
+        ("line1 postgres://u:x y@h/d\nline2 user@host", "line1 postgres://u:****@h/d\nline2 user@host"),
+        ("http://example.com:8080/docs a@b", "http://example.com:8080/docs a@b"),
+    ],
+    ids=["at-in-password-then-email", "host-port", "no-password", "atlas-escape", "per-line", "port-not-password"],
+)
 def test_url_layer(text, expected):
     assert mask(text) == expected
 
@@ -74,8 +78,13 @@ def test_tiny_passwords_do_not_blank_unrelated_text():
 
 
 def test_known_secrets_reads_every_password_and_url():
-    values = {"POSTGRES_PASSWORD": "a", "PGPASSWORD": "b", "STAGING_DATABASE_URL": "postgres://u:c d@h/x",
-              "DEV_DATABASE_URL": "not a url", "DB_PORT": "5433"}
+    values = {
+        "POSTGRES_PASSWORD": "a",
+        "PGPASSWORD": "b",
+        "STAGING_DATABASE_URL": "postgres://u:c d@h/x",
+        "DEV_DATABASE_URL": "not a url",
+        "DB_PORT": "5433",
+    }
     assert known_secrets(values) == ("a", "b", "c d")
 
 
@@ -131,11 +140,13 @@ def test_the_task_edge_masks_output_and_the_error_line(monkeypatch, capsys):
 
 @pytest.mark.parametrize("pw", [p for p in NASTY if p != "%41%42"])
 def test_a_url_that_does_not_parse_is_named_by_its_variable_only(pw):
-    from tools.urls import parse_url
     from tools.errors import WorkflowError
+    from tools.urls import parse_url
 
     with pytest.raises(WorkflowError) as exc:
         parse_url(f"postgres://app:{pw}@h:5432/db", "STAGING_DATABASE_URL")
-    assert str(exc.value).startswith("STAGING_DATABASE_URL is not a valid URL: it holds a character that must be percent-encoded")
+    assert str(exc.value).startswith(
+        "STAGING_DATABASE_URL is not a valid URL: it holds a character that must be percent-encoded"
+    )
     assert pw not in str(exc.value) and "postgres://" not in str(exc.value)
     assert parse_url(f"postgres://app:{quote(pw, safe='')}@h:5432/db", "X").password == quote(pw, safe="")

@@ -8,8 +8,8 @@ import pytest
 
 from tools import ownership
 from tools.config import Config
-from tools.urls import address, database_key
 from tools.errors import WorkflowError
+from tools.urls import address, database_key
 
 HCL = 'env "sqlalchemy" {\n}\nenv "local" {\n}\nenv "staging" {\n}\nenv "production" {\n}\n'
 LOCAL = "postgres://app:pw@127.0.0.1:5433/app?sslmode=disable"
@@ -22,28 +22,40 @@ def config(tmp_path: Path, **values: str) -> Config:
     return Config.load(tmp_path, environ={**base, **values})
 
 
-@pytest.mark.parametrize("a,b", [
-    ("postgres://u@localhost/db", "postgres://v:x@127.0.0.1:5432/db"),
-    ("postgres://u@[::1]:5432/db", "postgresql://u@localhost/db?sslmode=disable"),
-    ("postgres://u@%2Fvar%2Frun%2Fpostgresql/db", "postgres://u@localhost:5432/db"),
-    ("postgres://u@localhost/other?host=/tmp&dbname=db", "postgres://u@127.0.0.1/db"),
-    ("postgres://u@db.example.com/db", "postgres://u@DB.example.com:5432/db"),
-], ids=["localhost-ipv4-default-port", "ipv6-loopback", "unix-socket", "query-host-and-dbname", "host-case"])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("postgres://u@localhost/db", "postgres://v:x@127.0.0.1:5432/db"),
+        ("postgres://u@[::1]:5432/db", "postgresql://u@localhost/db?sslmode=disable"),
+        ("postgres://u@%2Fvar%2Frun%2Fpostgresql/db", "postgres://u@localhost:5432/db"),
+        ("postgres://u@localhost/other?host=/tmp&dbname=db", "postgres://u@127.0.0.1/db"),
+        ("postgres://u@db.example.com/db", "postgres://u@DB.example.com:5432/db"),
+    ],
+    ids=["localhost-ipv4-default-port", "ipv6-loopback", "unix-socket", "query-host-and-dbname", "host-case"],
+)
 def test_same_database_spelled_differently(a, b):
     assert database_key(a) == database_key(b) is not None
 
 
-@pytest.mark.parametrize("a,b", [
-    ("postgres://u@localhost:5433/db", "postgres://u@localhost:5434/db"),
-    ("postgres://u@localhost/db", "postgres://u@localhost/db2"),
-    ("postgres://u@10.0.0.1/db", "postgres://u@localhost/db"),
-], ids=["port", "name", "host"])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("postgres://u@localhost:5433/db", "postgres://u@localhost:5434/db"),
+        ("postgres://u@localhost/db", "postgres://u@localhost/db2"),
+        ("postgres://u@10.0.0.1/db", "postgres://u@localhost/db"),
+    ],
+    ids=["port", "name", "host"],
+)
 def test_different_databases(a, b):
     assert database_key(a) != database_key(b)
 
 
 def test_unparsable_urls_name_nothing():
-    assert database_key("") is None and database_key("postgres://u@h:99999/db") is None and database_key("postgres://u@h") is None
+    assert (
+        database_key("") is None
+        and database_key("postgres://u@h:99999/db") is None
+        and database_key("postgres://u@h") is None
+    )
 
 
 def test_address_has_no_credentials():
@@ -56,8 +68,11 @@ def test_a_target_at_the_dev_database_is_refused(tmp_path, variable, env):
     c = config(tmp_path, **{variable: DEV.replace("127.0.0.1", "localhost")})
     with pytest.raises(WorkflowError) as err:
         c.url_for(env)
-    assert str(err.value) == (f"{variable} and DEV_DATABASE_URL name the same database (localhost:5434/dev), but the workflow drops "
-                              "and recreates the dev database: point DEV_DATABASE_URL at an empty throw-away database (inv db.up provides one)")
+    assert str(err.value) == (
+        f"{variable} and DEV_DATABASE_URL name the same database (localhost:5434/dev), but the workflow drops "
+        "and recreates the dev database: point DEV_DATABASE_URL at an empty throw-away database (inv db.up provides "
+        "one)"
+    )
     with pytest.raises(WorkflowError, match=f"DEV_DATABASE_URL and {variable} name the same database"):
         c.dev_url()
 
@@ -66,8 +81,10 @@ def test_production_equal_to_local_names_both(tmp_path):
     c = config(tmp_path, PRODUCTION_DATABASE_URL=LOCAL.replace("127.0.0.1", "localhost"))
     with pytest.raises(WorkflowError) as err:
         c.url_for("production")
-    assert str(err.value).startswith("PRODUCTION_DATABASE_URL and DATABASE_URL name the same database (localhost:5433/app): "
-                                     "an apply to local would change production without its confirmation")
+    assert str(err.value).startswith(
+        "PRODUCTION_DATABASE_URL and DATABASE_URL name the same database (localhost:5433/app): "
+        "an apply to local would change production without its confirmation"
+    )
     with pytest.raises(WorkflowError, match="DATABASE_URL and PRODUCTION_DATABASE_URL name the same database"):
         c.url_for("local")
 
@@ -90,13 +107,18 @@ def test_stack_database(tmp_path):
     assert config(tmp_path, DB_PORT="x").stack_database() is None
 
 
-@pytest.mark.parametrize("mark", [ownership.Mark("dev", "shop"), ownership.Mark("scratch", "shop", "0a1b2c3d"), ownership.Mark("local", "a-b_c")])
+@pytest.mark.parametrize(
+    "mark",
+    [ownership.Mark("dev", "shop"), ownership.Mark("scratch", "shop", "0a1b2c3d"), ownership.Mark("local", "a-b_c")],
+)
 def test_mark_round_trip(mark):
     assert ownership.parse_mark(mark.text()) == mark
     assert mark.text().startswith("schemaflow:")
 
 
-@pytest.mark.parametrize("comment", [None, "", "production database", "schemaflow:prod project=x", "see schemaflow:dev"])
+@pytest.mark.parametrize(
+    "comment", [None, "", "production database", "schemaflow:prod project=x", "see schemaflow:dev"]
+)
 def test_other_comments_are_no_mark(comment):
     assert ownership.parse_mark(comment) is None
 
@@ -104,7 +126,7 @@ def test_other_comments_are_no_mark(comment):
 def test_run_key_fits_an_int4():
     assert ownership.run_key("00000001") == 1
     assert ownership.run_key("ffffffff") == -1
-    assert -(2 ** 31) <= ownership.run_key("80000000") < 2 ** 31
+    assert -(2**31) <= ownership.run_key("80000000") < 2**31
 
 
 def test_describe():

@@ -14,7 +14,7 @@ def test_plain_lines_without_a_terminal(monkeypatch):
     with progress_mod.progress(lines.append, "Building things"):
         time.sleep(0.18)
     assert lines[0] == "Building things..."
-    assert any(l.startswith("  still building things (") for l in lines[1:])
+    assert any(ln.startswith("  still building things (") for ln in lines[1:])
 
 
 def test_short_steps_stay_quiet(monkeypatch):

@@ -18,8 +18,16 @@ from tools.status import AllStatusReport, StatusReport
 
 
 def status(env="local", state="OK", pending=(), skipped=()) -> StatusReport:
-    return StatusReport(env=env, status=state, current="20260101000000", next="", pending=list(pending), applied=1,
-                        available=1 + len(pending), skipped=list(skipped))
+    return StatusReport(
+        env=env,
+        status=state,
+        current="20260101000000",
+        next="",
+        pending=list(pending),
+        applied=1,
+        available=1 + len(pending),
+        skipped=list(skipped),
+    )
 
 
 def ended(report) -> tuple[int, str | None]:
@@ -31,7 +39,9 @@ def ended(report) -> tuple[int, str | None]:
     return 0, None
 
 
-@pytest.mark.parametrize("code, expected", [(0, None), (1, WorkflowError), (2, OutOfSync)], ids=["ok", "error", "out-of-sync"])
+@pytest.mark.parametrize(
+    "code, expected", [(0, None), (1, WorkflowError), (2, OutOfSync)], ids=["ok", "error", "out-of-sync"]
+)
 def test_exit_with(code, expected):
     if expected is None:
         assert exit_with(code) is None
@@ -43,8 +53,10 @@ def test_exit_with(code, expected):
 
 def test_status_lines_and_codes(capsys):
     report = status(state="PENDING", pending=["20260102000000_b.sql"])
-    assert report.lines() == ["local: PENDING; current version 20260101000000; 1 applied, 1 pending of 2",
-                              "  pending 20260102000000_b.sql"]
+    assert report.lines() == [
+        "local: PENDING; current version 20260101000000; 1 applied, 1 pending of 2",
+        "  pending 20260102000000_b.sql",
+    ]
     assert ended(report) == (2, None)
     assert capsys.readouterr().out.splitlines() == report.lines()
     assert ended(status()) == (0, None)
@@ -52,9 +64,17 @@ def test_status_lines_and_codes(capsys):
 
 
 def test_status_of_every_environment():
-    report = AllStatusReport([("local", status(state="PENDING", pending=["2_b.sql"])), ("staging", WorkflowError("boom", hint="fix")),
-                              ("production", None)])
-    assert report.lines()[-2:] == ["staging: error: boom: fix", "production: not configured (PRODUCTION_DATABASE_URL is not set)"]
+    report = AllStatusReport(
+        [
+            ("local", status(state="PENDING", pending=["2_b.sql"])),
+            ("staging", WorkflowError("boom", hint="fix")),
+            ("production", None),
+        ]
+    )
+    assert report.lines()[-2:] == [
+        "staging: error: boom: fix",
+        "production: not configured (PRODUCTION_DATABASE_URL is not set)",
+    ]
     assert report.code == 1  # an error wins over pending
     assert AllStatusReport([("local", status()), ("production", None)]).code == 0
     assert AllStatusReport([("local", status(state="PENDING", pending=["2_b.sql"]))]).code == 2
@@ -62,7 +82,9 @@ def test_status_of_every_environment():
 
 def test_out_of_sync_reports_say_why_in_one_line():
     assert ended(DumpReport(Path("schema.sql"), changed=True, written=False)) == (
-        2, "schema.sql is stale against the models: run inv schema.dump")
+        2,
+        "schema.sql is stale against the models: run inv schema.dump",
+    )
     assert ended(DriftReport("staging", ["x"])) == (2, "error: staging differs from its migrations in 1 place(s)")
     assert ended(DriftReport("staging", [])) == (0, None)
 
@@ -79,8 +101,9 @@ def test_check_report_lines():
     report = CheckReport(problems=[(2, "schema.sql is stale"), (1, "lint: bad")])
     assert report.lines() == ["out of sync: schema.sql is stale", "error: lint: bad"]
     assert ended(report) == (2, None)
-    assert CheckReport(not_run=["x"]).lines()[-1] == ("in sync: schema.sql, migrations/ and atlas.sum match the models "
-                                                      "(1 check(s) not run, listed above)")
+    assert CheckReport(not_run=["x"]).lines()[-1] == (
+        "in sync: schema.sql, migrations/ and atlas.sum match the models (1 check(s) not run, listed above)"
+    )
 
 
 def test_apply_lines():
@@ -94,10 +117,19 @@ def test_atlas_not_clean_is_the_not_adopted_kind():
     from tools.atlas import Result, map_error
     from tools.errors import NotAdopted
 
-    result = Result(argv=["atlas", "migrate", "apply", "--env", "staging"], code=1, stdout="",
-                    stderr="Error: sql/migrate: connected database is not clean: found table \"orders\"")
+    result = Result(
+        argv=["atlas", "migrate", "apply", "--env", "staging"],
+        code=1,
+        stdout="",
+        stderr='Error: sql/migrate: connected database is not clean: found table "orders"',
+    )
     error = map_error(result)
     assert isinstance(error, NotAdopted) and error.code == 1
-    assert error.line() == ("error: staging holds objects but no Atlas migration history: if another tool (Alembic) built it, "
-                            "adopt it: inv migrate.baseline --env staging --dry-run, then without --dry-run")
-    assert NotAdopted("local", ["table", "view"]).message == "local holds objects (table, view) but no Atlas migration history"
+    assert error.line() == (
+        "error: staging holds objects but no Atlas migration history: if another tool (Alembic) built it, "
+        "adopt it: inv migrate.baseline --env staging --dry-run, then without --dry-run"
+    )
+    assert (
+        NotAdopted("local", ["table", "view"]).message
+        == "local holds objects (table, view) but no Atlas migration history"
+    )

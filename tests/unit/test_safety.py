@@ -8,20 +8,24 @@ from tests.conftest import require
 from tools import safety
 
 
-@pytest.mark.parametrize("old,new,lossy", [
-    ("character varying(200)", "varchar(20)", True),
-    ("character varying(20)", "varchar(200)", False),
-    ("character varying(20)", "text", False),
-    ("text", "varchar(5)", True),
-    ("integer", "bigint", False),
-    ("bigint", "int", True),
-    ("smallint", "int4", False),
-    ("numeric(12,2)", "numeric(10, 2)", True),
-    ("numeric(12,2)", "numeric(14, 2)", False),
-    ("numeric(12,2)", "numeric(12, 1)", True),
-    ("integer", "boolean", True),
-    ("timestamp with time zone", "timestamptz", False),
-], ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "old,new,lossy",
+    [
+        ("character varying(200)", "varchar(20)", True),
+        ("character varying(20)", "varchar(200)", False),
+        ("character varying(20)", "text", False),
+        ("text", "varchar(5)", True),
+        ("integer", "bigint", False),
+        ("bigint", "int", True),
+        ("smallint", "int4", False),
+        ("numeric(12,2)", "numeric(10, 2)", True),
+        ("numeric(12,2)", "numeric(14, 2)", False),
+        ("numeric(12,2)", "numeric(12, 1)", True),
+        ("integer", "boolean", True),
+        ("timestamp with time zone", "timestamptz", False),
+    ],
+    ids=lambda v: str(v),
+)
 def test_narrowing(old, new, lossy):
     assert (safety.narrowing(old, new) is not None) is lossy
 
@@ -62,8 +66,8 @@ def _target(config, name: str):
 
 def test_protected_environment_confirmation(tmp_path):
     from tools.config import Config
-    from tools.errors import WorkflowError
     from tools.console import guard
+    from tools.errors import WorkflowError
 
     (tmp_path / "atlas.hcl").write_text('env "local" {\n}\nenv "production" {\n}\n')
     config = Config.load(tmp_path, environ={})
@@ -83,9 +87,18 @@ def test_confirmation_names_the_action_and_the_files(tmp_path):
     (tmp_path / "atlas.hcl").write_text('env "local" {\n}\nenv "production" {\n}\n')
     config = Config.load(tmp_path, environ={})
     asked = []
-    guard(_target(config, "production"), yes=False, ask=lambda q: asked.append(q) or "production", isatty=lambda: True,
-          action="apply 2 file(s)", files=["20260101000000_a.sql", "20260102000000_b.sql"])
-    assert asked == ["  20260101000000_a.sql\n  20260102000000_b.sql\nApply 2 file(s) on production? Type the environment name to confirm: "]
+    guard(
+        _target(config, "production"),
+        yes=False,
+        ask=lambda q: asked.append(q) or "production",
+        isatty=lambda: True,
+        action="apply 2 file(s)",
+        files=["20260101000000_a.sql", "20260102000000_b.sql"],
+    )
+    assert asked == [
+        "  20260101000000_a.sql\n  20260102000000_b.sql\nApply 2 file(s) on production? Type the environment name to "
+        "confirm: "
+    ]
 
 
 def test_file_duration_from_atlas_timestamps():
@@ -97,21 +110,44 @@ def test_file_duration_from_atlas_timestamps():
 
 
 def _snap(tables: dict[str, dict[str, tuple]]) -> dict:
-    return {"table": {t: {} for t in tables},
-            "column": {f"{t}.{c}": {"type": ty, "not_null": nn} for t, cols in tables.items() for c, (ty, nn) in cols.items()}}
+    return {
+        "table": {t: {} for t in tables},
+        "column": {
+            f"{t}.{c}": {"type": ty, "not_null": nn} for t, cols in tables.items() for c, (ty, nn) in cols.items()
+        },
+    }
 
 
 def test_possible_renames_pairs_only_unambiguous_shapes():
     from tools.catalog import possible_renames
 
-    before = _snap({"public.users": {"id": ("bigint", True), "full_name": ("text", True), "a": ("int", False), "b": ("int", False)},
-                    "public.old_logs": {"id": ("bigint", True), "line": ("text", False)}})
-    after = _snap({"public.users": {"id": ("bigint", True), "display_name": ("text", True), "c": ("int", False), "d": ("int", False)},
-                   "public.logs": {"id": ("bigint", True), "line": ("text", False)}})
+    before = _snap(
+        {
+            "public.users": {
+                "id": ("bigint", True),
+                "full_name": ("text", True),
+                "a": ("int", False),
+                "b": ("int", False),
+            },
+            "public.old_logs": {"id": ("bigint", True), "line": ("text", False)},
+        }
+    )
+    after = _snap(
+        {
+            "public.users": {
+                "id": ("bigint", True),
+                "display_name": ("text", True),
+                "c": ("int", False),
+                "d": ("int", False),
+            },
+            "public.logs": {"id": ("bigint", True), "line": ("text", False)},
+        }
+    )
     hints = possible_renames(before, after)
     assert hints == [
         'table public.old_logs -> logs: if it is a rename, use ALTER TABLE "public"."old_logs" RENAME TO "logs"',
-        'column public.users.full_name -> display_name: if it is a rename, use ALTER TABLE "public"."users" RENAME COLUMN "full_name" TO "display_name"',
+        'column public.users.full_name -> display_name: if it is a rename, use ALTER TABLE "public"."users" RENAME '
+        'COLUMN "full_name" TO "display_name"',
     ]  # a, b -> c, d: two candidates of one shape, no guess
     assert possible_renames(before, before) == []
     changed_type = _snap({"public.users": {"id": ("bigint", True), "display_name": ("varchar(10)", True)}})

@@ -31,8 +31,10 @@ def test_a_scratch_database_that_cannot_be_dropped_is_reported():
     left = ["schemaflow_scratch_0a1b2c3d_replay", "schemaflow_scratch_0a1b2c3d_models"]
     ownership._drop_all(UNREACHABLE, None, left, log=said.append)
     assert len(said) == 1
-    assert said[0].startswith("note: could not drop scratch database(s) schemaflow_scratch_0a1b2c3d_replay, "
-                              "schemaflow_scratch_0a1b2c3d_models (")
+    assert said[0].startswith(
+        "note: could not drop scratch database(s) schemaflow_scratch_0a1b2c3d_replay, "
+        "schemaflow_scratch_0a1b2c3d_models ("
+    )
     assert said[0].endswith("the next run drops them once this one is gone")
 
 

@@ -14,13 +14,15 @@ from tools import signals
 from tools.atlas import Result
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
-                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize(
+    "sig, code",
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"],
+)
 def test_each_signal_raises_once_with_its_code(sig, code):
-    with pytest.raises(signals.Interrupted) as caught:
-        with signals.interruptible():
-            os.kill(os.getpid(), sig)
-            time.sleep(1)
+    with pytest.raises(signals.Interrupted) as caught, signals.interruptible():
+        os.kill(os.getpid(), sig)
+        time.sleep(1)
     assert caught.value.signum == sig and signals.exit_code(caught.value) == code
     assert signals.line(caught.value).startswith(f"interrupted ({sig.name}): nothing more was started; ")
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers restored
@@ -28,34 +30,31 @@ def test_each_signal_raises_once_with_its_code(sig, code):
 
 def test_a_second_signal_does_not_cut_the_cleanup_short():
     cleaned = False
-    with pytest.raises(signals.Interrupted):
-        with signals.interruptible():
-            try:
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(1)
-            finally:
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.05)
-                cleaned = True
+    with pytest.raises(signals.Interrupted), signals.interruptible():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            cleaned = True
     assert cleaned
 
 
 def test_shielded_steps_finish_before_the_signal_raises():
     steps = []
-    with pytest.raises(signals.Interrupted) as caught:
-        with signals.interruptible():
-            with signals.shielded():
-                os.kill(os.getpid(), signal.SIGHUP)
-                time.sleep(0.05)
-                steps.append("renamed")
-            steps.append("after")
+    with pytest.raises(signals.Interrupted) as caught, signals.interruptible():
+        with signals.shielded():
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+            steps.append("renamed")
+        steps.append("after")
     assert steps == ["renamed"] and caught.value.signum == signal.SIGHUP
 
 
 def test_note_says_what_stays():
-    with pytest.raises(signals.Interrupted) as caught:
-        with signals.note("outer"), signals.note("inner"):
-            raise KeyboardInterrupt
+    with pytest.raises(signals.Interrupted) as caught, signals.note("outer"), signals.note("inner"):
+        raise KeyboardInterrupt
     assert signals.line(caught.value).endswith("; inner")
 
 
@@ -64,8 +63,14 @@ def test_plain_keyboard_interrupt_is_sigint():
     assert "(SIGINT)" in signals.line(KeyboardInterrupt())
 
 
-TRAPS_SIGINT = "import signal, sys, time\nsignal.signal(signal.SIGINT, lambda *a: (print('rolled back'), sys.exit(1)))\nprint('ready', flush=True)\ntime.sleep(30)\n"
-IGNORES_SIGINT = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(30)\n"
+TRAPS_SIGINT = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGINT, lambda *a: (print('rolled back'), sys.exit(1)))\n"
+    "print('ready', flush=True)\ntime.sleep(30)\n"
+)
+IGNORES_SIGINT = (
+    "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(30)\n"
+)
 
 
 def _child(code: str) -> subprocess.Popen:
@@ -89,15 +94,32 @@ def test_stop_child_kills_only_after_the_grace_time():
     assert said == ["waiting for child to stop (up to 0.5s)...", "child did not stop after 0.5s: killing it"]
 
 
-@pytest.mark.parametrize("code, stdout, stderr, interrupted", [
-    (1, "", "", True),  # migrate diff after SIGINT says nothing
-    (1, "", "Error: context canceled", True),
-    (1, "  -- migrating version 2\n    pq: canceling statement due to user request\n", "Error: sql: no rows in result set", True),
-    (1, "", "Error: pq: canceling statement due to lock timeout", False),
-    (1, "", "Error: sql/migrate: read migration directory state: checksum mismatch", False),
-    (-2, "", "", True),
-    (-15, "", "", True),
-], ids=["silent", "context-canceled", "statement-canceled", "lock-timeout", "checksum", "killed-by-SIGINT", "killed-by-SIGTERM"])
+@pytest.mark.parametrize(
+    "code, stdout, stderr, interrupted",
+    [
+        (1, "", "", True),  # migrate diff after SIGINT says nothing
+        (1, "", "Error: context canceled", True),
+        (
+            1,
+            "  -- migrating version 2\n    pq: canceling statement due to user request\n",
+            "Error: sql: no rows in result set",
+            True,
+        ),
+        (1, "", "Error: pq: canceling statement due to lock timeout", False),
+        (1, "", "Error: sql/migrate: read migration directory state: checksum mismatch", False),
+        (-2, "", "", True),
+        (-15, "", "", True),
+    ],
+    ids=[
+        "silent",
+        "context-canceled",
+        "statement-canceled",
+        "lock-timeout",
+        "checksum",
+        "killed-by-SIGINT",
+        "killed-by-SIGTERM",
+    ],
+)
 def test_atlas_interrupted_alone_is_told_from_a_failure(code, stdout, stderr, interrupted):
     result = Result(argv=["atlas", "migrate", "apply"], code=code, stdout=stdout, stderr=stderr)
     assert bool(result.canceled or result.killed_by) is interrupted

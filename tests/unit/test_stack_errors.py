@@ -19,19 +19,26 @@ def fail(stderr: str):
     return str(ComposeStack(config)._fail(proc, "docker compose up"))
 
 
-
-
-
-@pytest.mark.parametrize("stderr, expected", [
-    ('Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: no such host',
-     "an image cannot be pulled"),
-    ("Error response from daemon: pull access denied for postgres, repository does not exist", "run inv setup"),
-    ("Error response from daemon: driver failed programming external connectivity: Bind for 127.0.0.1:5433 failed: port is already allocated",
-     "choose other ports in .env (DB_PORT / DEV_DB_PORT)"),
-    ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
-     "no Docker engine answers"),
-    ("service db: error: password s3cret rejected", "password ****"),
-])
+@pytest.mark.parametrize(
+    "stderr, expected",
+    [
+        (
+            'Error response from daemon: Get "https://registry-1.docker.io/v2/": dial tcp: no such host',
+            "an image cannot be pulled",
+        ),
+        ("Error response from daemon: pull access denied for postgres, repository does not exist", "run inv setup"),
+        (
+            "Error response from daemon: driver failed programming external connectivity: Bind for 127.0.0.1:5433 "
+            "failed: port is already allocated",
+            "choose other ports in .env (DB_PORT / DEV_DB_PORT)",
+        ),
+        (
+            "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+            "no Docker engine answers",
+        ),
+        ("service db: error: password s3cret rejected", "password ****"),
+    ],
+)
 def test_compose_failures_name_the_fix(stderr, expected):
     line = fail(stderr)
     assert expected in line

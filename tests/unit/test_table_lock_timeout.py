@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ROOT
+from tools.apply import _atlas_with_table_lock_timeout
 from tools.config import Config, Target
 from tools.errors import WorkflowError
-from tools.apply import _atlas_with_table_lock_timeout
 from tools.pg import validate_duration
 
 URL = "postgres://app:pw-secret@db.example:5432/app?sslmode=require"

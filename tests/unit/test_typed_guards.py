@@ -1,0 +1,27 @@
+"""Inputs the type checker showed unguarded: a refusal in one line, never an AttributeError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tools.errors import WorkflowError
+from tools.migrations import version_of
+from tools.pg import duration_ms
+
+
+@pytest.mark.parametrize("value", ["5", "1.5s", " 5s", "soon"])
+def test_duration_ms_refuses_what_is_not_a_duration(value):
+    with pytest.raises(WorkflowError, match="invalid duration"):
+        duration_ms(value)
+
+
+def test_duration_ms_reads_every_unit():
+    assert [duration_ms(v) for v in ("250ms", "2s", "3m", "1h")] == [250, 2000, 180_000, 3_600_000]
+
+
+def test_a_migration_file_without_a_version_is_named_in_the_refusal():
+    with pytest.raises(WorkflowError, match=r"migrations/notes\.sql is not named <version>_<name>\.sql"):
+        version_of(Path("migrations/notes.sql"))
+    assert version_of(Path("migrations/20260101000000_add_users.sql")) == "20260101000000"
