@@ -144,7 +144,7 @@ def inventory(url: str, variable: str) -> str:
     try:
         with connect(url) as conn:
             counts: dict[str, int] = {}
-            for kind, n in scalar(conn, _INVENTORY).fetchall():
+            for kind, n in conn.execute(_INVENTORY).fetchall():
                 counts[kind] = counts.get(kind, 0) + n
     except Exception as exc:
         raise connection_error(exc, f"the database {variable} names ({address(url)})") from None
@@ -279,7 +279,7 @@ def drop_leftovers(conn: psycopg.Connection, log: Log | None = None) -> list[str
         mark = parse_mark(comment)
         if not owned(mark, "scratch") or not mark.run or not name.startswith(scratch_name(mark.run, "")):
             continue
-        if not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, run_key(mark.run))):
+        if not scalar(conn, "SELECT pg_try_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, run_key(mark.run))):
             continue  # its run is alive
         try:
             conn.execute(_sql("DROP DATABASE IF EXISTS {db} WITH (FORCE)", name))
