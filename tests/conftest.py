@@ -99,9 +99,15 @@ class Project:
         """`inv ARGS` with a pseudo-terminal on stdin (a typed confirmation), typing `typed`."""
         master, slave = os.openpty()
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=self.root,
-                                    env={**os.environ, **self.env, **(extra_env or {})},
-                                    stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "invoke", *args],
+                cwd=self.root,
+                env={**os.environ, **self.env, **(extra_env or {})},
+                stdin=slave,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             os.write(master, (typed + "\n").encode())
             out, err = proc.communicate(timeout=300)
         finally:

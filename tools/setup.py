@@ -148,7 +148,9 @@ def stop_checkout_stack(config: Config, log: Log, stop: bool) -> None:
 
 def setup(root: Path, log: Log, docker: bool | None = None, stop_compose: bool = False) -> Config:
     if stop_compose and docker is not False:
-        raise WorkflowError("--stop-compose only goes with --no-docker", hint="run inv setup --no-docker --stop-compose")
+        raise WorkflowError(
+            "--stop-compose only goes with --no-docker", hint="run inv setup --no-docker --stop-compose"
+        )
     if not (root / ".env").exists():
         refuse_orphan_containers(root)
     tighten_dotenv(root, log)
