@@ -105,6 +105,35 @@ def checkout_containers(root: Path, running_only: bool = False, timeout: float =
     return {k: sorted(v) for k, v in sorted(found.items())}
 
 
+def port_holders(port: int, timeout: float = 10) -> list[tuple[str, str, str]]:
+    """Containers that publish host port `port`: [(container, Compose project, its working
+    directory)], the last two empty for a container Compose did not make. Empty when no engine
+    answers."""
+    docker = shutil.which("docker")
+    if not docker:
+        return []
+    template = '{{.Names}}\t{{.Label "%s"}}\t{{.Label "%s"}}' % (PROJECT_LABEL, WORKING_DIR_LABEL)  # noqa: UP031  (Go template)
+    try:
+        proc = subprocess.run(
+            [docker, "ps", "--filter", f"publish={port}", "--format", template],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if proc.returncode != 0:
+        return []
+    holders = []
+    for line in proc.stdout.splitlines():
+        name, _, rest = line.partition("\t")
+        project, _, workdir = rest.partition("\t")
+        if name.strip():
+            holders.append((name.strip(), project.strip(), workdir.strip()))
+    return holders
+
+
 def _can_install() -> bool:
     return os.geteuid() == 0 and Path("/etc/debian_version").exists() and shutil.which("apt-get") is not None
 

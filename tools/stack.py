@@ -8,6 +8,8 @@ the dev database (Atlas's throw-away scratch space, DEV_DB_PORT) and the `local`
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -217,11 +219,34 @@ class ComposeStack:
                 ),
             )
         if "port is already allocated" in line.lower() or "address already in use" in line.lower():
-            return WorkflowError(
-                f"{what}: a port is taken ({line})",
-                hint="free it, or choose other ports in .env (DB_PORT / DEV_DB_PORT)",
-            )
+            return self._port_taken(line, what)
         return WorkflowError(f"{what} failed: {line}", hint="see docker compose logs")
+
+    def _port_taken(self, line: str, what: str) -> WorkflowError:
+        """Name who holds the port: another checkout's stack (and how to stop it) or a process."""
+        other_ports = "or choose other ports in .env (DB_PORT / DEV_DB_PORT)"
+        found = re.search(r"(?:[\d.]+|\[[0-9a-f:]*\]|localhost):(\d+)", line)
+        if not found:
+            return WorkflowError(f"{what}: a port is taken ({line})", hint=f"free it, {other_ports}")
+        port = int(found.group(1))
+        holders = docker_setup.port_holders(port)
+        if not holders:
+            return WorkflowError(
+                f"{what}: port {port} on 127.0.0.1 is taken by a process outside Docker",
+                hint=f"stop it (ss -ltnp 'sport = :{port}' names it), {other_ports}",
+            )
+        name, project, workdir = holders[0]
+        if not project:
+            return WorkflowError(
+                f"{what}: port {port} on 127.0.0.1 is taken by the container {name}",
+                hint=f"stop it (docker stop {name}), {other_ports}",
+            )
+        where = f" of the checkout {workdir}" if workdir else ""
+        stop = f"cd {shlex.quote(workdir)} && inv db.down" if workdir else f"docker compose -p {project} stop"
+        return WorkflowError(
+            f"{what}: port {port} on 127.0.0.1 is taken by {name}, Compose project {project}{where}",
+            hint=f"stop that stack ({stop}), {other_ports}",
+        )
 
     def up(self, log: Log, services: tuple[str, ...] = ()) -> None:
         require_password(self.config)

@@ -6,7 +6,9 @@ setup looks at: no stack is built.
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import subprocess
 
 import pytest
@@ -32,7 +34,7 @@ def containers():
     require(image is not None, "no PostgreSQL image (run inv setup)")
     made = []
 
-    def make(root, project: str, running: bool) -> str:
+    def make(root, project: str, running: bool, publish: int | None = None) -> str:
         name = f"{project}-db-1"
         labels = {
             "com.docker.compose.project": project,
@@ -44,6 +46,8 @@ def containers():
             "com.docker.compose.config-hash": "0",
         }
         argv = ["docker", "run", "-d", "--init"] if running else ["docker", "create"]
+        if publish is not None:
+            argv += ["-p", f"127.0.0.1:{publish}:5432"]
         for key, value in labels.items():
             argv += ["--label", f"{key}={value}"]
         proc = subprocess.run(
@@ -89,3 +93,46 @@ def test_no_docker_setup_stops_for_the_running_stack_or_stops_it_on_request(tmp_
     assert done.returncode == 0, done.stderr
     assert f"stopped this checkout's Compose stack ({p.env['COMPOSE_PROJECT_NAME']})" in done.stderr
     assert not _exists(name) and "STACK=local" in (p.root / ".env").read_text()
+
+
+def test_a_port_held_by_another_checkouts_stack_is_named_with_the_way_to_stop_it(tmp_path, containers):
+    """The daemon's own refusal, on a real engine: the line names the other stack and its checkout."""
+    from tests.conftest import free_port
+    from tools.config import Config
+    from tools.stack import ComposeStack
+
+    other = tmp_path / "other checkout"
+    other.mkdir()
+    port = free_port()
+    project = "shoptest" + secrets.token_hex(4)
+    name = containers(other, project, running=True, publish=port)
+    image = _image()
+    refused = subprocess.run(
+        ["docker", "run", "--rm", "-d", "-p", f"127.0.0.1:{port}:5432", "--entrypoint", "true", image],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0 and "port is already allocated" in refused.stderr, refused.stderr
+    config = Config(root=tmp_path, values={"POSTGRES_PASSWORD": "x"}, env_names=("local",))
+    line = str(ComposeStack(config)._fail(refused, "docker compose up"))
+    assert f"port {port} on 127.0.0.1 is taken by {name}, Compose project {project} of the checkout" in line
+    assert f"cd '{other.resolve()}' && inv db.down" in line
+
+
+def test_the_stack_never_comes_back_with_the_engine(tmp_path):
+    """A stack restarted by the engine holds its ports against the next checkout (or CI run)."""
+    import json
+
+    require(shutil.which("docker") is not None, "no docker CLI (run inv setup)")
+    p = make_project(tmp_path, "local")
+    proc = subprocess.run(
+        ["docker", "compose", "--project-directory", str(p.root), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **p.env},
+        cwd=p.root,
+    )
+    assert proc.returncode == 0, proc.stderr
+    services = json.loads(proc.stdout)["services"]
+    assert set(services) == {"dev-db", "db", "app"}
+    assert {name: s.get("restart", "no") for name, s in services.items()} == dict.fromkeys(services, "no")

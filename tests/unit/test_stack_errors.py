@@ -43,3 +43,38 @@ def test_compose_failures_name_the_fix(stderr, expected):
     line = fail(stderr)
     assert expected in line
     assert "\n" not in line and "s3cret" not in line
+
+
+@pytest.fixture(autouse=True)
+def no_engine_asked(monkeypatch):
+    """Unit tests never ask a real engine who holds a port (tests/e2e does)."""
+    monkeypatch.setattr("tools.docker_setup.port_holders", lambda port: [])
+
+
+TAKEN = (
+    "Error response from daemon: driver failed programming external connectivity on endpoint x-db-1 (ab12): "
+    "Bind for 127.0.0.1:5433 failed: port is already allocated"
+)
+
+
+@pytest.mark.parametrize(
+    "holders, expected",
+    [
+        ([], ["port 5433 on 127.0.0.1 is taken by a process outside Docker", "ss -ltnp 'sport = :5433'"]),
+        ([("pg-test", "", "")], ["taken by the container pg-test", "docker stop pg-test"]),
+        (
+            [("main-beb4aa-db-1", "main-beb4aa", "/srv/other checkout")],
+            [
+                "taken by main-beb4aa-db-1, Compose project main-beb4aa of the checkout /srv/other checkout",
+                "cd '/srv/other checkout' && inv db.down",
+            ],
+        ),
+    ],
+)
+def test_a_taken_port_names_who_holds_it_and_how_to_stop_it(monkeypatch, holders, expected):
+    asked = []
+    monkeypatch.setattr("tools.docker_setup.port_holders", lambda port: asked.append(port) or holders)
+    line = fail(TAKEN)
+    assert asked == [5433]
+    assert all(part in line for part in expected), line
+    assert "choose other ports in .env (DB_PORT / DEV_DB_PORT)" in line and "\n" not in line
