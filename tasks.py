@@ -163,10 +163,7 @@ def db_reset(c, env="local", yes=False) -> None:
     from tools import apply, reset
 
     config = _config()
-    if env != "local":
-        raise WorkflowError(
-            f"db.reset only resets the local database, not {env!r}", hint="use inv migrate.apply for other environments"
-        )
+    reset.only_local(env)
     _stack(config).up(log, ("db",))
     reset.reset_local(config, yes=yes)
     log("local database recreated")
@@ -236,19 +233,8 @@ def migrate_apply(
     config = _config()
     target = config.target(env)
     _stack(config).up(log, ("dev-db",))
-    show(
-        apply.apply(
-            config,
-            target,
-            log,
-            yes=yes,
-            dry_run=dry_run,
-            allow_destructive=allow_destructive,
-            ignore_drift=ignore_drift,
-            lock_timeout=lock_timeout,
-            table_lock_timeout=table_lock_timeout,
-        )
-    )
+    flags = {"yes": yes, "dry_run": dry_run, "allow_destructive": allow_destructive, "ignore_drift": ignore_drift}
+    show(apply.apply(config, target, log, **flags, lock_timeout=lock_timeout, table_lock_timeout=table_lock_timeout))
 
 
 @task(help={"env": "Environment from atlas.hcl (default: local)"})

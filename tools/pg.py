@@ -177,8 +177,9 @@ class apply_lock:
         return False
 
 
-def scalar(conn: psycopg.Connection[tuple[Any, ...]], sql: str, params: tuple[Any, ...] = ()) -> Any:
-    """The first column of the first row, None when there is no row."""
+def scalar(conn: psycopg.Connection[tuple[Any, ...]], sql: str, params: tuple[Any, ...] | None = None) -> Any:
+    """The first column of the first row, None when there is no row. Without params the query
+    goes as written (psycopg reads `%` as a placeholder only when params are given)."""
     row = conn.execute(sql, params).fetchone()
     return row[0] if row else None
 

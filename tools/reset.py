@@ -12,6 +12,14 @@ from tools.ownership import dbname_of, owned, recreate, state
 from tools.urls import address, database_key
 
 
+def only_local(env: str) -> None:
+    """db.reset resets the `local` database and nothing else."""
+    if env != "local":
+        raise WorkflowError(
+            f"db.reset only resets the local database, not {env!r}", hint="use inv migrate.apply for other environments"
+        )
+
+
 def reset_local(
     config: Config, yes: bool = False, ask: Callable[[str], str] = input, isatty: Callable[[], bool] | None = None
 ) -> None:

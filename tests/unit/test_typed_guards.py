@@ -25,3 +25,22 @@ def test_a_migration_file_without_a_version_is_named_in_the_refusal():
     with pytest.raises(WorkflowError, match=r"migrations/notes\.sql is not named <version>_<name>\.sql"):
         version_of(Path("migrations/notes.sql"))
     assert version_of(Path("migrations/20260101000000_add_users.sql")) == "20260101000000"
+
+
+def test_scalar_without_params_sends_the_query_as_written():
+    """psycopg parses `%` as a placeholder whenever params is not None: `LIKE 'x%'` must go as is."""
+    from tools.pg import scalar
+
+    sent = []
+
+    class Conn:
+        def execute(self, sql, params):
+            sent.append((sql, params))
+            return self
+
+        def fetchone(self):
+            return (True,)
+
+    assert scalar(Conn(), "SELECT 'xy' LIKE 'x%'") is True
+    assert scalar(Conn(), "SELECT %s", (1,)) is True
+    assert sent == [("SELECT 'xy' LIKE 'x%'", None), ("SELECT %s", (1,))]
