@@ -14,10 +14,10 @@ from typing import Concatenate, ParamSpec, TypeVar
 from tools import ownership
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
-from tools.corrections import desired_state_for_atlas
 from tools.errors import WorkflowError
 from tools.migrations import dir_args, regular_files_only
 from tools.pg import connect, dev_lock
+from tools.schema_statements import desired_state_for_atlas
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,7 +47,7 @@ def using_dev(fn: Callable[Concatenate[Config, P], R]) -> Callable[Concatenate[C
 
 @contextlib.contextmanager
 def desired_state(schema_sql: str) -> Iterator[str]:
-    """A file:// URL of schema.sql as Atlas should read it (see corrections.desired_state_for_atlas)."""
+    """A file:// URL of schema.sql as Atlas should read it (see schema_statements.desired_state_for_atlas)."""
     with tempfile.TemporaryDirectory(prefix="desired-") as tmp:
         path = Path(tmp) / "schema.sql"
         path.write_text(desired_state_for_atlas(schema_sql))

@@ -23,6 +23,7 @@ LAYERS = {
     "signals": 1,
     "catalog": 1,
     "corrections": 1,
+    "schema_statements": 1,
     "dump_schema": 1,
     "pg": 2,
     "ownership": 2,
