@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from tools import ownership
+from tools import ownership, scratch_runs
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
 from tools.errors import WorkflowError
@@ -56,9 +56,9 @@ def desired_state(schema_sql: str) -> Iterator[str]:
 
 def scratch_databases(config: Config, *labels: str) -> contextlib.AbstractContextManager[list[str]]:
     """Fresh databases next to the dev database; yields their URLs; drops them afterwards
-    (tools/ownership.py: unique per run, marked, dropped on error and Ctrl-C, leftovers of killed runs
+    (tools/scratch_runs.py: unique per run, marked, dropped on error and Ctrl-C, leftovers of killed runs
     dropped by the next run)."""
-    return ownership.scratch(config, *labels)
+    return scratch_runs.scratch(config, *labels)
 
 
 def replay_migrations(config: Config, url: str, amount: int | None = None, directory: Path | None = None) -> None:

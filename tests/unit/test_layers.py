@@ -27,6 +27,7 @@ LAYERS = {
     "dump_schema": 1,
     "pg": 2,
     "ownership": 2,
+    "scratch_runs": 2,
     "atlas": 2,
     "gitbase": 2,
     "stack": 2,
