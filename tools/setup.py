@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools import atlas as atlas_mod
-from tools import docker_setup, pg, pgcluster
+from tools import docker_setup, pg, pgcluster, pgserver
 from tools import stack as stack_mod
 from tools.config import DEFAULT_DB_PORT, DEFAULT_DEV_DB_PORT, Config, env_var_for
 from tools.console import Log, Report, progress
@@ -174,7 +174,7 @@ def setup(root: Path, log: Log, docker: bool | None = None, stop_compose: bool =
         else:
             log("no Docker engine and no way to install one here: the local backend (PostgreSQL clusters) will be used")
     if not want_docker or not _docker_ok():
-        log(f"PostgreSQL server binaries: {pgcluster.find_bindir()}")
+        log(f"PostgreSQL server binaries: {pgserver.find_bindir()}")
     return Config.load(root)
 
 
@@ -287,7 +287,7 @@ def doctor(config: Config) -> DoctorReport:
     )
     checks.append(_compose_check() if engine else Check("docker compose", True, "not needed without an engine"))
     try:
-        checks.append(Check("postgres binaries", True, str(pgcluster.find_bindir())))
+        checks.append(Check("postgres binaries", True, str(pgserver.find_bindir())))
     except WorkflowError as exc:
         checks.append(Check("postgres binaries", bool(engine), str(exc)))
     checks.append(dotenv_check(config.root))

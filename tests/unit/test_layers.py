@@ -32,6 +32,7 @@ LAYERS = {
     "gitbase": 2,
     "stack": 2,
     "pgcluster": 2,
+    "pgserver": 2,
     "docker_setup": 2,
     "migrations": 3,
     "scratch": 3,
