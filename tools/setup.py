@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools import atlas as atlas_mod
-from tools import docker_setup, pg, pgcluster, pgserver
+from tools import docker_images, docker_setup, pg, pgcluster, pgserver
 from tools import stack as stack_mod
 from tools.config import DEFAULT_DB_PORT, DEFAULT_DEV_DB_PORT, Config, env_var_for
 from tools.console import Log, Report, progress
@@ -86,7 +86,7 @@ def ensure_docker(config: Config, log: Log) -> None:
     if not docker_setup.engine_ok():
         docker_setup.ensure_engine(log, state_dir=config.root / ".state")
     docker_setup.ensure_compose(log)
-    extra = docker_setup.ensure_images(config.root, config.values, log)
+    extra = docker_images.ensure_images(config.root, config.values, log)
     if extra:
         record(config.root, extra, log)
         config.values.update(extra)

@@ -34,6 +34,7 @@ LAYERS = {
     "pgcluster": 2,
     "pgserver": 2,
     "docker_setup": 2,
+    "docker_images": 2,
     "migrations": 3,
     "scratch": 3,
     "staging": 3,
