@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools import atlas as atlas_mod
-from tools import docker_images, docker_setup, pg, pgcluster, pgserver
+from tools import compose_stack, docker_images, docker_setup, pg, pgcluster, pgserver
 from tools import stack as stack_mod
 from tools.config import DEFAULT_DB_PORT, DEFAULT_DEV_DB_PORT, Config, env_var_for
 from tools.console import Log, Report, progress
@@ -91,7 +91,7 @@ def ensure_docker(config: Config, log: Log) -> None:
         record(config.root, extra, log)
         config.values.update(extra)
 
-    stack = stack_mod.ComposeStack(config)
+    stack = compose_stack.ComposeStack(config)
 
     with progress(log, "Building the app image (docker compose build app)"):
         proc = stack._run("build", "app", timeout=1800)
@@ -138,7 +138,7 @@ def stop_checkout_stack(config: Config, log: Log, stop: bool) -> None:
             hint="stop it first (inv db.down), or pass --stop-compose to stop it (its data volume is kept)",
         )
 
-    stack = stack_mod.ComposeStack(config)
+    stack = compose_stack.ComposeStack(config)
     for project in running:
         proc = stack._run("-p", project, "down", "--remove-orphans", timeout=300)
         if proc.returncode != 0:
@@ -167,7 +167,7 @@ def setup(root: Path, log: Log, docker: bool | None = None, stop_compose: bool =
     stack_pref = config.get("STACK").strip().lower()
     want_docker = docker if docker is not None else stack_pref != "local"
     if want_docker:
-        if stack_mod.docker_answers() or can_provision_docker():
+        if compose_stack.docker_answers() or can_provision_docker():
             ensure_docker(config, log)
         elif stack_pref == "compose":
             raise WorkflowError("STACK=compose but no Docker engine answers", hint="start Docker, or set STACK=local")
@@ -180,7 +180,7 @@ def setup(root: Path, log: Log, docker: bool | None = None, stop_compose: bool =
 
 def _docker_ok() -> bool:
 
-    return stack_mod.docker_answers()
+    return compose_stack.docker_answers()
 
 
 # --- doctor ---------------------------------------------------------------------------------
@@ -281,7 +281,7 @@ def doctor(config: Config) -> DoctorReport:
         checks.append(Check("atlas", True, f"{atlas_mod.version(binary)} ({binary})"))
     except WorkflowError as exc:
         checks.append(Check("atlas", False, str(exc)))
-    engine = stack_mod.docker_answers()
+    engine = compose_stack.docker_answers()
     checks.append(
         Check("docker engine", engine, "answers" if engine else "not answering (the local backend works without it)")
     )

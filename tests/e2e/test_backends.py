@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 
 
 def docker_ready() -> bool:
-    from tools.stack import docker_answers
+    from tools.compose_stack import docker_answers
 
     if not docker_answers():
         return False

@@ -11,10 +11,10 @@ import pytest
 
 from tools import setup as setup_mod
 from tools.catalog import Difference
+from tools.compose_stack import app_image
 from tools.config import Config
 from tools.errors import WorkflowError
 from tools.fidelity import is_alembic_bookkeeping
-from tools.stack import app_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,7 +73,7 @@ def test_no_docker_setup_stops_the_stack_when_asked(tmp_path):
     lines = []
     with (
         mock.patch("tools.docker_setup.checkout_containers", return_value={"shop-1a2b3c": ["shop-1a2b3c-db-1"]}),
-        mock.patch("tools.stack.ComposeStack._run", return_value=done) as run,
+        mock.patch("tools.compose_stack.ComposeStack._run", return_value=done) as run,
     ):
         setup_mod.stop_checkout_stack(config, lines.append, stop=True)
     assert run.call_args.args == ("-p", "shop-1a2b3c", "down", "--remove-orphans")
@@ -102,7 +102,8 @@ def test_doctor_shows_the_resolved_ports(tmp_path):
 
 
 def test_empty_password_is_named_whatever_the_stack_state():
-    from tools.stack import ComposeStack, ServiceState
+    from tools.compose_stack import ComposeStack
+    from tools.stack_common import ServiceState
 
     stack = ComposeStack(Config(root=ROOT, values={"POSTGRES_PASSWORD": ""}))
     running = [ServiceState(s, "running (healthy)") for s in ("dev-db", "db", "app")]
@@ -130,10 +131,10 @@ def test_app_image_tag_follows_what_the_image_is_built_from(tmp_path):
 
 
 def test_compose_passes_the_app_image_tag(tmp_path):
-    from tools.stack import ComposeStack
+    from tools.compose_stack import ComposeStack
 
     config = _copy(tmp_path, "a", "x\n")
-    with mock.patch("tools.stack.subprocess.run") as run:
+    with mock.patch("tools.compose_stack.subprocess.run") as run:
         ComposeStack(config)._run("build", "app")
     assert run.call_args.kwargs["env"]["APP_IMAGE"] == app_image(config)
 

@@ -25,6 +25,7 @@ from tools import config as config_mod
 from tools.apply import ApplyReport
 from tools.baseline import BaselineReport
 from tools.check import CheckReport, ValidateReport
+from tools.compose_stack import ComposeStack
 from tools.config import Config
 from tools.diff import DiffReport
 from tools.errors import NotAdopted, OutOfSync, WorkflowError
@@ -32,7 +33,6 @@ from tools.safety import LintReport
 from tools.schema import DumpReport
 from tools.setup import Check, DoctorReport
 from tools.signals import Interrupted
-from tools.stack import ComposeStack
 from tools.status import AllStatusReport, StatusReport
 
 REPO = Path(__file__).resolve().parents[2]
