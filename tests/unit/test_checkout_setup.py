@@ -9,6 +9,7 @@ from unittest import mock
 
 import pytest
 
+from tools import doctor, envfile
 from tools import setup as setup_mod
 from tools.catalog import Difference
 from tools.compose_stack import app_image
@@ -84,19 +85,19 @@ def test_setup_tightens_a_world_readable_dotenv_and_doctor_warns(tmp_path):
     env = tmp_path / ".env"
     env.write_text("POSTGRES_PASSWORD=pw\n")
     env.chmod(0o644)
-    check = setup_mod.dotenv_check(tmp_path)
+    check = doctor.dotenv_check(tmp_path)
     assert check.ok and check.warning and "readable by other users (mode 644)" in check.detail
     lines = []
-    setup_mod.tighten_dotenv(tmp_path, lines.append)
+    envfile.tighten_dotenv(tmp_path, lines.append)
     assert env.stat().st_mode & 0o777 == 0o600 and len(lines) == 1
-    check = setup_mod.dotenv_check(tmp_path)
+    check = doctor.dotenv_check(tmp_path)
     assert check.ok and not check.warning
 
 
 def test_doctor_shows_the_resolved_ports(tmp_path):
     (tmp_path / "atlas.hcl").write_text('env "local" {\n}\n')
     (tmp_path / ".env").write_text("DB_PORT=\nDEV_DB_PORT=6001\nDATABASE_URL=postgres://u:p@127.0.0.1:${DB_PORT}/app\n")
-    check = setup_mod.ports_check(Config.load(tmp_path, environ={}))
+    check = doctor.ports_check(Config.load(tmp_path, environ={}))
     assert check.ok
     assert check.detail == "DB_PORT=5433 (default), DEV_DB_PORT=6001, DATABASE_URL -> 5433"
 

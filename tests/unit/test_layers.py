@@ -26,6 +26,7 @@ LAYERS = {
     "schema_statements": 1,
     "dump_schema": 1,
     "pg": 2,
+    "envfile": 2,
     "ownership": 2,
     "scratch_runs": 2,
     "atlas": 2,
@@ -52,6 +53,7 @@ LAYERS = {
     "baseline": 4,
     "renumber": 4,
     "setup": 4,
+    "doctor": 4,
     "dev": 4,
     "reset": 4,
 }
