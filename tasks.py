@@ -92,7 +92,7 @@ def setup(c, no_docker=False, stop_compose=False) -> None:
 @edge
 def doctor(c) -> None:
     """Check tools, stack and environments; print what is used and why (URLs masked)."""
-    from tools.setup import doctor as run_doctor
+    from tools.doctor import doctor as run_doctor
 
     show(run_doctor(_config()))
 

@@ -269,7 +269,7 @@ def alembic_upgrade(p, files, target, runs, fresh) -> float:
 
 
 def p5(tmp: Path, runs):
-    from tools.stack import docker_answers
+    from tools.compose_stack import docker_answers
 
     for backend in ("local", "compose"):
         if backend == "compose" and not docker_answers():

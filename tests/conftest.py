@@ -201,7 +201,7 @@ def running_project(path: Path, apply: bool = False):
 def local_project(tmp_path):
     """A project copy on the local backend (PostgreSQL clusters), torn down afterwards."""
     from tools.errors import WorkflowError
-    from tools.pgcluster import find_bindir
+    from tools.pgserver import find_bindir
 
     try:
         find_bindir()

@@ -1,7 +1,8 @@
 """PostgreSQL connections: connect, one-line connection errors, create a database, the two
 advisory locks (the dev database's, an apply's) and the durations their waits take.
 
-What the workflow may drop (marks, claim, recreate, scratch databases) is tools/ownership.py.
+What the workflow may drop (marks, claim, recreate) is tools/ownership.py; scratch databases are
+tools/scratch_runs.py.
 psycopg is imported inside the functions: `inv migrate.status` must stay fast.
 """
 

@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from tools import ownership
+from tools import ownership, scratch_runs
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
-from tools.corrections import desired_state_for_atlas
 from tools.errors import WorkflowError
 from tools.migrations import dir_args, regular_files_only
 from tools.pg import connect, dev_lock
+from tools.schema_statements import desired_state_for_atlas
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,7 +47,7 @@ def using_dev(fn: Callable[Concatenate[Config, P], R]) -> Callable[Concatenate[C
 
 @contextlib.contextmanager
 def desired_state(schema_sql: str) -> Iterator[str]:
-    """A file:// URL of schema.sql as Atlas should read it (see corrections.desired_state_for_atlas)."""
+    """A file:// URL of schema.sql as Atlas should read it (see schema_statements.desired_state_for_atlas)."""
     with tempfile.TemporaryDirectory(prefix="desired-") as tmp:
         path = Path(tmp) / "schema.sql"
         path.write_text(desired_state_for_atlas(schema_sql))
@@ -56,9 +56,9 @@ def desired_state(schema_sql: str) -> Iterator[str]:
 
 def scratch_databases(config: Config, *labels: str) -> contextlib.AbstractContextManager[list[str]]:
     """Fresh databases next to the dev database; yields their URLs; drops them afterwards
-    (tools/ownership.py: unique per run, marked, dropped on error and Ctrl-C, leftovers of killed runs
+    (tools/scratch_runs.py: unique per run, marked, dropped on error and Ctrl-C, leftovers of killed runs
     dropped by the next run)."""
-    return ownership.scratch(config, *labels)
+    return scratch_runs.scratch(config, *labels)
 
 
 def replay_migrations(config: Config, url: str, amount: int | None = None, directory: Path | None = None) -> None:

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 
 
 def docker_ready() -> bool:
-    from tools.stack import docker_answers
+    from tools.compose_stack import docker_answers
 
     if not docker_answers():
         return False
@@ -28,7 +28,7 @@ def project(request, tmp_path):
         require(docker_ready(), "no Docker engine with the Compose plugin (run inv setup, or STACK=local)")
     else:
         from tools.errors import WorkflowError
-        from tools.pgcluster import find_bindir
+        from tools.pgserver import find_bindir
 
         try:
             find_bindir()
@@ -129,7 +129,7 @@ def test_data_made_with_another_password_is_explained(project):
 def test_local_cluster_recovers_after_a_crash(tmp_path):
     """A killed server leaves a stale postmaster.pid: db.up starts it again, data intact."""
     from tools.errors import WorkflowError
-    from tools.pgcluster import find_bindir
+    from tools.pgserver import find_bindir
 
     try:
         find_bindir()

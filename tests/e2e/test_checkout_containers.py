@@ -27,7 +27,7 @@ def _image() -> str | None:
 
 @pytest.fixture
 def containers():
-    from tools.stack import docker_answers
+    from tools.compose_stack import docker_answers
 
     require(docker_answers(), "no Docker engine answers (run inv setup)")
     image = _image()
@@ -98,8 +98,8 @@ def test_no_docker_setup_stops_for_the_running_stack_or_stops_it_on_request(tmp_
 def test_a_port_held_by_another_checkouts_stack_is_named_with_the_way_to_stop_it(tmp_path, containers):
     """The daemon's own refusal, on a real engine: the line names the other stack and its checkout."""
     from tests.conftest import free_port
+    from tools.compose_stack import ComposeStack
     from tools.config import Config
-    from tools.stack import ComposeStack
 
     other = tmp_path / "other checkout"
     other.mkdir()

@@ -35,7 +35,8 @@ def _answers(url: str) -> bool:
 def other_server(tmp_path):
     """Another PostgreSQL server (another data directory, another port), like a neighbour's."""
     from tools.errors import WorkflowError
-    from tools.pgcluster import Cluster, find_bindir, free_port
+    from tools.pgcluster import Cluster, free_port
+    from tools.pgserver import find_bindir
 
     try:
         find_bindir()

@@ -57,7 +57,7 @@ def _install_swallowing_script(config: Path) -> Path:
 
 def test_setup_replaces_a_plugin_that_swallows_exit_statuses(docker_config, tmp_path):
     from tools.docker_setup import compose_problem, ensure_compose, is_script
-    from tools.setup import _compose_check
+    from tools.doctor import _compose_check
 
     plugin = _install_swallowing_script(docker_config)
     assert _must_fail(tmp_path, dict(os.environ)).returncode == 0  # the defect, reproduced

@@ -116,7 +116,7 @@ def staged_file(p):
 
 
 def scratch_databases(p):
-    from tools.ownership import SCRATCH_PREFIX
+    from tools.scratch_runs import SCRATCH_PREFIX
 
     return lambda: [
         r[0]

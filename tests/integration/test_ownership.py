@@ -192,9 +192,9 @@ def test_production_equal_to_local_is_refused_naming_both(project, env):
 
 RUN = """
 import os, signal, sys, time
-from tools import ownership
+from tools import scratch_runs
 from tools.config import Config
-with ownership.scratch(Config.load(), "replay", "models") as urls:
+with scratch_runs.scratch(Config.load(), "replay", "models") as urls:
     print(" ".join(u.split("/")[-1].split("?")[0] for u in urls), flush=True)
     mode = sys.argv[1]
     if mode == "killed":

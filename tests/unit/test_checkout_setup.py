@@ -9,12 +9,13 @@ from unittest import mock
 
 import pytest
 
+from tools import doctor, envfile
 from tools import setup as setup_mod
 from tools.catalog import Difference
+from tools.compose_stack import app_image
 from tools.config import Config
 from tools.errors import WorkflowError
 from tools.fidelity import is_alembic_bookkeeping
-from tools.stack import app_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,7 +74,7 @@ def test_no_docker_setup_stops_the_stack_when_asked(tmp_path):
     lines = []
     with (
         mock.patch("tools.docker_setup.checkout_containers", return_value={"shop-1a2b3c": ["shop-1a2b3c-db-1"]}),
-        mock.patch("tools.stack.ComposeStack._run", return_value=done) as run,
+        mock.patch("tools.compose_stack.ComposeStack._run", return_value=done) as run,
     ):
         setup_mod.stop_checkout_stack(config, lines.append, stop=True)
     assert run.call_args.args == ("-p", "shop-1a2b3c", "down", "--remove-orphans")
@@ -84,25 +85,26 @@ def test_setup_tightens_a_world_readable_dotenv_and_doctor_warns(tmp_path):
     env = tmp_path / ".env"
     env.write_text("POSTGRES_PASSWORD=pw\n")
     env.chmod(0o644)
-    check = setup_mod.dotenv_check(tmp_path)
+    check = doctor.dotenv_check(tmp_path)
     assert check.ok and check.warning and "readable by other users (mode 644)" in check.detail
     lines = []
-    setup_mod.tighten_dotenv(tmp_path, lines.append)
+    envfile.tighten_dotenv(tmp_path, lines.append)
     assert env.stat().st_mode & 0o777 == 0o600 and len(lines) == 1
-    check = setup_mod.dotenv_check(tmp_path)
+    check = doctor.dotenv_check(tmp_path)
     assert check.ok and not check.warning
 
 
 def test_doctor_shows_the_resolved_ports(tmp_path):
     (tmp_path / "atlas.hcl").write_text('env "local" {\n}\n')
     (tmp_path / ".env").write_text("DB_PORT=\nDEV_DB_PORT=6001\nDATABASE_URL=postgres://u:p@127.0.0.1:${DB_PORT}/app\n")
-    check = setup_mod.ports_check(Config.load(tmp_path, environ={}))
+    check = doctor.ports_check(Config.load(tmp_path, environ={}))
     assert check.ok
     assert check.detail == "DB_PORT=5433 (default), DEV_DB_PORT=6001, DATABASE_URL -> 5433"
 
 
 def test_empty_password_is_named_whatever_the_stack_state():
-    from tools.stack import ComposeStack, ServiceState
+    from tools.compose_stack import ComposeStack
+    from tools.stack_common import ServiceState
 
     stack = ComposeStack(Config(root=ROOT, values={"POSTGRES_PASSWORD": ""}))
     running = [ServiceState(s, "running (healthy)") for s in ("dev-db", "db", "app")]
@@ -130,10 +132,10 @@ def test_app_image_tag_follows_what_the_image_is_built_from(tmp_path):
 
 
 def test_compose_passes_the_app_image_tag(tmp_path):
-    from tools.stack import ComposeStack
+    from tools.compose_stack import ComposeStack
 
     config = _copy(tmp_path, "a", "x\n")
-    with mock.patch("tools.stack.subprocess.run") as run:
+    with mock.patch("tools.compose_stack.subprocess.run") as run:
         ComposeStack(config)._run("build", "app")
     assert run.call_args.kwargs["env"]["APP_IMAGE"] == app_image(config)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tools.catalog import Difference, diff
-from tools.corrections import desired_state_for_atlas, idempotent, ignored_statements, plan_details, plan_ignored
+from tools.corrections import plan_details, plan_ignored
+from tools.schema_statements import desired_state_for_atlas, idempotent, ignored_statements
 
 
 def snap(**kinds):

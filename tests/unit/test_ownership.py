@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import ownership
+from tools import ownership, scratch_runs
 from tools.config import Config
 from tools.errors import WorkflowError
 from tools.urls import address, database_key
@@ -124,9 +124,9 @@ def test_other_comments_are_no_mark(comment):
 
 
 def test_run_key_fits_an_int4():
-    assert ownership.run_key("00000001") == 1
-    assert ownership.run_key("ffffffff") == -1
-    assert -(2**31) <= ownership.run_key("80000000") < 2**31
+    assert scratch_runs.run_key("00000001") == 1
+    assert scratch_runs.run_key("ffffffff") == -1
+    assert -(2**31) <= scratch_runs.run_key("80000000") < 2**31
 
 
 def test_describe():
@@ -141,7 +141,7 @@ def test_project_name(tmp_path):
 
 
 def test_scratch_names_carry_the_prefix_and_run():
-    assert ownership.scratch_name("0a1b2c3d", "replay") == "schemaflow_scratch_0a1b2c3d_replay"
+    assert scratch_runs.scratch_name("0a1b2c3d", "replay") == "schemaflow_scratch_0a1b2c3d_replay"
 
 
 def test_owned_takes_the_mark_of_the_role():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools import ownership, safety
+from tools import safety, scratch_runs
 
 UNREACHABLE = "postgres://u:pw@127.0.0.1:1/app?sslmode=disable"  # nothing listens on port 1
 
@@ -29,7 +29,7 @@ def test_without_a_target_nothing_is_said(tmp_path):
 def test_a_scratch_database_that_cannot_be_dropped_is_reported():
     said = []
     left = ["schemaflow_scratch_0a1b2c3d_replay", "schemaflow_scratch_0a1b2c3d_models"]
-    ownership._drop_all(UNREACHABLE, None, left, log=said.append)
+    scratch_runs._drop_all(UNREACHABLE, None, left, log=said.append)
     assert len(said) == 1
     assert said[0].startswith(
         "note: could not drop scratch database(s) schemaflow_scratch_0a1b2c3d_replay, "
@@ -40,5 +40,5 @@ def test_a_scratch_database_that_cannot_be_dropped_is_reported():
 
 def test_nothing_is_said_when_every_scratch_database_is_dropped():
     said = []
-    ownership._drop_all(UNREACHABLE, None, [], log=said.append)
+    scratch_runs._drop_all(UNREACHABLE, None, [], log=said.append)
     assert said == []

@@ -8,8 +8,8 @@ import socket
 from dotenv import dotenv_values
 
 from tests.conftest import ROOT
+from tools.envfile import ensure_dotenv
 from tools.pgcluster import free_port
-from tools.setup import ensure_dotenv
 
 
 def _checkout(tmp_path, name):

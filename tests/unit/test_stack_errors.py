@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tools.compose_stack import ComposeStack
 from tools.config import Config
-from tools.stack import ComposeStack
 
 ROOT_DUMMY = Path("/nonexistent")
 

@@ -25,14 +25,14 @@ from tools import config as config_mod
 from tools.apply import ApplyReport
 from tools.baseline import BaselineReport
 from tools.check import CheckReport, ValidateReport
+from tools.compose_stack import ComposeStack
 from tools.config import Config
 from tools.diff import DiffReport
+from tools.doctor import Check, DoctorReport
 from tools.errors import NotAdopted, OutOfSync, WorkflowError
 from tools.safety import LintReport
 from tools.schema import DumpReport
-from tools.setup import Check, DoctorReport
 from tools.signals import Interrupted
-from tools.stack import ComposeStack
 from tools.status import AllStatusReport, StatusReport
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,7 +131,7 @@ CASES = [
     pytest.param(
         Case(
             ("doctor",),
-            "tools.setup.doctor",
+            "tools.doctor.doctor",
             DoctorReport([Check(".env", True, "present, private (mode 600)")]),
             lambda p: mock.call(p.config),
             [f"ok  {'.env':<18} present, private (mode 600)"],
@@ -141,7 +141,7 @@ CASES = [
     pytest.param(
         Case(
             ("doctor",),
-            "tools.setup.doctor",
+            "tools.doctor.doctor",
             DoctorReport([Check("atlas", False, "not found")]),
             lambda p: mock.call(p.config),
             [f"FAIL {'atlas':<18} not found"],
@@ -689,7 +689,7 @@ RAISERS = [
     pytest.param(("migrate.apply", "--env", "staging", "--yes"), "tools.apply.apply", id="migrate.apply"),
     pytest.param(("migrate.status",), "tools.status.status", id="migrate.status"),
     pytest.param(("schema.dump",), "tools.schema.dump", id="schema.dump"),
-    pytest.param(("doctor",), "tools.setup.doctor", id="doctor"),
+    pytest.param(("doctor",), "tools.doctor.doctor", id="doctor"),
     pytest.param(("migrate.new", "--name", "x"), "tools.migrations.new", id="migrate.new"),
 ]
 

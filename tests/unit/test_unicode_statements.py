@@ -5,7 +5,7 @@ from __future__ import annotations
 import pglast
 import pytest
 
-from tools.corrections import _text_of, desired_state_for_atlas, ignored_statements
+from tools.schema_statements import _text_of, desired_state_for_atlas, ignored_statements
 
 TEXTS = ["Réservé ✓ 注文", "heureux ☺", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀", "plain"]
 

@@ -1,0 +1,117 @@
+"""The local backend of the stack: PostgreSQL clusters from the machine's binaries, when there is no Docker.
+
+It serves the dev database and the `local` target on 127.0.0.1 with the credentials of .env
+(under .state/pg) and runs the schema dump on the host.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tools import pg, pgcluster
+from tools.config import Config
+from tools.console import Log
+from tools.dump_runner import dump_on_host
+from tools.errors import WorkflowError
+from tools.stack_common import ServiceState, _port, check_stored_password, require_password
+
+
+class LocalStack:
+    name = "local"
+
+    def __init__(self, config: Config, why: str = "") -> None:
+        self.config = config
+        self.why = why
+        self.root = config.root
+        self.state_dir = self.root / ".state" / "pg"
+
+    def clusters(self) -> dict[str, pgcluster.Cluster]:
+        user = self.config.get("POSTGRES_USER", "app")
+        password = require_password(self.config)
+        return {
+            "dev-db": pgcluster.Cluster(self.state_dir / "dev", _port(self.config, "DEV_DB_PORT"), user, password),
+            "db": pgcluster.Cluster(self.state_dir / "db", _port(self.config, "DB_PORT"), user, password),
+        }
+
+    def up(self, log: Log, services: tuple[str, ...] = ()) -> None:
+        clusters = self.clusters()
+        wanted = [s for s in (services or tuple(clusters)) if s in clusters]
+        started = time.monotonic()
+        for name in wanted:
+            cluster = clusters[name]
+            if cluster.running():
+                continue
+            log(f"starting local PostgreSQL cluster {name} on 127.0.0.1:{cluster.port}...")
+            cluster.start(log=log)
+        if "db" in wanted:
+            check_stored_password(self.config, "its cluster (.state/pg/db)")
+            pg.ensure_database(self.config.url_for("local"), "the local database")
+        if "dev-db" in wanted:
+            try:
+                pg.ensure_database(self.config.dev_url(), "the dev database")
+            except WorkflowError as exc:
+                if (
+                    "refused the password" not in exc.message
+                    or urlsplit(self.config.dev_url()).port != clusters["dev-db"].port
+                ):
+                    raise
+                # Throw-away by design: made with an earlier password, it is simply made again.
+                log("the dev cluster was made with another password: recreating it (it holds nothing)")
+                clusters["dev-db"].destroy(log=log)
+                clusters["dev-db"].start(log=log)
+                pg.ensure_database(self.config.dev_url(), "the dev database")
+        if time.monotonic() - started > 2:
+            log(f"local clusters ready in {time.monotonic() - started:.1f}s")
+
+    def down(self, log: Log, volumes: bool = False) -> None:
+        clusters = self.clusters()
+        clusters["db"].stop(log=log)
+        clusters["dev-db"].destroy(log=log)  # throw-away by design
+        if volumes:
+            clusters["db"].destroy(log=log)
+
+    def states(self) -> list[ServiceState]:
+        out = []
+        for name, cluster in self.clusters().items():
+            pid, stale = cluster.read_pidfile()
+            if pid is not None:
+                out.append(ServiceState(name, "running", f"pid {pid}, 127.0.0.1:{cluster.port}"))
+            elif stale is not None:
+                out.append(
+                    ServiceState(
+                        name,
+                        "stopped (stale pid file)",
+                        f"postmaster.pid names pid {stale}, not this cluster's server: inv db.up replaces it",
+                    )
+                )
+            else:
+                out.append(ServiceState(name, "stopped" if cluster.initialised else "not created"))
+        out.append(ServiceState("app", "host", f"schema dump runs with {Path(sys.executable).name} on the host"))
+        return out
+
+    def dump_schema(self, log: Log) -> str:
+        return dump_on_host(self.root, log)
+
+    def psql_argv(self, target: str) -> tuple[list[str], dict[str, str]]:
+        url = self.config.dev_url() if target == "dev" else self.config.url_for("local")
+        psql = shutil.which("psql")
+        if not psql:
+            raise WorkflowError(
+                "psql is not installed", hint="install the PostgreSQL client (apt-get install postgresql-client)"
+            )
+        parts = urlsplit(url)
+        environ = self.config.child_environ(PGPASSWORD=parts.password or "", PGSSLMODE="disable")
+        return [
+            psql,
+            "-h",
+            parts.hostname or "127.0.0.1",
+            "-p",
+            str(parts.port or 5432),
+            "-U",
+            parts.username or "postgres",
+            parts.path.strip("/"),
+        ], environ
