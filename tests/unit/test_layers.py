@@ -24,6 +24,8 @@ LAYERS = {
     "catalog": 1,
     "corrections": 1,
     "dump_schema": 1,
+    "schemagraph": 1,
+    "erdrender": 1,
     "pg": 2,
     "ownership": 2,
     "atlas": 2,
@@ -46,6 +48,8 @@ LAYERS = {
     "setup": 4,
     "dev": 4,
     "reset": 4,
+    "erd": 4,
+    "report": 4,
 }
 MENU = 5
 
