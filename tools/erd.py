@@ -27,7 +27,8 @@ from tools.scratch import execute_sql, scratch_databases
 from tools.stack import Stack
 
 RENDERER = "graphviz-pure"
-DOCS = ("docs/schema.md", "docs/schema.svg")
+# README.md may embed the Mermaid diagram between these lines: kept fresh with docs/schema.md.
+README_MARKS = ("<!-- schema.erd: begin (inv schema.erd writes what follows) -->", "<!-- schema.erd: end -->")
 RENDER_TIMEOUT = 60  # seconds
 
 
@@ -63,18 +64,26 @@ def graph_of(config: Config, schema_sql: str) -> schemagraph.Graph:
             return schemagraph.read(conn)
 
 
-def documents(graph: schemagraph.Graph, base: str = "docs/schema") -> dict[str, str]:
-    """{relative path: text} of the Markdown and the SVG of `graph`."""
+def documents(graph: schemagraph.Graph, base: str = "docs/schema", root: Path | None = None) -> dict[str, str]:
+    """{relative path: text} of the Markdown and the SVG of `graph`; with `root`, also its
+    README.md when that embeds the diagram between README_MARKS."""
     name = Path(base).name
-    return {
+    docs = {
         f"{base}.md": erdrender.markdown(graph, svg_name=f"{name}.svg"),
         f"{base}.svg": svg(erdrender.dot(graph, title=name)),
     }
+    readme = _read(root / "README.md") if root else None
+    begin, end = README_MARKS
+    if readme and begin in readme and end in readme.split(begin, 1)[1]:
+        head, rest = readme.split(begin, 1)
+        docs["README.md"] = head + begin + "\n```mermaid\n" + erdrender.mermaid(graph) + "```\n" + end
+        docs["README.md"] += rest.split(end, 1)[1]
+    return docs
 
 
 def stale(config: Config, schema_sql: str) -> list[str]:
-    """The committed diagrams (DOCS) that differ from what `schema_sql` draws."""
-    expected = documents(graph_of(config, schema_sql))
+    """The committed diagrams (docs/schema.md, .svg, README.md's copy) that differ from what `schema_sql` draws."""
+    expected = documents(graph_of(config, schema_sql), root=config.root)
     return [rel for rel, text in expected.items() if _read(config.root / rel) != text]
 
 
@@ -95,7 +104,7 @@ def stale_problem(config: Config, schema_sql: str) -> list[tuple[int, str]]:
 def refreshed(config: Config, schema_sql: str) -> tuple[tuple[Path, str], ...]:
     """For migrate.diff: (path, text) of the diagrams that differ from what `schema_sql` draws."""
     (config.root / "docs").mkdir(exist_ok=True)
-    expected = documents(graph_of(config, schema_sql))
+    expected = documents(graph_of(config, schema_sql), root=config.root)
     return tuple((config.root / rel, text) for rel, text in expected.items() if _read(config.root / rel) != text)
 
 
@@ -153,6 +162,6 @@ def erd(config: Config, stack: Stack, log: Log, schemas: str = "", tables: str =
     if unknown:
         raise WorkflowError(f"schema.sql has no {', '.join(unknown)}", hint="see docs/schema.md for the names")
     graph = schemagraph.select(graph, wanted_schemas, wanted_tables)
-    docs = documents(graph, base)
+    docs = documents(graph, base, root=config.root if base == "docs/schema" else None)
     changed = write(config.root, docs)
     return ErdReport(list(docs), changed, len(graph.tables), len(graph.foreign_keys), time.monotonic() - start)

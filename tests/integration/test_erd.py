@@ -98,6 +98,7 @@ def test_diff_refreshes_the_diagrams_and_check_fails_when_they_are_stale(project
     diff = p.inv("migrate.diff", "--name", "add_nickname")
     assert diff.returncode == 0, diff.stderr
     assert "docs/schema.md updated" in diff.stdout and "docs/schema.svg updated" in diff.stdout
+    assert "README.md updated" in diff.stdout and "nickname" in (p.root / "README.md").read_text()
     assert 'varchar(40) nickname "null"' in (p.root / "docs/schema.md").read_text()
     assert (p.root / "docs/schema.md").read_text() != GOLDEN.read_text()
     check = p.inv("migrate.check", "--no-base")
