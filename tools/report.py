@@ -83,13 +83,22 @@ def _item(finding: safety.Finding) -> str:
     return f"- {'line ' + where + ': ' if where else ''}[{finding.source} {finding.code}] {finding.text}"
 
 
-def marks_of(differences: list[catalog.Difference]) -> tuple[erdrender.Marks, list[str]]:
-    """What the catalog differences mark on the diagram, and the lines it cannot show."""
+def marks_of(
+    differences: list[catalog.Difference], snapshots: tuple[catalog.Snapshot, ...] = ()
+) -> tuple[erdrender.Marks, list[str]]:
+    """What the catalog differences mark on the diagram, and the lines it cannot show. An index
+    is named schema.index: its table is read from the snapshots (before, after)."""
     marks: erdrender.Marks = {}
     other: list[str] = []
 
     def state(d: catalog.Difference) -> str:
         return "added" if d.left is None and d.field is None else "dropped" if d.field is None else "changed"
+
+    def index_table(d: catalog.Difference) -> str:
+        schema = d.name.split(".")[0]
+        found = [s["index"][d.name] for s in snapshots if d.name in s.get("index", {})]
+        found += [f for f in (d.left, d.right) if isinstance(f, dict)]
+        return f"{schema}.{found[-1].get('table')}" if found else d.name
 
     for d in differences:
         parts = d.name.split(".")
@@ -99,14 +108,7 @@ def marks_of(differences: list[catalog.Difference]) -> tuple[erdrender.Marks, li
             marks[d.name] = state(d)
             marks.setdefault(".".join(parts[:2]), "changed")
         elif d.kind == "index" or (d.kind in TABLE_PARTS and len(parts) >= 3):
-            fields = d.left if d.left is not None else d.right
-            table = (
-                f"{parts[0]}.{fields.get('table')}"
-                if d.kind == "index" and isinstance(fields, dict)
-                else ".".join(parts[:2])
-            )
-            if d.kind == "index" and d.field == "table":
-                table = f"{parts[0]}.{d.right}"
+            table = index_table(d) if d.kind == "index" else ".".join(parts[:2])
             marks.setdefault(table, "changed")
             other.append(f"{d.kind} {d.name}: {state(d)} ({table})")
         else:
@@ -149,7 +151,7 @@ def _fill(config: Config, result: ChangeReport, files: list[Path], new: list[Pat
         with connect(after) as conn:
             g_after = schemagraph.read(conn)
     result.renames = catalog.possible_renames(*snaps)
-    marks, result.other = marks_of(catalog.diff(*snaps, left_label="before", right_label="after"))
+    marks, result.other = marks_of(catalog.diff(*snaps, left_label="before", right_label="after"), snaps)
     for graph, attr in ((g_before, "before"), (g_after, "after")):
         touched = tuple(t.qualified for t in graph.tables if t.qualified in marks)
         if touched:

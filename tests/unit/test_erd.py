@@ -150,7 +150,7 @@ def test_marks_of_a_change():
         "index": {"public.ix_orders_placed_at": {"table": "orders", "definition": "CREATE INDEX ..."}},
         "table": {"public.notes": {"kind": "r"}},
     }
-    marks, other = report.marks_of(catalog.diff(before, after, "before", "after"))
+    marks, other = report.marks_of(catalog.diff(before, after, "before", "after"), (before, after))
     assert marks == {
         "public.notes": "added",
         "public.customers.is_active": "dropped",
@@ -159,5 +159,11 @@ def test_marks_of_a_change():
         "public.orders": "changed",
     }
     assert other == ["index public.ix_orders_placed_at: added (public.orders)"]
+    changed = {"index": {"public.ix_orders_open": {"table": "orders", "definition": "CREATE INDEX ... WHERE x"}}}
+    old = {"index": {"public.ix_orders_open": {"table": "orders", "definition": "CREATE INDEX ... WHERE y"}}}
+    assert report.marks_of(catalog.diff(old, changed), (old, changed)) == (
+        {"public.orders": "changed"},
+        ["index public.ix_orders_open: changed (public.orders)"],
+    )
     text = erdrender.mermaid(schemagraph.select(GRAPH, tables=("public.customers",)), marks)
     assert 'mark changed "~ table"' in text
