@@ -191,6 +191,22 @@ def schema_dump(c, check=False) -> None:
     show(schema.dump(config, _stack(config), log, write=not check))
 
 
+@task(
+    help={
+        "schema": "Only these PostgreSQL schemas (comma-separated)",
+        "tables": "Only these tables (comma-separated, name or schema.name)",
+        "output": "With --schema/--tables: the files to write, without suffix (e.g. docs/orders)",
+    }
+)
+@edge
+def schema_erd(c, schema="", tables="", output="") -> None:
+    """Draw schema.sql as an ERD: docs/schema.md (Mermaid) and docs/schema.svg (Graphviz)."""
+    from tools import erd
+
+    config = _config()
+    show(erd.erd(config, _stack(config), log, schemas=schema, tables=tables, output=output))
+
+
 # --- migrate ---------------------------------------------------------------------------------
 
 
@@ -340,6 +356,21 @@ def migrate_check(c, base="", no_base=False) -> None:
     show(check.check(config, _stack(config), log, base=base or None, no_base=no_base))
 
 
+@task(
+    help={
+        "base": "The branch this one merges into (default: origin/HEAD, origin/main, origin/master, main, master)",
+        "output": "Write the Markdown to this file (e.g. for a pull-request comment) instead of printing it",
+    }
+)
+@edge
+def migrate_report(c, base="", output="") -> None:
+    """Change report of the migrations this branch adds: statements, destructive, locks, renames, diagram."""
+    from tools import report
+
+    config = _config()
+    show(report.report(config, _stack(config), log, base=base or None, output=output))
+
+
 @task
 @edge
 def migrate_hash(c) -> None:
@@ -369,6 +400,7 @@ for t, n in ((db_up, "up"), (db_down, "down"), (db_status, "status"), (db_reset,
     db_ns.add_task(cast(Task, t), name=n)  # invoke types @task as a bare Callable; it is a Task
 schema_ns = Collection("schema")
 schema_ns.add_task(schema_dump, name="dump")
+schema_ns.add_task(cast(Task, schema_erd), name="erd")  # as above
 migrate_ns = Collection("migrate")
 for t, n in (
     (migrate_diff, "diff"),
@@ -381,6 +413,7 @@ for t, n in (
     (migrate_baseline, "baseline"),
     (migrate_renumber, "renumber"),
     (migrate_verify, "verify"),
+    (migrate_report, "report"),
     (migrate_hash, "hash"),
     (migrate_new, "new"),
 ):

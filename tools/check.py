@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import fidelity, gitbase
+from tools import erd, fidelity, gitbase
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
 from tools.console import Log, Report
@@ -119,6 +119,7 @@ def _check(config: Config, stack: Stack, log: Log, report: CheckReport) -> Check
                 "schema.sql is stale against the models: run inv schema.dump (or inv migrate.diff --name <change>)",
             )
         )
+    report.problems += erd.stale_problem(config, fresh)
     atlas = atlas_for(config)
     try:
         validate(config)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import catalog, corrections, signals, staging
+from tools import catalog, corrections, erd, signals, staging
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
 from tools.console import Log, Report
@@ -39,9 +39,11 @@ class DiffReport(Report):
     renumbered: list[str] = field(default_factory=list)
     corrections: list[str] = field(default_factory=list)
     renames: list[str] = field(default_factory=list)  # drops + adds that look like renames
+    diagrams: list[str] = field(default_factory=list)  # docs/schema.md, .svg refreshed (tools/erd.py)
 
     def lines(self) -> list[str]:
         out = ["schema.sql updated from the models"] if self.schema_changed else []
+        out += [f"{path} updated (the diagram of the schema)" for path in self.diagrams]
         if not self.files:
             return out + ["no changes: the migrations already match the models"]
         out += [
@@ -78,7 +80,9 @@ def _diff(config: Config, stack: Stack, name: str, log: Log) -> DiffReport:
     with staging.staged(config.root, migrations_dir(config)) as work:
         new = _write_staged(config, name, dumped.text, work.directory, report, log)
         schema = ((config.root / "schema.sql", dumped.text),) if report.schema_changed else ()
-        report.files = staging.publish(work, new, also=schema)
+        diagrams = erd.refreshed(config, dumped.text)  # docs/schema.md and .svg, when they changed
+        report.diagrams = [path.relative_to(config.root).as_posix() for path, _ in diagrams]
+        report.files = staging.publish(work, new, also=schema + diagrams)
     return report
 
 

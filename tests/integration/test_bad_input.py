@@ -498,6 +498,23 @@ CASES += [
     Case("symlink-validate", ("migrate.validate",), LINKED, setup=linked_migration),
     Case("symlink-status", ("migrate.status",), LINKED, setup=linked_migration),
     Case("symlink-verify", ("migrate.verify",), LINKED, setup=linked_migration),
+    Case(
+        "report-unknown-base",
+        ("migrate.report", "--base", "no-such-ref", "--output", "report.md"),
+        "--base no-such-ref: no such branch, tag or commit in this repository",
+        setup=as_git_repository("main"),
+    ),
+    Case("report-not-a-git-repository", ("migrate.report",), "not a git repository"),
+    Case(
+        "erd-part-without-output",
+        ("schema.erd", "--tables", "orders"),
+        "a diagram of part of the schema needs --output",
+    ),
+    Case(
+        "erd-unknown-table",
+        ("schema.erd", "--tables", "orders,nope", "--output", "docs/part"),
+        "schema.sql has no table nope",
+    ),
 ]
 
 

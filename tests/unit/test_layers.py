@@ -25,6 +25,8 @@ LAYERS = {
     "corrections": 1,
     "schema_statements": 1,
     "dump_schema": 1,
+    "schemagraph": 1,
+    "erdrender": 1,
     "pg": 2,
     "envfile": 2,
     "ownership": 2,
@@ -56,6 +58,8 @@ LAYERS = {
     "doctor": 4,
     "dev": 4,
     "reset": 4,
+    "erd": 4,
+    "report": 4,
 }
 MENU = 5
 

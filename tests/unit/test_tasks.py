@@ -29,7 +29,9 @@ from tools.compose_stack import ComposeStack
 from tools.config import Config
 from tools.diff import DiffReport
 from tools.doctor import Check, DoctorReport
+from tools.erd import ErdReport
 from tools.errors import NotAdopted, OutOfSync, WorkflowError
+from tools.report import ChangeReport
 from tools.safety import LintReport
 from tools.schema import DumpReport
 from tools.signals import Interrupted
@@ -492,6 +494,26 @@ CASES = [
             ["created migrations/20240101000003_backfill_totals.sql: write the SQL, then run inv migrate.hash"],
         ),
         id="migrate.new--name",
+    ),
+    pytest.param(
+        Case(
+            ("schema.erd", "--tables", "orders", "--output", "docs/orders"),
+            "tools.erd.erd",
+            ErdReport(["docs/orders.md", "docs/orders.svg"], ["docs/orders.md"], 1, 0, 0.5),
+            lambda p: mock.call(p.config, p.backend, tasks.log, schemas="", tables="orders", output="docs/orders"),
+            ["wrote docs/orders.md (1 table(s)/view(s), 0 foreign key(s), 0.5s)"],
+        ),
+        id="schema.erd--tables--output",
+    ),
+    pytest.param(
+        Case(
+            ("migrate.report", "--base", "origin/main", "--output", "report.md"),
+            "tools.report.report",
+            ChangeReport("origin/main", output=Path("report.md")),
+            lambda p: mock.call(p.config, p.backend, tasks.log, base="origin/main", output="report.md"),
+            ["wrote report.md (0 new file(s))"],
+        ),
+        id="migrate.report--base--output",
     ),
 ]
 
