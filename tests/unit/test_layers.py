@@ -42,6 +42,7 @@ LAYERS = {
     "safety": 4,
     "fidelity": 4,
     "baseline": 4,
+    "down": 4,
     "renumber": 4,
     "setup": 4,
     "dev": 4,

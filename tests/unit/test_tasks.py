@@ -27,6 +27,7 @@ from tools.baseline import BaselineReport
 from tools.check import CheckReport, ValidateReport
 from tools.config import Config
 from tools.diff import DiffReport
+from tools.down import DownReport
 from tools.errors import NotAdopted, OutOfSync, WorkflowError
 from tools.safety import LintReport
 from tools.schema import DumpReport
@@ -124,6 +125,11 @@ def _apply_call(env, **flags):
     defaults = dict(
         yes=False, dry_run=False, allow_destructive=False, ignore_drift=False, lock_timeout="", table_lock_timeout=""
     )
+    return lambda p: mock.call(p.config, p.config.target(env), tasks.log, **{**defaults, **flags})
+
+
+def _down_call(env, **flags):
+    defaults = dict(to="", steps="", dry_run=False, yes=False, allow_destructive=False, lock_timeout="")
     return lambda p: mock.call(p.config, p.config.target(env), tasks.log, **{**defaults, **flags})
 
 
@@ -492,6 +498,72 @@ CASES = [
             ["created migrations/20240101000003_backfill_totals.sql: write the SQL, then run inv migrate.hash"],
         ),
         id="migrate.new--name",
+    ),
+    pytest.param(
+        Case(
+            ("migrate.down", "--steps", "1", "--dry-run"),
+            "tools.down.down",
+            DownReport("local", "2", "1", undone=["2_notes.sql"], statements=['DROP TABLE "t"'], dry_run=True),
+            _down_call("local", steps="1", dry_run=True),
+            [
+                "local: down from 2 to 1 undoes 1 file(s): 2_notes.sql",
+                "-- plan (Atlas's schema diff, verified on a scratch copy)",
+                'DROP TABLE "t";',
+                "local: dry run, nothing changed",
+            ],
+        ),
+        id="migrate.down--steps--dry-run",
+    ),
+    pytest.param(
+        Case(
+            (
+                "migrate.down",
+                "--env",
+                "staging",
+                "--to",
+                "1",
+                "--yes",
+                "--allow-destructive",
+                "--lock-timeout",
+                "30s",
+            ),
+            "tools.down.down",
+            DownReport("staging", "2", "1", undone=["2_notes.sql"], statements=['DROP TABLE "t"'], done=True),
+            _down_call("staging", to="1", yes=True, allow_destructive=True, lock_timeout="30s"),
+            [
+                "staging: down from 2 to 1 undoes 1 file(s): 2_notes.sql",
+                "-- plan (Atlas's schema diff, verified on a scratch copy)",
+                'DROP TABLE "t";',
+                "staging: back at 1 (1 statement(s) in one transaction); its catalog equals what migrations/ up to 1 "
+                "builds",
+            ],
+        ),
+        id="migrate.down--all-flags",
+    ),
+    pytest.param(
+        Case(
+            ("migrate.down", "--steps", "1"),
+            "tools.down.down",
+            DownReport(
+                "local",
+                "2",
+                "1",
+                undone=["2_notes.sql"],
+                statements=['DROP TABLE "t"'],
+                losses=[("table public.t", 3)],
+                refused=WorkflowError("the plan deletes data", hint="pass --allow-destructive"),
+            ),
+            _down_call("local", steps="1"),
+            [
+                "local: down from 2 to 1 undoes 1 file(s): 2_notes.sql",
+                "-- plan (Atlas's schema diff, verified on a scratch copy)",
+                'DROP TABLE "t";',
+                "data loss: table public.t holds 3 row(s)",
+            ],
+            code=1,
+            err=["error: the plan deletes data: pass --allow-destructive"],
+        ),
+        id="migrate.down-refused-data-loss-exit-1",
     ),
 ]
 
