@@ -319,6 +319,17 @@ def migrate_down(
     )
 
 
+@task(help={"since": "Only the files new since this git ref (default: every file of migrations/)"})
+@edge
+def migrate_test(c, since="") -> None:
+    """Prove each migration goes up, down (computed plan) and up again on scratch databases."""
+    from tools import prove
+
+    config = _config()
+    _stack(config).up(log, ("dev-db",))
+    show(prove.prove(config, log, since=since))
+
+
 @task(help={"file": "The migration file (name in migrations/) to move above the newest version"})
 @edge
 def migrate_renumber(c, file="") -> None:
@@ -424,6 +435,7 @@ for t, n in (
     (migrate_diff, "diff"),
     (migrate_apply, "apply"),
     (migrate_down, "down"),
+    (migrate_test, "test"),
     (migrate_status, "status"),
     (migrate_lint, "lint"),
     (migrate_validate, "validate"),

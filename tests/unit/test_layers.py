@@ -43,6 +43,7 @@ LAYERS = {
     "fidelity": 4,
     "baseline": 4,
     "down": 4,
+    "prove": 4,
     "renumber": 4,
     "setup": 4,
     "dev": 4,

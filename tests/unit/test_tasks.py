@@ -29,6 +29,7 @@ from tools.config import Config
 from tools.diff import DiffReport
 from tools.down import DownReport
 from tools.errors import NotAdopted, OutOfSync, WorkflowError
+from tools.prove import ProveReport
 from tools.safety import LintReport
 from tools.schema import DumpReport
 from tools.setup import Check, DoctorReport
@@ -564,6 +565,34 @@ CASES = [
             err=["error: the plan deletes data: pass --allow-destructive"],
         ),
         id="migrate.down-refused-data-loss-exit-1",
+    ),
+    pytest.param(
+        Case(
+            ("migrate.test",),
+            "tools.prove.prove",
+            ProveReport([("1_init.sql", None)]),
+            lambda p: mock.call(p.config, tasks.log, since=""),
+            [
+                "ok 1_init.sql: up, down, up again: each build's catalog restored",
+                "1 of 1 migration(s) go down and up again",
+            ],
+        ),
+        id="migrate.test",
+    ),
+    pytest.param(
+        Case(
+            ("migrate.test", "--since", "main"),
+            "tools.prove.prove",
+            ProveReport([("2_view.sql", "a view stays")], since="main"),
+            lambda p: mock.call(p.config, tasks.log, since="main"),
+            ["FAILED 2_view.sql: a view stays", "0 of 1 migration(s) go down and up again"],
+            code=1,
+            err=[
+                "error: 1 migration(s) cannot be undone by a computed plan: 2_view.sql: see the lines above: write "
+                "those reverse changes by hand before you need them"
+            ],
+        ),
+        id="migrate.test--since-failed-exit-1",
     ),
 ]
 
