@@ -29,7 +29,7 @@ from tools.console import Log, Report, guard, progress
 from tools.errors import NotAdopted, WorkflowError
 from tools.fidelity import is_alembic_bookkeeping
 from tools.migrations import check_versions, migration_files, statements_of, version_of
-from tools.pg import apply_lock, connect, connection_error, duration_ms, scalar, validate_duration
+from tools.pg import apply_lock, connect, connection_error, dev_lock, duration_ms, scalar, validate_duration
 from tools.scratch import replay_migrations, scratch_databases
 from tools.status import StatusReport, out_of_order, status
 
@@ -145,7 +145,8 @@ def _passwords_off_argv(*urls: str) -> Iterator[tuple[list[str], dict[str, str]]
 def schema_diff(config: Config, current_url: str, wanted_url: str) -> list[str]:
     """Atlas's plan from the database at `current_url` to the one at `wanted_url` (its revision
     table left out); the dev database drives the diff."""
-    with _passwords_off_argv(current_url, wanted_url) as ((current, wanted), extra):
+    # The dev database drives the diff: no other run may drop it meanwhile (pg.dev_lock, re-entrant).
+    with dev_lock(config.dev_url()), _passwords_off_argv(current_url, wanted_url) as ((current, wanted), extra):
         atlas = atlas_for(config)
         # libpq's order: a password in the URL, then PGPASSWORD, then the file: only the file here.
         atlas.environ = {**{k: v for k, v in atlas.environ.items() if k != "PGPASSWORD"}, **extra}

@@ -114,3 +114,48 @@ def test_a_plan_that_fails_on_the_target_changes_nothing(project):
     assert "error: the plan on local (rolled back, nothing changed) fails at" in proc.stderr
     assert "lock timeout" in proc.stderr
     assert helpers.catalog(p.env["DATABASE_URL"]) == before and revisions(p) == versions
+
+
+def test_a_protected_environment_sees_the_plan_then_types_its_name(project):
+    p = project
+    helpers.sql(p.env["DATABASE_URL"], 'CREATE DATABASE "prod"', dbname="postgres")  # never local's own database
+    prod_url = p.env["DATABASE_URL"].replace("/app?", "/prod?")
+    prod = {"PRODUCTION_DATABASE_URL": prod_url}
+    assert p.inv("migrate.apply", "--env", "production", "--yes", extra_env=prod).returncode == 0
+    at_three = helpers.catalog(prod_url)
+    args = ("migrate.down", "--env", "production", "--steps", "1")
+
+    no_terminal = p.inv(*args, extra_env=prod)
+    assert no_terminal.returncode == 1
+    assert "error: production is a protected environment and there is no terminal to confirm" in no_terminal.stderr
+    assert 'ALTER TABLE "public"."notes" DROP COLUMN "priority";' in no_terminal.stderr  # the plan came first
+    wrong = p.inv_on_terminal(*args, typed="prod", extra_env=prod)
+    assert wrong.returncode == 1
+    assert f"  {THIRD}\nGo back to 29990101000001 on production? Type the environment name" in wrong.stdout
+    assert "not confirmed; nothing was changed on production" in wrong.stderr
+    assert helpers.catalog(prod_url) == at_three
+
+    right = p.inv_on_terminal(*args, typed="production", extra_env=prod)
+    assert right.returncode == 0, right.stderr
+    assert "production: back at 29990101000001" in right.stdout
+    assert helpers.catalog(prod_url) == p.catalogs[SECOND]
+
+
+def test_a_plan_that_cannot_restore_the_schema_is_refused_naming_what_stays(project):
+    """Atlas v0.13.1 does not see views: its plan would leave this one behind. Refused before the
+    target is touched, naming the view."""
+    p = project
+    p.write(
+        "migrations/29990101000003_note_view.sql", 'CREATE VIEW "public"."note_bodies" AS SELECT body FROM notes;\n'
+    )
+    assert p.inv("migrate.hash").returncode == 0
+    assert p.inv("migrate.apply").returncode == 0
+    before, versions = helpers.catalog(p.env["DATABASE_URL"]), revisions(p)
+    refused = p.inv("migrate.down", "--steps", "1", "--allow-destructive")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert (
+        "error: the plan does not return the schema to 29990101000002 (1 difference(s)): view public.note_bodies: "
+        "only in the plan's result"
+    ) in refused.stderr
+    assert "inv migrate.new" in refused.stderr
+    assert helpers.catalog(p.env["DATABASE_URL"]) == before and revisions(p) == versions
