@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 REVISIONS = "atlas_schema_revisions"
 SYNCED = "Schemas are synced, no changes to be made."
+COUNT_CAP = 1_000_000  # rows counted at most, per table or column the plan drops
 BY_HAND = "write the reverse change by hand as a new migration (inv migrate.new), then apply it"
 
 
@@ -67,7 +68,7 @@ class DownReport(Report):
         if self.corrections:
             out += ["-- corrections (details Atlas v0.13.1 drops)"] + self.corrections
         out += [f"hazard: {finding}" for finding in self.hazards]
-        return out + [f"data loss: {what} holds {rows} row(s)" for what, rows in self.losses if rows]
+        return out + [f"data loss: {what} holds {rows_text(rows)}" for what, rows in self.losses if rows]
 
     def lines(self) -> list[str]:
         out = self.preview()
@@ -214,7 +215,8 @@ def _q(name: str) -> str:
 
 
 def data_loss(url: str, current: catalog.Snapshot, capped: catalog.Snapshot) -> list[tuple[str, int]]:
-    """Tables and columns the plan drops, with the rows that hold data in them (on `url`)."""
+    """Tables and columns the plan drops, with the rows that hold data in them (on `url`),
+    counted up to COUNT_CAP + 1: a preview must not scan a production table of a billion rows."""
     gone_tables = sorted(set(current.get("table", {})) - set(capped.get("table", {})))
     gone_columns = sorted(
         name
@@ -225,10 +227,10 @@ def data_loss(url: str, current: catalog.Snapshot, capped: catalog.Snapshot) -> 
     try:
         with connect(url) as conn:
             for table in gone_tables:
-                out.append((f"table {table}", scalar(conn, f"SELECT count(*) FROM {_q(table)}")))
+                out.append((f"table {table}", scalar(conn, _capped_count(_q(table)))))
             for column in gone_columns:
                 table, col = column.rsplit(".", 1)
-                rows = scalar(conn, f"SELECT count(*) FROM {_q(table)} WHERE {corrections.q(col)} IS NOT NULL")
+                rows = scalar(conn, _capped_count(_q(table), f"{corrections.q(col)} IS NOT NULL"))
                 out.append((f"column {column}", rows))
     except WorkflowError:
         raise
@@ -237,9 +239,17 @@ def data_loss(url: str, current: catalog.Snapshot, capped: catalog.Snapshot) -> 
     return out
 
 
+def _capped_count(table: str, where: str = "TRUE") -> str:
+    return f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT {COUNT_CAP + 1}) AS rows"
+
+
+def rows_text(rows: int) -> str:
+    return f"more than {COUNT_CAP} rows" if rows > COUNT_CAP else f"{rows} row(s)"
+
+
 def hazards(sql: list[str]) -> list[str]:
     """Squawk's lock-safety findings on the plan (as migrate.apply shows them for files)."""
-    if not sql or not safety.squawk_binary():
+    if not sql:
         return []
     with tempfile.TemporaryDirectory(prefix="down-plan-") as tmp:
         path = Path(tmp) / "down_plan.sql"
@@ -344,7 +354,7 @@ def down(
         if lost and not allow_destructive:
             report.refused = WorkflowError(
                 f"the plan deletes data ({len(lost)} table(s)/column(s) holding rows, first: {lost[0][0]}, "
-                f"{lost[0][1]} row(s)); nothing was changed",
+                f"{rows_text(lost[0][1])}); nothing was changed",
                 hint=f"back it up if needed, then pass --allow-destructive (inv migrate.down --env {env} ...)",
             )
             return report

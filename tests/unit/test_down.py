@@ -85,3 +85,10 @@ def test_the_plan_runs_atlas_statements_then_corrections_without_doubled_semicol
         ['DROP TABLE "a";', 'DROP TABLE "b"'], ['ALTER TABLE "c" ALTER CONSTRAINT "f" DEFERRABLE;'], {}, {}
     )
     assert plan.sql == ['DROP TABLE "a"', 'DROP TABLE "b"', 'ALTER TABLE "c" ALTER CONSTRAINT "f" DEFERRABLE']
+
+
+def test_row_counts_stop_at_the_cap():
+    assert down.rows_text(3) == "3 row(s)"
+    assert down.rows_text(down.COUNT_CAP) == f"{down.COUNT_CAP} row(s)"
+    assert down.rows_text(down.COUNT_CAP + 1) == f"more than {down.COUNT_CAP} rows"
+    assert f"LIMIT {down.COUNT_CAP + 1}" in down._capped_count('"public"."t"')
