@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from tools import catalog, corrections, safety
 from tools.atlas import atlas_for
@@ -32,6 +31,7 @@ from tools.migrations import check_versions, migration_files, statements_of, ver
 from tools.pg import apply_lock, connect, connection_error, dev_lock, duration_ms, scalar, validate_duration
 from tools.scratch import replay_migrations, scratch_databases
 from tools.status import StatusReport, out_of_order, status
+from tools.urls import pgpass_line, without_password
 
 if TYPE_CHECKING:
     import psycopg
@@ -102,38 +102,13 @@ class Plan:
 # --- the plan ----------------------------------------------------------------------------
 
 
-def _without_password(url: str) -> tuple[str, str | None]:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url, None
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    netloc = (parts.username or "") + "@" + host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc)), unquote(parts.password)
-
-
-def _pgpass_field(value: str) -> str:
-    return value.replace("\\", "\\\\").replace(":", "\\:")
-
-
 @contextlib.contextmanager
 def _passwords_off_argv(*urls: str) -> Iterator[tuple[list[str], dict[str, str]]]:
     """The URLs without their passwords, and an environment naming a private password file
     (libpq's format, which lib/pq, Atlas's driver, reads): `schema diff` takes its databases on
     the command line only, where every user of the machine can read them (ps)."""
-    bare, lines = [], []
-    for url in urls:
-        plain, password = _without_password(url)
-        bare.append(plain)
-        if password is not None:
-            parts = urlsplit(url)
-            fields = [
-                parts.hostname or "*",
-                str(parts.port or 5432),
-                unquote(parts.path.strip("/")) or "*",
-                unquote(parts.username or "") or "*",
-            ]
-            lines.append(":".join(_pgpass_field(f) for f in fields) + ":" + _pgpass_field(password))
+    bare = [without_password(url)[0] for url in urls]
+    lines = [line for line in map(pgpass_line, urls) if line]
     fd, name = tempfile.mkstemp(prefix="down-", suffix=".pgpass")
     try:
         with os.fdopen(fd, "w") as handle:

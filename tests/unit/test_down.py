@@ -10,6 +10,7 @@ import pytest
 
 from tools import down
 from tools.errors import WorkflowError
+from tools.urls import without_password
 
 
 @pytest.mark.parametrize(
@@ -27,7 +28,7 @@ from tools.errors import WorkflowError
     ids=["plain", "percent-encoded", "no-password", "ipv6"],
 )
 def test_a_url_loses_its_password(url, bare, password):
-    assert down._without_password(url) == (bare, password)
+    assert without_password(url) == (bare, password)
 
 
 def test_the_password_file_is_private_and_escaped_and_gone_afterwards():
