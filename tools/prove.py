@@ -53,8 +53,20 @@ class ProveReport(Report):
 
 def files_new_since(config: Config, ref: str) -> list[Path]:
     """The migration files that are not in migrations/ at git `ref`."""
-    gitbase.require_repository(config.root)
-    theirs = set(gitbase.files_at(config.root, gitbase.require_commit(config.root, ref)))
+    try:
+        gitbase.require_repository(config.root)
+    except WorkflowError as exc:
+        raise WorkflowError(
+            exc.message.split(", so ")[0] + f", so the files new since {ref} cannot be found",
+            hint="run it in a git checkout, or without --since (every file of migrations/)",
+        ) from None
+    commit = gitbase.commit_of(config.root, ref)
+    if commit is None:
+        raise WorkflowError(
+            f"--since {ref}: no such branch, tag or commit in this repository",
+            hint="name one that exists (git branch -a), or fetch it first (git fetch origin <branch>)",
+        )
+    theirs = set(gitbase.files_at(config.root, commit))
     return [p for p in migration_files(config) if p.name not in theirs]
 
 

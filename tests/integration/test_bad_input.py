@@ -573,6 +573,17 @@ CASES += [
         env={"DATABASE_URL": "DB:down_empty"},
         setup=database("down_empty"),
     ),
+    Case(
+        "test-unknown-since",
+        ("migrate.test", "--since", "no-such-ref"),
+        "--since no-such-ref: no such branch, tag or commit in this repository",
+        setup=as_git_repository("main"),
+    ),
+    Case(
+        "test-since-not-a-git-repository",
+        ("migrate.test", "--since", "main"),
+        "this copy of the project is not a git repository, so the files new since main cannot be found",
+    ),
 ]
 
 
