@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tools import catalog, corrections, safety
+from tools import catalog, corrections, safety, signals
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config, Target
 from tools.console import Log, Report, guard, progress
@@ -337,7 +337,10 @@ def down(
             for line in report.preview():
                 log(line)
         guard(target, yes, ask, action=f"go back to {version}", files=report.undone, undone="changed")
-        with progress(log, f"Taking {env} back to {version}"):
+        with (
+            signals.note(f"{env} is unchanged: the plan runs in one transaction, rolled back"),
+            progress(log, f"Taking {env} back to {version}"),
+        ):
             _execute(config, target, plan, version, before.current, table_timeout)
         report.done = True
     report.after = status(config, target)
@@ -396,13 +399,21 @@ def _execute(config: Config, target: Target, plan: Plan, version: str, current: 
                     f"difference(s), first: {left[0]}); rolled back, nothing changed",
                     hint=f"see inv migrate.drift --env {env}",
                 )
-            record(config, env, version)
+            try:
+                record(config, env, version)
+            except WorkflowError as exc:
+                raise WorkflowError(
+                    f"recording version {version} failed ({exc.message}); the plan was rolled back, nothing changed",
+                    hint=exc.hint,
+                ) from None
             recorded = True
     except WorkflowError:
         raise
-    except psycopg.Error as exc:
-        if recorded:  # the commit itself failed: put the recorded version back
+    except (psycopg.Error, KeyboardInterrupt) as exc:
+        if recorded:  # the commit itself failed or was cut short: put the recorded version back
             record(config, env, current)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         raise connection_error(exc, f"the {env} database") from None
 
 
