@@ -159,3 +159,30 @@ def test_a_plan_that_cannot_restore_the_schema_is_refused_naming_what_stays(proj
     ) in refused.stderr
     assert "inv migrate.new" in refused.stderr
     assert helpers.catalog(p.env["DATABASE_URL"]) == before and revisions(p) == versions
+
+
+def _atlas_lock_key() -> int:
+    """The advisory lock Atlas's migrate commands take (FNV-1 32 of its name, sql/postgres Lock)."""
+    key = 2166136261
+    for byte in b"atlas_migrate_execute":
+        key = (key * 16777619) & 0xFFFFFFFF
+        key ^= byte
+    return key
+
+
+def test_a_version_that_cannot_be_recorded_rolls_the_plan_back(project):
+    """Atlas's own migrate lock held elsewhere: `atlas migrate set` fails after the plan ran in the
+    open transaction; the schema and the revision table stay as they were."""
+    import psycopg
+
+    from tools.urls import libpq_url
+
+    p = project
+    before, versions = helpers.catalog(p.env["DATABASE_URL"]), revisions(p)
+    with psycopg.connect(libpq_url(p.env["DATABASE_URL"], "x"), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (_atlas_lock_key(),))
+        proc = p.inv("migrate.down", "--steps", "1", "--allow-destructive")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "error: recording version 29990101000001 failed (" in proc.stderr
+    assert "the plan was rolled back, nothing changed" in proc.stderr
+    assert helpers.catalog(p.env["DATABASE_URL"]) == before and revisions(p) == versions
