@@ -304,19 +304,8 @@ def migrate_down(
     config = _config()
     target = config.target(env)
     _stack(config).up(log, ("dev-db",))
-    show(
-        down.down(
-            config,
-            target,
-            log,
-            to=to,
-            steps=steps,
-            dry_run=dry_run,
-            yes=yes,
-            allow_destructive=allow_destructive,
-            lock_timeout=lock_timeout,
-        )
-    )
+    flags = {"dry_run": dry_run, "yes": yes, "allow_destructive": allow_destructive, "lock_timeout": lock_timeout}
+    show(down.down(config, target, log, to=to, steps=steps, **flags))
 
 
 @task(help={"since": "Only the files new since this git ref (default: every file of migrations/)"})
