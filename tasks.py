@@ -285,6 +285,42 @@ def migrate_baseline(c, env="local", version="", yes=False, dry_run=False, ignor
     show(baseline.baseline(config, target, log, version=version, yes=yes, dry_run=dry_run, ignore_drift=ignore_drift))
 
 
+@task(
+    help={
+        "env": "Environment from atlas.hcl (default: local)",
+        "to": "The version to go back to (a file of migrations/, below the current version)",
+        "steps": "Go back this many files instead of --to",
+        "dry_run": "Print the plan, its hazards and the data it would delete; change nothing",
+        "yes": "Do not ask for confirmation on a protected environment (CI)",
+        "allow_destructive": "Go back even when the plan drops tables or columns that hold rows",
+        "lock_timeout": "How long to wait for the apply lock held by a concurrent apply (default 10s)",
+    }
+)
+@edge
+def migrate_down(
+    c, env="local", to="", steps="", dry_run=False, yes=False, allow_destructive=False, lock_timeout=""
+) -> None:
+    """Go back to an earlier version: computed, verified plan in one transaction; later files pending."""
+    from tools import down
+
+    config = _config()
+    target = config.target(env)
+    _stack(config).up(log, ("dev-db",))
+    flags = {"dry_run": dry_run, "yes": yes, "allow_destructive": allow_destructive, "lock_timeout": lock_timeout}
+    show(down.down(config, target, log, to=to, steps=steps, **flags))
+
+
+@task(help={"since": "Only the files new since this git ref (default: every file of migrations/)"})
+@edge
+def migrate_test(c, since="") -> None:
+    """Prove each migration goes up, down (computed plan) and up again on scratch databases."""
+    from tools import prove
+
+    config = _config()
+    _stack(config).up(log, ("dev-db",))
+    show(prove.prove(config, log, since=since))
+
+
 @task(help={"file": "The migration file (name in migrations/) to move above the newest version"})
 @edge
 def migrate_renumber(c, file="") -> None:
@@ -405,6 +441,8 @@ migrate_ns = Collection("migrate")
 for t, n in (
     (migrate_diff, "diff"),
     (migrate_apply, "apply"),
+    (migrate_down, "down"),
+    (migrate_test, "test"),
     (migrate_status, "status"),
     (migrate_lint, "lint"),
     (migrate_validate, "validate"),

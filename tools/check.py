@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import erd, fidelity, gitbase
+from tools import erd, fidelity, gitbase, prove
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
 from tools.console import Log, Report
@@ -170,6 +170,12 @@ def _check(config: Config, stack: Stack, log: Log, report: CheckReport) -> Check
         )
     for line in lint(config, base=report.base.merge_base).errors:
         report.problems.append((ERROR, f"lint: {line}"))
+    for path in prove.files_new_since(config, report.base.merge_base):  # inv migrate.test on the new files
+        why = prove.round_trip(config, path)
+        if why:
+            report.problems.append(
+                (ERROR, f"migrations/{path.name} cannot be undone by a computed down plan (inv migrate.test): {why}")
+            )
     return report
 
 

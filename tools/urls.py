@@ -118,3 +118,33 @@ def address(value: str) -> str:
         return "(an invalid URL)"
     host = f"[{host}]" if ":" in host else host
     return f"{host}:{port}/{unquote(parts.path.strip('/'))}"
+
+
+def without_password(value: str) -> tuple[str, str | None]:
+    """The URL without its password, and the password (None when it has none)."""
+    parts = urlsplit(value)
+    if parts.password is None:
+        return value, None
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = (parts.username or "") + "@" + host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc)), unquote(parts.password)
+
+
+def _pgpass_field(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def pgpass_line(value: str) -> str | None:
+    """The line of a libpq password file (host:port:database:user:password) for a URL with a password."""
+    parts = urlsplit(value)
+    if parts.password is None:
+        return None
+    fields = [
+        parts.hostname or "*",
+        str(parts.port or 5432),
+        unquote(parts.path.strip("/")) or "*",
+        unquote(parts.username or "") or "*",
+        unquote(parts.password),
+    ]
+    return ":".join(map(_pgpass_field, fields))

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests import helpers
-from tests.conftest import assert_no_secret, atlas_binary, make_project, require, running_project
+from tests.conftest import ROOT, assert_no_secret, atlas_binary, make_project, require, running_project
 
 pytestmark = pytest.mark.integration
 
@@ -514,6 +514,92 @@ CASES += [
         "erd-unknown-table",
         ("schema.erd", "--tables", "orders,nope", "--output", "docs/part"),
         "schema.sql has no table nope",
+    ),
+]
+
+
+# --- inv migrate.down (the module's project: the initial migration applied to local) ---------
+
+
+# The module's project applies every file of the checkout's migrations/.
+_FILES = sorted(x.name for x in (ROOT / "migrations").glob("*.sql"))
+NEWEST = _FILES[-1].split("_", 1)[0]
+
+
+def drifted_second_file(p):
+    """A second file applied to local, then a column added to its table by hand (drift)."""
+    undo_file = with_file(M.format("second"), 'CREATE TABLE "public"."second_step" (id int);\n', hash_after=True)(p)
+    applied = p.inv("migrate.apply")
+    assert applied.returncode == 0, applied.stderr
+    _sql(p.env["DATABASE_URL"], 'ALTER TABLE "public"."second_step" ADD COLUMN "by_hand" int')
+
+    def undo():
+        _sql(
+            p.env["DATABASE_URL"],
+            'DROP TABLE "public"."second_step"',
+            "DELETE FROM atlas_schema_revisions.atlas_schema_revisions WHERE version = '29991231235959'",
+        )
+        undo_file()
+
+    return undo
+
+
+CASES += [
+    Case(
+        "down-to-and-steps",
+        ("migrate.down", "--to", NEWEST, "--steps", "1"),
+        "--to and --steps contradict each other",
+    ),
+    Case("down-neither", ("migrate.down",), "say where to go back to: pass --to VERSION or --steps N"),
+    Case("down-bad-steps", ("migrate.down", "--steps", "two"), "invalid --steps 'two'"),
+    Case("down-unknown-version", ("migrate.down", "--to", "123"), "no migration with version '123' in migrations/"),
+    Case(
+        "down-to-current",
+        ("migrate.down", "--to", NEWEST),
+        f"version {NEWEST} is not below local's current version {NEWEST}",
+    ),
+    Case(
+        "down-beyond-history",
+        ("migrate.down", "--steps", str(len(_FILES) + 1)),
+        f"--steps {len(_FILES) + 1} goes beyond local's history: {len(_FILES)} file(s) applied",
+    ),
+    Case(
+        "down-pending",
+        ("migrate.down", "--steps", "1"),
+        "local has 1 pending file(s) (29991231235959_pending.sql): a down starts from a target with nothing pending",
+        setup=with_file(M.format("pending"), 'CREATE TABLE "public"."never_applied" (id int);\n', hash_after=True),
+    ),
+    Case(
+        "down-drift",
+        ("migrate.down", "--steps", "1"),
+        "local has drifted from its migrations (1 difference(s), first: column public.second_step.by_hand: only in "
+        "the local database)",
+        setup=drifted_second_file,
+    ),
+    Case(
+        "down-not-managed",
+        ("migrate.down", "--steps", "1"),
+        "local holds objects (column, table) but no Atlas migration history",
+        env={"DATABASE_URL": "DB:down_unmanaged"},
+        setup=database("down_unmanaged", rows=3),
+    ),
+    Case(
+        "down-never-migrated",
+        ("migrate.down", "--steps", "1"),
+        "Atlas has applied no migration to local: there is nothing to go back from",
+        env={"DATABASE_URL": "DB:down_empty"},
+        setup=database("down_empty"),
+    ),
+    Case(
+        "test-unknown-since",
+        ("migrate.test", "--since", "no-such-ref"),
+        "--since no-such-ref: no such branch, tag or commit in this repository",
+        setup=as_git_repository("main"),
+    ),
+    Case(
+        "test-since-not-a-git-repository",
+        ("migrate.test", "--since", "main"),
+        "this copy of the project is not a git repository, so the files new since main cannot be found",
     ),
 ]
 

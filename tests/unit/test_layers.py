@@ -53,6 +53,8 @@ LAYERS = {
     "safety": 4,
     "fidelity": 4,
     "baseline": 4,
+    "down": 4,
+    "prove": 4,
     "renumber": 4,
     "setup": 4,
     "doctor": 4,

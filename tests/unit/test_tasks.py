@@ -29,8 +29,10 @@ from tools.compose_stack import ComposeStack
 from tools.config import Config
 from tools.diff import DiffReport
 from tools.doctor import Check, DoctorReport
+from tools.down import DownReport
 from tools.erd import ErdReport
 from tools.errors import NotAdopted, OutOfSync, WorkflowError
+from tools.prove import ProveReport
 from tools.report import ChangeReport
 from tools.safety import LintReport
 from tools.schema import DumpReport
@@ -126,6 +128,11 @@ def _apply_call(env, **flags):
     defaults = dict(
         yes=False, dry_run=False, allow_destructive=False, ignore_drift=False, lock_timeout="", table_lock_timeout=""
     )
+    return lambda p: mock.call(p.config, p.config.target(env), tasks.log, **{**defaults, **flags})
+
+
+def _down_call(env, **flags):
+    defaults = dict(to="", steps="", dry_run=False, yes=False, allow_destructive=False, lock_timeout="")
     return lambda p: mock.call(p.config, p.config.target(env), tasks.log, **{**defaults, **flags})
 
 
@@ -514,6 +521,100 @@ CASES = [
             ["wrote report.md (0 new file(s))"],
         ),
         id="migrate.report--base--output",
+    ),
+    pytest.param(
+        Case(
+            ("migrate.down", "--steps", "1", "--dry-run"),
+            "tools.down.down",
+            DownReport("local", "2", "1", undone=["2_notes.sql"], statements=['DROP TABLE "t"'], dry_run=True),
+            _down_call("local", steps="1", dry_run=True),
+            [
+                "local: down from 2 to 1 undoes 1 file(s): 2_notes.sql",
+                "-- plan (Atlas's schema diff, verified on a scratch copy)",
+                'DROP TABLE "t";',
+                "local: dry run, nothing changed",
+            ],
+        ),
+        id="migrate.down--steps--dry-run",
+    ),
+    pytest.param(
+        Case(
+            (
+                "migrate.down",
+                "--env",
+                "staging",
+                "--to",
+                "1",
+                "--yes",
+                "--allow-destructive",
+                "--lock-timeout",
+                "30s",
+            ),
+            "tools.down.down",
+            DownReport("staging", "2", "1", undone=["2_notes.sql"], statements=['DROP TABLE "t"'], done=True),
+            _down_call("staging", to="1", yes=True, allow_destructive=True, lock_timeout="30s"),
+            [
+                "staging: down from 2 to 1 undoes 1 file(s): 2_notes.sql",
+                "-- plan (Atlas's schema diff, verified on a scratch copy)",
+                'DROP TABLE "t";',
+                "staging: back at 1 (1 statement(s) in one transaction); its catalog equals what migrations/ up to 1 "
+                "builds",
+            ],
+        ),
+        id="migrate.down--all-flags",
+    ),
+    pytest.param(
+        Case(
+            ("migrate.down", "--steps", "1"),
+            "tools.down.down",
+            DownReport(
+                "local",
+                "2",
+                "1",
+                undone=["2_notes.sql"],
+                statements=['DROP TABLE "t"'],
+                losses=[("table public.t", 3)],
+                refused=WorkflowError("the plan deletes data", hint="pass --allow-destructive"),
+            ),
+            _down_call("local", steps="1"),
+            [
+                "local: down from 2 to 1 undoes 1 file(s): 2_notes.sql",
+                "-- plan (Atlas's schema diff, verified on a scratch copy)",
+                'DROP TABLE "t";',
+                "data loss: table public.t holds 3 row(s)",
+            ],
+            code=1,
+            err=["error: the plan deletes data: pass --allow-destructive"],
+        ),
+        id="migrate.down-refused-data-loss-exit-1",
+    ),
+    pytest.param(
+        Case(
+            ("migrate.test",),
+            "tools.prove.prove",
+            ProveReport([("1_init.sql", None)]),
+            lambda p: mock.call(p.config, tasks.log, since=""),
+            [
+                "ok 1_init.sql: up, down, up again: each build's catalog restored",
+                "1 of 1 migration(s) go down and up again",
+            ],
+        ),
+        id="migrate.test",
+    ),
+    pytest.param(
+        Case(
+            ("migrate.test", "--since", "main"),
+            "tools.prove.prove",
+            ProveReport([("2_view.sql", "a view stays")], since="main"),
+            lambda p: mock.call(p.config, tasks.log, since="main"),
+            ["FAILED 2_view.sql: a view stays", "0 of 1 migration(s) go down and up again"],
+            code=1,
+            err=[
+                "error: 1 migration(s) cannot be undone by a computed plan: 2_view.sql: see the lines above: write "
+                "those reverse changes by hand before you need them"
+            ],
+        ),
+        id="migrate.test--since-failed-exit-1",
     ),
 ]
 

@@ -1,0 +1,95 @@
+"""tools/down.py's pure parts: passwords kept off Atlas's command line, --steps, the report."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tools import down
+from tools.errors import WorkflowError
+from tools.urls import without_password
+
+
+@pytest.mark.parametrize(
+    "url, bare, password",
+    [
+        (
+            "postgres://app:pw@127.0.0.1:5433/app?sslmode=disable",
+            "postgres://app@127.0.0.1:5433/app?sslmode=disable",
+            "pw",
+        ),
+        ("postgres://app:p%40ss%3Aw@db.example:5432/shop", "postgres://app@db.example:5432/shop", "p@ss:w"),
+        ("postgres://app@127.0.0.1:5433/app", "postgres://app@127.0.0.1:5433/app", None),
+        ("postgres://app:pw@[::1]:5433/app", "postgres://app@[::1]:5433/app", "pw"),
+    ],
+    ids=["plain", "percent-encoded", "no-password", "ipv6"],
+)
+def test_a_url_loses_its_password(url, bare, password):
+    assert without_password(url) == (bare, password)
+
+
+def test_the_password_file_is_private_and_escaped_and_gone_afterwards():
+    urls = ("postgres://app:p%3Aw%5C@127.0.0.1:5433/app?sslmode=disable", "postgres://dev:x@127.0.0.1:5434/dev_scratch")
+    with down._passwords_off_argv(*urls) as (bare, environ):
+        path = Path(environ["PGPASSFILE"])
+        assert bare == [
+            "postgres://app@127.0.0.1:5433/app?sslmode=disable",
+            "postgres://dev@127.0.0.1:5434/dev_scratch",
+        ]
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600  # libpq ignores a file others can read
+        assert path.read_text() == "127.0.0.1:5433:app:app:p\\:w\\\\\n127.0.0.1:5434:dev_scratch:dev:x\n"
+        assert all("p:w" not in arg and ":x@" not in arg for arg in bare)
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("value, steps", [("", 0), ("2", 2), (3, 3), (" 1 ", 1)])
+def test_steps(value, steps):
+    assert down._steps(value) == steps
+
+
+@pytest.mark.parametrize("value", ["two", "-1", "1.5"])
+def test_steps_that_are_not_a_count_are_refused(value):
+    with pytest.raises(WorkflowError, match=f"invalid --steps '{value}'"):
+        down._steps(value)
+
+
+def test_the_report_previews_then_refuses_in_its_verdict():
+    report = down.DownReport(
+        "local",
+        "3",
+        "2",
+        undone=["3_priority.sql"],
+        statements=['ALTER TABLE "public"."notes" DROP COLUMN "priority"'],
+        corrections=['ALTER TABLE "public"."t" RENAME CONSTRAINT "t_pkey" TO "pk_t";'],
+        hazards=["down_plan.sql:1: [squawk ban-drop-column] Dropping a column may break existing clients."],
+        losses=[("column public.notes.priority", 2), ("column public.notes.empty", 0)],
+        refused=WorkflowError("the plan deletes data"),
+    )
+    assert report.lines() == [
+        "local: down from 3 to 2 undoes 1 file(s): 3_priority.sql",
+        "-- plan (Atlas's schema diff, verified on a scratch copy)",
+        'ALTER TABLE "public"."notes" DROP COLUMN "priority";',
+        "-- corrections (details Atlas v0.13.1 drops)",
+        'ALTER TABLE "public"."t" RENAME CONSTRAINT "t_pkey" TO "pk_t";',
+        "hazard: down_plan.sql:1: [squawk ban-drop-column] Dropping a column may break existing clients.",
+        "data loss: column public.notes.priority holds 2 row(s)",
+    ]
+    with pytest.raises(WorkflowError, match="the plan deletes data"):
+        report.verdict()
+
+
+def test_the_plan_runs_atlas_statements_then_corrections_without_doubled_semicolons():
+    plan = down.Plan(
+        ['DROP TABLE "a";', 'DROP TABLE "b"'], ['ALTER TABLE "c" ALTER CONSTRAINT "f" DEFERRABLE;'], {}, {}
+    )
+    assert plan.sql == ['DROP TABLE "a"', 'DROP TABLE "b"', 'ALTER TABLE "c" ALTER CONSTRAINT "f" DEFERRABLE']
+
+
+def test_row_counts_stop_at_the_cap():
+    assert down.rows_text(3) == "3 row(s)"
+    assert down.rows_text(down.COUNT_CAP) == f"{down.COUNT_CAP} row(s)"
+    assert down.rows_text(down.COUNT_CAP + 1) == f"more than {down.COUNT_CAP} rows"
+    assert f"LIMIT {down.COUNT_CAP + 1}" in down._capped_count('"public"."t"')
