@@ -1,7 +1,7 @@
 """`inv migrate.test`: prove that every migration can be undone by the plan migrate.down computes.
 
 For each file V, on scratch databases: build migrations/ up to V-1, and up to V (V-1 then V);
-compute the down plan from V to V-1 and run it (tools/down.py: Atlas's diff, the corrections,
+compute the down plan from V to V-1 and run it (tools/downplan.py: Atlas's diff, the corrections,
 the catalog verification against the V-1 build); then apply V again and compare catalogs with
 the V build. A rollback nobody ever ran is the one that fails when it is needed (Liquibase's
 update-testing-rollback runs update, rollback, update for the same reason).
@@ -16,7 +16,7 @@ from tools import catalog, gitbase
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
 from tools.console import Log, Report, progress
-from tools.down import REVISIONS, schema_diff, verified
+from tools.downplan import REVISIONS, schema_diff, verified
 from tools.errors import WorkflowError
 from tools.migrations import check_versions, migration_files, version_of
 from tools.pg import connect

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import down
+from tools import down, downplan
 from tools.errors import WorkflowError
 from tools.urls import without_password
 
@@ -33,7 +33,7 @@ def test_a_url_loses_its_password(url, bare, password):
 
 def test_the_password_file_is_private_and_escaped_and_gone_afterwards():
     urls = ("postgres://app:p%3Aw%5C@127.0.0.1:5433/app?sslmode=disable", "postgres://dev:x@127.0.0.1:5434/dev_scratch")
-    with down._passwords_off_argv(*urls) as (bare, environ):
+    with downplan._passwords_off_argv(*urls) as (bare, environ):
         path = Path(environ["PGPASSFILE"])
         assert bare == [
             "postgres://app@127.0.0.1:5433/app?sslmode=disable",
@@ -82,14 +82,14 @@ def test_the_report_previews_then_refuses_in_its_verdict():
 
 
 def test_the_plan_runs_atlas_statements_then_corrections_without_doubled_semicolons():
-    plan = down.Plan(
+    plan = downplan.Plan(
         ['DROP TABLE "a";', 'DROP TABLE "b"'], ['ALTER TABLE "c" ALTER CONSTRAINT "f" DEFERRABLE;'], {}, {}
     )
     assert plan.sql == ['DROP TABLE "a"', 'DROP TABLE "b"', 'ALTER TABLE "c" ALTER CONSTRAINT "f" DEFERRABLE']
 
 
 def test_row_counts_stop_at_the_cap():
-    assert down.rows_text(3) == "3 row(s)"
-    assert down.rows_text(down.COUNT_CAP) == f"{down.COUNT_CAP} row(s)"
-    assert down.rows_text(down.COUNT_CAP + 1) == f"more than {down.COUNT_CAP} rows"
-    assert f"LIMIT {down.COUNT_CAP + 1}" in down._capped_count('"public"."t"')
+    assert downplan.rows_text(3) == "3 row(s)"
+    assert downplan.rows_text(downplan.COUNT_CAP) == f"{downplan.COUNT_CAP} row(s)"
+    assert downplan.rows_text(downplan.COUNT_CAP + 1) == f"more than {downplan.COUNT_CAP} rows"
+    assert f"LIMIT {downplan.COUNT_CAP + 1}" in downplan._capped_count('"public"."t"')

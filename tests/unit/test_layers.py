@@ -53,6 +53,7 @@ LAYERS = {
     "safety": 4,
     "fidelity": 4,
     "baseline": 4,
+    "downplan": 4,
     "down": 4,
     "prove": 4,
     "renumber": 4,
