@@ -46,6 +46,28 @@ def ensure_dotenv(root: Path, log: Log) -> bool:
     return True
 
 
+def move_taken_ports(root: Path, log: Log) -> None:
+    """Ports of a .env written in this run, checked again once the Docker engine runs.
+
+    The ports were free when the .env was written, before setup started the engine; containers
+    that restart with the engine (stacks made before this project set `restart: "no"`, or any
+    other) may hold them now. Such a port moves to the next free one, said in one line."""
+    from dotenv import dotenv_values, set_key
+
+    env_file = root / ".env"
+    values = dotenv_values(env_file)
+    keys = (("DB_PORT", DEFAULT_DB_PORT), ("DEV_DB_PORT", DEFAULT_DEV_DB_PORT))
+    ports = {key: int(values.get(key) or default) for key, default in keys}
+    taken = set(ports.values())
+    for key, port in ports.items():
+        if pgcluster.free_port(port, avoid=frozenset(taken - {port})) == port:
+            continue
+        moved = pgcluster.free_port(port, avoid=frozenset(taken))
+        taken.add(moved)
+        set_key(str(env_file), key, str(moved), quote_mode="never")
+        log(f"port {port} on 127.0.0.1 was taken once the Docker engine ran: {key}={moved}")
+
+
 def project_name(root: Path) -> str:
     """A Compose project name of its own: the directory's name plus a random suffix."""
     import re

@@ -9,7 +9,7 @@ from tools import atlas as atlas_mod
 from tools import compose_stack, docker_images, docker_setup, pgserver
 from tools.config import Config
 from tools.console import Log, progress
-from tools.envfile import ensure_dotenv, record, tighten_dotenv
+from tools.envfile import ensure_dotenv, move_taken_ports, record, tighten_dotenv
 from tools.errors import WorkflowError
 
 
@@ -89,7 +89,7 @@ def setup(root: Path, log: Log, docker: bool | None = None, stop_compose: bool =
     if not (root / ".env").exists():
         refuse_orphan_containers(root)
     tighten_dotenv(root, log)
-    ensure_dotenv(root, log)
+    created = ensure_dotenv(root, log)
     if docker is False:
         stop_checkout_stack(Config.load(root), log, stop_compose)
         from dotenv import dotenv_values
@@ -104,6 +104,8 @@ def setup(root: Path, log: Log, docker: bool | None = None, stop_compose: bool =
     if want_docker:
         if compose_stack.docker_answers() or can_provision_docker():
             ensure_docker(config, log)
+            if created:
+                move_taken_ports(root, log)
         elif stack_pref == "compose":
             raise WorkflowError("STACK=compose but no Docker engine answers", hint="start Docker, or set STACK=local")
         else:
