@@ -24,7 +24,7 @@ CREATE INDEX ix_products_active_name ON products (name) WHERE is_archived = fals
 CREATE TABLE customers (
 	id BIGSERIAL NOT NULL,
 	email VARCHAR(320) NOT NULL,
-	full_name VARCHAR(200) NOT NULL,
+	full_name VARCHAR(300) NOT NULL,
 	is_active BOOLEAN DEFAULT true NOT NULL,
 	created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
 	updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
