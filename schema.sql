@@ -58,6 +58,7 @@ CREATE TABLE order_items (
 	product_id BIGINT NOT NULL,
 	quantity INTEGER DEFAULT 1 NOT NULL,
 	unit_price NUMERIC(12, 2) NOT NULL,
+	line_total NUMERIC(12, 2) NOT NULL,
 	CONSTRAINT pk_order_items PRIMARY KEY (id),
 	CONSTRAINT uq_order_items_order_id_product_id UNIQUE (order_id, product_id),
 	CONSTRAINT ck_order_items_quantity_positive CHECK (quantity > 0),
