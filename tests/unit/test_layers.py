@@ -35,6 +35,7 @@ LAYERS = {
     "scratch": 3,
     "staging": 3,
     "preconditions": 3,
+    "datatests": 3,
     "schema": 4,
     "diff": 4,
     "status": 4,
