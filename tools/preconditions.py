@@ -10,7 +10,7 @@ out of Atlas's plan and atlas.sum stays valid.
 A check passes when it returns exactly one row whose first column is true. It runs on the
 target, read-only (its own READ ONLY transaction, rolled back), with a statement timeout; false,
 NULL, no row, an error or the timeout is a failure, named by the check's comment (the `--` lines
-above it) or its SQL.
+right above it) or its SQL.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def parse(text: str, file: str) -> list[Check]:
         start = statement.stmt_location or 0  # pglast: character offsets of the first token
         end = start + statement.stmt_len if statement.stmt_len else len(text)
         before, previous = text[previous:start], end
-        comments = [ln.strip().removeprefix("--").strip() for ln in before.splitlines() if ln.strip().startswith("--")]
+        comments = _comment_above(before)
         sql = text[start:end].strip()
         line = text[:start].count("\n") + 1
         node = statement.stmt
@@ -84,6 +84,19 @@ def parse(text: str, file: str) -> list[Check]:
             f"{file} holds no check", hint="write one SELECT per check returning true, or remove the file"
         )
     return checks
+
+
+def _comment_above(text: str) -> list[str]:
+    """The `--` lines right above a statement (a blank line ends them: a file's header is no check's name)."""
+    lines = text.splitlines()
+    if lines and not lines[-1].strip():
+        lines.pop()  # the line break just before the statement
+    out: list[str] = []
+    for line in reversed(lines):
+        if not line.strip().startswith("--"):
+            break
+        out.insert(0, line.strip().removeprefix("--").strip())
+    return out
 
 
 def load(config: Config) -> dict[str, list[Check]]:

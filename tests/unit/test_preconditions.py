@@ -38,6 +38,7 @@ def refused(fn, *args) -> str:
 
 def test_each_select_is_a_check_named_by_its_comment_or_its_sql():
     text = (
+        "-- a header, no check's name\n\n"
         "-- no line without a total\n"
         "SELECT NOT EXISTS (SELECT 1 FROM order_items WHERE line_total IS NULL);\n"
         "\n"
@@ -46,12 +47,12 @@ def test_each_select_is_a_check_named_by_its_comment_or_its_sql():
     )
     checks = parse(text, "migrations/checks/1.sql")
     assert [(c.number, c.line, c.name) for c in checks] == [
-        (1, 2, "no line without a total"),
-        (2, 4, "select count(*) = 0 from customers where full_name = 'Zoë'"),
-        (3, 8, "a b"),
+        (1, 4, "no line without a total"),
+        (2, 6, "select count(*) = 0 from customers where full_name = 'Zoë'"),
+        (3, 10, "a b"),
     ]
     assert checks[1].sql == "select count(*) = 0\n  from customers where full_name = 'Zoë'"
-    assert str(checks[0]) == "migrations/checks/1.sql check 1 (line 2): no line without a total"
+    assert str(checks[0]) == "migrations/checks/1.sql check 1 (line 4): no line without a total"
 
 
 @pytest.mark.parametrize(
