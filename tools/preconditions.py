@@ -88,9 +88,8 @@ def parse(text: str, file: str) -> list[Check]:
 
 def _comment_above(text: str) -> list[str]:
     """The `--` lines right above a statement (a blank line ends them: a file's header is no check's name)."""
-    lines = text.splitlines()
-    if lines and not lines[-1].strip():
-        lines.pop()  # the line break just before the statement
+    lines = text.split("\n")
+    lines.pop()  # the start of the statement's own line: empty, or its indentation
     out: list[str] = []
     for line in reversed(lines):
         if not line.strip().startswith("--"):

@@ -71,6 +71,11 @@ def test_what_is_not_a_check_is_refused(text, message):
     assert refused(parse, text, "f.sql").startswith(message)
 
 
+def test_a_blank_line_parts_a_comment_from_the_check_below():
+    checks = parse("-- about the file\n\nSELECT true;\n  -- indented\n  SELECT 1 = 1;", "f.sql")
+    assert [c.name for c in checks] == ["SELECT true", "indented"]
+
+
 def test_a_long_check_is_named_by_its_first_100_characters():
     check = parse("SELECT " + " AND ".join(f"col{i} IS NOT NULL" for i in range(20)), "f.sql")[0]
     assert len(check.name) == 100 and check.name.endswith("...")
