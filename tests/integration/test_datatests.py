@@ -153,3 +153,29 @@ def test_run_passes_then_fails_by_name_when_the_backfill_is_broken(config):
     assert broken.lines()[0].startswith("data test failed: tests/migrations/test_20261128234636_")
     with pytest.raises(WorkflowError, match=r"1 migration data test\(s\) failed, first: tests/migrations/test_2026"):
         broken.verdict()
+
+
+MARKED = """
+import pytest
+
+
+@pytest.mark.migration("20261128234632")
+def test_version_from_the_marker(migration):
+    assert (migration.version, migration.previous) == ("20261128234632", "20261124215410")
+
+
+def test_no_version_anywhere(migration):
+    pass
+"""
+
+
+def test_the_version_comes_from_a_marker_else_the_file_name(config):
+    from tools import datatests
+
+    (config.root / datatests.TESTS / "test_marked.py").write_text(MARKED)
+    report = datatests.run(config, ("-k", "test_marked"))
+    assert report.passed == 1, report.output
+    assert [name.split(" - ")[0] for name in report.failed] == [
+        "tests/migrations/test_marked.py::test_no_version_anywhere"
+    ]
+    assert "test_marked.py: name the file test_<version>.py, or mark the test" in report.output
