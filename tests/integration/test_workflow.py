@@ -224,7 +224,7 @@ def test_back_to_back_diffs_apply_both(local_project):
     versions = [f.name.split("_")[0] for f in sorted((p.root / "migrations").glob("*.sql"))]
     assert versions == sorted(set(versions)), versions
     applied = p.inv("migrate.apply")
-    assert applied.returncode == 0 and applied.stdout.count("applied 2") == 3, applied.stdout
+    assert applied.returncode == 0 and applied.stdout.count("applied 2") == len(versions), applied.stdout
 
 
 def test_declared_constraint_names_work_on_the_migrated_database(local_project):
