@@ -245,8 +245,8 @@ CASES = [
             M.format("broken"), 'CREATE TABLE "public"."ok_table" (id int);\nALTER TABLEE oops;\n', hash_after=True
         ),
     ),
-    Case("duplicate-version", ("migrate.validate",), "_initial.sql share version", setup=duplicate_version),
-    Case("duplicate-version-apply", ("migrate.apply",), "_initial.sql share version", setup=duplicate_version),
+    Case("duplicate-version", ("migrate.validate",), "_duplicate.sql share version", setup=duplicate_version),
+    Case("duplicate-version-apply", ("migrate.apply",), "_duplicate.sql share version", setup=duplicate_version),
     Case(
         "models-import-error",
         ("migrate.diff", "--name", "x"),
