@@ -24,7 +24,7 @@ CREATE INDEX ix_products_active_name ON products (name) WHERE is_archived = fals
 CREATE TABLE customers (
 	id BIGSERIAL NOT NULL,
 	email VARCHAR(320) NOT NULL,
-	full_name VARCHAR(200) NOT NULL,
+	full_name VARCHAR(300) NOT NULL,
 	is_active BOOLEAN DEFAULT true NOT NULL,
 	created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
 	updated_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL,
@@ -58,6 +58,7 @@ CREATE TABLE order_items (
 	product_id BIGINT NOT NULL,
 	quantity INTEGER DEFAULT 1 NOT NULL,
 	unit_price NUMERIC(12, 2) NOT NULL,
+	line_total NUMERIC(12, 2) NOT NULL,
 	CONSTRAINT pk_order_items PRIMARY KEY (id),
 	CONSTRAINT uq_order_items_order_id_product_id UNIQUE (order_id, product_id),
 	CONSTRAINT ck_order_items_quantity_positive CHECK (quantity > 0),

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from tools import catalog, safety
+from tools import catalog, preconditions, safety
 from tools.atlas import JSON, Atlas, atlas_for, json_or_none, map_error
 from tools.config import Config, Target
 from tools.console import Log, Report, guard, progress
@@ -33,6 +33,7 @@ class ApplyReport(Report):
     safety: safety.SafetyReport | None = None
     drift: list[catalog.Difference] = field(default_factory=list)
     sql: dict[str, list[str]] = field(default_factory=dict)  # dry run: name -> its statements
+    checks: list[preconditions.Result] = field(default_factory=list)  # the pending files' pre-conditions
 
     def lines(self) -> list[str]:
         if self.dry_run:
@@ -50,6 +51,8 @@ class ApplyReport(Report):
                     if part
                 )
                 out.append(f"applied {name}" + (f" ({detail})" if detail else ""))
+            if self.checks:
+                out.append(f"pre-conditions: {len(self.checks)} check(s) passed before anything ran")
             out.append(f"{self.env}: {len(self.applied)} migration(s) applied")
         elif not self.pending:
             out.append(f"{self.env}: already at the latest version, nothing to apply")
@@ -62,6 +65,7 @@ class ApplyReport(Report):
         for name in self.pending:
             out += [f"-- {name}"] + [stmt + ";" for stmt in self.sql.get(name, [])]
         out += [f"drift: {difference}" for difference in self.drift]
+        out += [f"pre-condition {result}" for result in self.checks]
         if self.safety:
             out += [f"destructive: {finding}" for finding in self.safety.blocking]
             out += [f"lock safety: {finding}" for finding in self.safety.advisory]
@@ -87,6 +91,7 @@ def apply(
         table_lock_timeout or config.get("TABLE_LOCK_TIMEOUT", "5s"), allow_zero=True, what="table lock timeout"
     )
     check_versions(config)
+    preconditions.load(config)  # a checks file that names no migration, or is not a SELECT: refused before anything
     with apply_lock(target.url, target.name, lock_timeout, log):
         return _apply(
             config,
@@ -129,6 +134,10 @@ def _apply(
     if not before.pending:
         report.after = before
         return report
+    report.checks = _preconditions(config, target, before, log)
+    refused = None if dry_run else preconditions.refusal(report.checks, env)
+    if refused:
+        raise refused
     if check_drift and before.applied:
         report.drift = drift(config, target, applied=before.applied)
         if report.drift and not (ignore_drift or dry_run):
@@ -201,6 +210,18 @@ def _apply(
         raise map_error(result)
     report.after = status(config, target)
     return report
+
+
+def _preconditions(config: Config, target: Target, before: StatusReport, log: Log) -> list[preconditions.Result]:
+    """Run the pre-conditions of every pending file on the target, before any file runs (read-only)."""
+    checks = preconditions.for_files(config, before.pending)
+    if checks and not before.applied:
+        log(
+            f"{target.name} has no migration applied yet, so no data to guard: "
+            f"the {len(checks)} pre-condition check(s) of the pending files are skipped"
+        )
+        return []
+    return preconditions.run(target.url, checks, target.name)
 
 
 def interrupted_apply(exc: KeyboardInterrupt, env: str) -> KeyboardInterrupt:

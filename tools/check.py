@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import erd, fidelity, gitbase, prove
+from tools import erd, fidelity, gitbase, preconditions, prove
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
 from tools.console import Log, Report
@@ -126,6 +126,10 @@ def _check(config: Config, stack: Stack, log: Log, report: CheckReport) -> Check
     except WorkflowError as exc:
         report.problems.append((ERROR, f"migrations/ is not valid: {exc}"))
         return report
+    try:
+        preconditions.load(config)
+    except WorkflowError as exc:
+        report.problems.append((ERROR, str(exc)))
     with tempfile.TemporaryDirectory(prefix="migrate-check-") as tmp:
         tmp_dir = Path(tmp) / "migrations"
         shutil.copytree(migrations_dir(config), tmp_dir)

@@ -16,8 +16,17 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 FILE_RE = re.compile(r"^(?P<version>\d+)(?:_(?P<name>.*))?\.sql$")
 
 
+CHECKS = "checks"  # migrations/checks/<version>.sql: the pre-conditions of a file (tools/preconditions.py)
+
+
 def migrations_dir(config: Config) -> Path:
     return config.root / "migrations"
+
+
+def checks_dir(config: Config) -> Path:
+    """migrations/checks/: a subdirectory, because Atlas reads every top-level `*.sql` of
+    migrations/ as a migration (and hashes it into atlas.sum), never a subdirectory."""
+    return migrations_dir(config) / CHECKS
 
 
 def migration_files(config: Config, directory: Path | None = None) -> list[Path]:
@@ -31,7 +40,8 @@ def migration_files(config: Config, directory: Path | None = None) -> list[Path]
 
 def regular_files_only(config: Config) -> None:
     """migrations/ holds regular files only: git stores a symbolic link as the link, so the SQL
-    it points to (outside the repository, perhaps) was never reviewed; Atlas would follow it."""
+    it points to (outside the repository, perhaps) was never reviewed; Atlas would follow it.
+    The one subdirectory allowed, migrations/checks/ (pre-conditions), holds regular files only too."""
     import os
 
     directory = migrations_dir(config)
@@ -53,6 +63,21 @@ def regular_files_only(config: Config) -> None:
             raise WorkflowError(
                 f"migrations/{path.name} is not a regular file",
                 hint="migrations/ holds regular files only: remove or replace it",
+            )
+    checks = checks_dir(config)
+    if not checks.is_dir():
+        return
+    for path in sorted(checks.iterdir()):
+        if path.is_symlink():
+            raise WorkflowError(
+                f"migrations/{CHECKS}/{path.name} is a symbolic link (to {os.readlink(path)}): git stores only the "
+                "link, so the SQL it points to was never reviewed",
+                hint="replace the link with a copy of the file (and review it), or remove it; nothing was done",
+            )
+        if not path.is_file():
+            raise WorkflowError(
+                f"migrations/{CHECKS}/{path.name} is not a regular file",
+                hint=f"migrations/{CHECKS}/ holds regular files only: remove or replace it",
             )
 
 

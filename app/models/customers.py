@@ -19,7 +19,7 @@ class Customer(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True, comment="Login and contact address")
-    full_name: Mapped[str] = mapped_column(String(200))
+    full_name: Mapped[str] = mapped_column(String(300))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
 
     orders: Mapped[list[Order]] = relationship(back_populates="customer")

@@ -61,6 +61,8 @@ class OrderItem(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
     quantity: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     unit_price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    # quantity * unit_price when the line was placed (filled for older lines by migration 20261128234636)
+    line_total: Mapped[Decimal] = mapped_column(Numeric(12, 2))
 
     order: Mapped[Order] = relationship(back_populates="items")
     product: Mapped[Product] = relationship()

@@ -84,7 +84,7 @@ def test_workflow_scenario(project):
     assert p.inv("migrate.status").returncode == 0
     reset = p.inv("db.reset")
     assert reset.returncode == 0, reset.stderr
-    assert "2 migration(s) applied" in reset.stdout
+    assert f"{len(list((p.root / 'migrations').glob('*.sql')))} migration(s) applied" in reset.stdout
     refused = p.inv("db.reset", "--env", "staging")
     assert refused.returncode == 1 and "only resets the local database" in refused.stderr
 

@@ -8,6 +8,7 @@ byte-identical before and after.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -244,8 +245,8 @@ CASES = [
             M.format("broken"), 'CREATE TABLE "public"."ok_table" (id int);\nALTER TABLEE oops;\n', hash_after=True
         ),
     ),
-    Case("duplicate-version", ("migrate.validate",), "_initial.sql share version", setup=duplicate_version),
-    Case("duplicate-version-apply", ("migrate.apply",), "_initial.sql share version", setup=duplicate_version),
+    Case("duplicate-version", ("migrate.validate",), "_duplicate.sql share version", setup=duplicate_version),
+    Case("duplicate-version-apply", ("migrate.apply",), "_duplicate.sql share version", setup=duplicate_version),
     Case(
         "models-import-error",
         ("migrate.diff", "--name", "x"),
@@ -600,6 +601,63 @@ CASES += [
         "test-since-not-a-git-repository",
         ("migrate.test", "--since", "main"),
         "this copy of the project is not a git repository, so the files new since main cannot be found",
+    ),
+]
+
+
+def checks_file(name: str | Callable, text: str):
+    """migrations/checks/ with one file (`name`, or name(p)): the pre-conditions of a migration."""
+
+    def setup(p):
+        directory = p.root / "migrations" / "checks"
+        directory.mkdir()
+        (directory / (name(p) if callable(name) else name)).write_text(text)
+        return lambda: shutil.rmtree(directory)
+
+    return setup
+
+
+def newest_checks(p) -> str:
+    return newest_migration(p).split("_", 1)[0] + ".sql"
+
+
+UNKNOWN_CHECKS = (
+    "migrations/checks/29990101000000.sql guards version 29990101000000, but no file of migrations/ has that version"
+)
+CASES += [
+    Case(
+        "checks-unknown-version",
+        ("migrate.apply",),
+        UNKNOWN_CHECKS,
+        setup=checks_file("29990101000000.sql", "SELECT true;\n"),
+    ),
+    Case(
+        "checks-unknown-version-dry-run",
+        ("migrate.apply", "--dry-run"),
+        UNKNOWN_CHECKS,
+        setup=checks_file("29990101000000.sql", "SELECT true;\n"),
+    ),
+    Case(
+        "checks-not-a-select",
+        ("migrate.apply",),
+        "line 2: a check must be a SELECT, not DELETE",
+        setup=checks_file(newest_checks, "SELECT true;\nDELETE FROM customers;\n"),
+    ),
+    Case(
+        "checks-misnamed",
+        ("migrate.apply",),
+        "migrations/checks/notes.txt is not named <version>.sql",
+        setup=checks_file("notes.txt", "SELECT true;\n"),
+    ),
+    Case(
+        "checks-fail",
+        ("migrate.apply",),
+        "a pre-condition does not hold on local, nothing was applied: migrations/checks/29991231235959.sql check 1 "
+        "(line 2): never -> returned false, not true",
+        setup=both(
+            with_file(M.format("guarded"), 'CREATE TABLE "public"."guarded" (id int);\n', hash_after=True),
+            checks_file("29991231235959.sql", "-- never\nSELECT false;\n"),
+        ),
     ),
 ]
 

@@ -108,7 +108,8 @@ def test_staging_uses_its_own_variable(local_project):
     staging_url = p.env["DATABASE_URL"].replace("/app?", "/staging_copy?")
     applied = p.inv("migrate.apply", "--env", "staging", extra_env={"STAGING_DATABASE_URL": staging_url})
     assert applied.returncode == 0, applied.stderr
-    assert "staging: 1 migration(s) applied" in applied.stdout
+    files = len(list((p.root / "migrations").glob("*.sql")))
+    assert f"staging: {files} migration(s) applied" in applied.stdout
     assert psql(p, "SELECT count(*) FROM pg_tables WHERE schemaname='public'", "DATABASE_URL") == "0"
 
 
@@ -223,7 +224,7 @@ def test_back_to_back_diffs_apply_both(local_project):
     versions = [f.name.split("_")[0] for f in sorted((p.root / "migrations").glob("*.sql"))]
     assert versions == sorted(set(versions)), versions
     applied = p.inv("migrate.apply")
-    assert applied.returncode == 0 and applied.stdout.count("applied 2") == 3, applied.stdout
+    assert applied.returncode == 0 and applied.stdout.count("applied 2") == len(versions), applied.stdout
 
 
 def test_declared_constraint_names_work_on_the_migrated_database(local_project):
@@ -266,11 +267,11 @@ def test_verify_catches_a_hand_edited_column_type(local_project):
     ok = p.inv("migrate.verify")
     assert ok.returncode == 0 and "identical catalogs" in ok.stdout
     initial = sorted((p.root / "migrations").glob("*_initial.sql"))[0]
-    initial.write_text(initial.read_text().replace('"full_name" character varying(200)', '"full_name" text', 1))
+    initial.write_text(initial.read_text().replace('"email" character varying(320)', '"email" text', 1))
     assert p.inv("migrate.hash").returncode == 0
     bad = p.inv("migrate.verify")
     assert bad.returncode == 2
-    assert "differs: column public.customers.full_name: type text != character varying(200)" in bad.stdout
+    assert "differs: column public.customers.email: type text != character varying(320)" in bad.stdout
 
 
 def test_rename_hint_followed_keeps_the_data(local_project):

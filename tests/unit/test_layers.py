@@ -45,6 +45,8 @@ LAYERS = {
     "migrations": 3,
     "scratch": 3,
     "staging": 3,
+    "preconditions": 3,
+    "datatests": 3,
     "schema": 4,
     "diff": 4,
     "status": 4,

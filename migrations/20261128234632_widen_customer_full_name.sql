@@ -1,0 +1,2 @@
+-- Modify "customers" table
+ALTER TABLE "public"."customers" ALTER COLUMN "full_name" TYPE character varying(300);
