@@ -4,7 +4,9 @@ For each file V, on scratch databases: build migrations/ up to V-1, and up to V 
 compute the down plan from V to V-1 and run it (tools/downplan.py: Atlas's diff, the corrections,
 the catalog verification against the V-1 build); then apply V again and compare catalogs with
 the V build. A rollback nobody ever ran is the one that fails when it is needed (Liquibase's
-update-testing-rollback runs update, rollback, update for the same reason).
+update-testing-rollback runs update, rollback, update for the same reason). Then the migration
+data tests of tests/migrations/ run (tools/datatests.py): a schema that comes back is not yet
+data that survives.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import catalog, gitbase
+from tools import catalog, datatests, gitbase
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
 from tools.console import Log, Report, progress
@@ -27,6 +29,7 @@ from tools.scratch import replay_migrations, scratch_databases
 class ProveReport(Report):
     results: list[tuple[str, str | None]] = field(default_factory=list)  # (file, None or why it fails)
     since: str = ""
+    data: datatests.DataTestsReport | None = None  # the migration data tests, when they ran
 
     @property
     def failed(self) -> list[tuple[str, str]]:
@@ -34,21 +37,29 @@ class ProveReport(Report):
 
     def lines(self) -> list[str]:
         if not self.results:
-            return [f"no migration file {'new since ' + self.since if self.since else 'in migrations/'} to prove"]
+            none = f"no migration file {'new since ' + self.since if self.since else 'in migrations/'} to prove"
+            return [none, *self._data_lines()]
         out = [
             f"ok {name}: up, down, up again: each build's catalog restored" if why is None else f"FAILED {name}: {why}"
             for name, why in self.results
         ]
         ok = len(self.results) - len(self.failed)
-        return out + [f"{ok} of {len(self.results)} migration(s) go down and up again"]
+        return out + [f"{ok} of {len(self.results)} migration(s) go down and up again"] + self._data_lines()
+
+    def _data_lines(self) -> list[str]:
+        return self.data.lines() if self.data is not None else []
 
     def verdict(self) -> None:
         if self.failed:
+            also = "; migration data tests failed too" if self.data is not None and not self.data.ok else ""
             raise WorkflowError(
                 f"{len(self.failed)} migration(s) cannot be undone by a computed plan: "
-                + ", ".join(name for name, _ in self.failed),
+                + ", ".join(name for name, _ in self.failed)
+                + also,
                 hint="see the lines above: write those reverse changes by hand before you need them",
             )
+        if self.data is not None:
+            self.data.verdict()
 
 
 def files_new_since(config: Config, ref: str) -> list[Path]:
@@ -77,6 +88,8 @@ def prove(config: Config, log: Log, since: str = "") -> ProveReport:
     for path in chosen:
         with progress(log, f"Up, down and up again: {path.name}"):
             report.results.append((path.name, round_trip(config, path)))
+    with progress(log, f"Migration data tests ({datatests.TESTS}/)"):
+        report.data = datatests.run(config)
     return report
 
 

@@ -38,6 +38,8 @@ def test_the_projects_migrations_go_down_and_up_again_and_broken_downs_are_named
     for name in files:
         assert f"ok {name}: up, down, up again: each build's catalog restored" in proved.stdout
     assert f"{len(files)} of {len(files)} migration(s) go down and up again" in proved.stdout
+    data = [ln for ln in proved.stdout.splitlines() if ln.startswith("data tests (tests/migrations/): ")]
+    assert data and data[0].endswith(" passed") and not data[0].endswith(": 0 passed"), proved.stdout
 
     p.write(f"migrations/{VIEW}", 'CREATE VIEW "public"."active_customers" AS SELECT id FROM "public"."customers";\n')
     p.write(f"migrations/{ENUM}", 'ALTER TYPE "public"."order_status" ADD VALUE \'refunded\';\n')

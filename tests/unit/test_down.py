@@ -93,3 +93,23 @@ def test_row_counts_stop_at_the_cap():
     assert downplan.rows_text(downplan.COUNT_CAP) == f"{downplan.COUNT_CAP} row(s)"
     assert downplan.rows_text(downplan.COUNT_CAP + 1) == f"more than {downplan.COUNT_CAP} rows"
     assert f"LIMIT {downplan.COUNT_CAP + 1}" in downplan._capped_count('"public"."t"')
+
+
+def test_migrate_test_reports_the_data_tests_and_fails_on_them():
+    from tools.datatests import DataTestsReport
+    from tools.prove import ProveReport
+
+    passed = ProveReport([("1_init.sql", None)], data=DataTestsReport(passed=3))
+    assert passed.lines()[-1] == "data tests (tests/migrations/): 3 passed"
+    passed.verdict()
+
+    broken = DataTestsReport(passed=2, failed=["tests/migrations/test_2.py::test_backfill - assert 0 == 6"], code=1)
+    data_failed = ProveReport([("1_init.sql", None)], data=broken)
+    assert "data test failed: tests/migrations/test_2.py::test_backfill - assert 0 == 6" in data_failed.lines()
+    with pytest.raises(WorkflowError, match="migration data test"):
+        data_failed.verdict()
+
+    both = ProveReport([("2_view.sql", "a view stays")], data=broken)
+    with pytest.raises(WorkflowError, match=r"2_view.sql; migration data tests failed too"):
+        both.verdict()
+    assert ProveReport([], data=DataTestsReport(passed=1)).lines()[-1] == "data tests (tests/migrations/): 1 passed"
