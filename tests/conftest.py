@@ -135,8 +135,9 @@ class Project:
         for rel in ("schema.sql",):
             p = self.root / rel
             out[rel] = p.read_text() if p.exists() else ""
-        for p in sorted((self.root / "migrations").glob("*")):
-            out[f"migrations/{p.name}"] = p.read_text()
+        for p in sorted((self.root / "migrations").rglob("*")):
+            if p.is_file():  # checks/ holds the pre-conditions files
+                out[p.relative_to(self.root).as_posix()] = p.read_text()
         return out
 
 

@@ -31,5 +31,8 @@ def catalog(url: str) -> str:
 
 
 def migration_files(root: Path) -> dict[str, str]:
-    """migrations/ of a project: file name -> text."""
-    return {path.name: path.read_text() for path in sorted((root / "migrations").iterdir())}
+    """migrations/ of a project: file name -> text (a pre-conditions file as checks/<name>)."""
+    folder = root / "migrations"
+    return {
+        path.relative_to(folder).as_posix(): path.read_text() for path in sorted(folder.rglob("*")) if path.is_file()
+    }
