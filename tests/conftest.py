@@ -59,6 +59,34 @@ def atlas_binary() -> str | None:
     return find_binary()
 
 
+@contextlib.contextmanager
+def throwaway_cluster(base: Path):
+    """A PostgreSQL cluster of its own under `base` (its own port and password), destroyed
+    afterwards. The server runs as the `postgres` user when the tests run as root: it must reach
+    the folder."""
+    from tools.errors import WorkflowError
+    from tools.pgcluster import Cluster
+    from tools.pgserver import find_bindir
+
+    try:
+        find_bindir()
+    except WorkflowError:
+        require(False, "PostgreSQL server binaries are not installed")
+    base.mkdir(parents=True, exist_ok=True)
+    for parent in [base, *base.parents]:
+        if parent == Path(tempfile.gettempdir()):
+            break
+        parent.chmod(parent.stat().st_mode | 0o111)
+    password = "pw" + secrets.token_hex(8)
+    PASSWORDS.add(password)
+    cluster = Cluster(base / "data", free_port(), "postgres", password)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
 def free_port() -> int:
     from tools.pgcluster import free_port as fp
 

@@ -36,3 +36,16 @@ def migration_files(root: Path) -> dict[str, str]:
     return {
         path.relative_to(folder).as_posix(): path.read_text() for path in sorted(folder.rglob("*")) if path.is_file()
     }
+
+
+def git(root: Path, *args: str) -> None:
+    """git in `root` with a throw-away identity (a test's own repository); fails the test on error."""
+    import subprocess
+
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )

@@ -6,15 +6,13 @@ Real PostgreSQL 15 clusters (the local backend) and the real Atlas.
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORDS, ROOT, atlas_binary, make_project, require
+from tests.conftest import ROOT, atlas_binary, make_project, require, throwaway_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -34,28 +32,8 @@ def _answers(url: str) -> bool:
 @pytest.fixture
 def other_server(tmp_path):
     """Another PostgreSQL server (another data directory, another port), like a neighbour's."""
-    from tools.errors import WorkflowError
-    from tools.pgcluster import Cluster, free_port
-    from tools.pgserver import find_bindir
-
-    try:
-        find_bindir()
-    except WorkflowError:
-        require(False, "PostgreSQL server binaries are not installed")
-    base = tmp_path / "other"
-    base.mkdir(parents=True)
-    for parent in [base, *base.parents]:
-        if parent == Path("/tmp"):
-            break
-        parent.chmod(parent.stat().st_mode | 0o111)
-    password = "pw" + secrets.token_hex(8)
-    PASSWORDS.add(password)
-    cluster = Cluster(base / "data", free_port(), "postgres", password)
-    cluster.start()
-    try:
+    with throwaway_cluster(tmp_path / "other") as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 def test_a_pid_file_naming_another_clusters_postmaster_is_stale(tmp_path, other_server):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_project, require
+from tests.helpers import git
 
 pytestmark = pytest.mark.integration
 
@@ -45,16 +46,6 @@ def test_actionlint_fails_a_broken_workflow(tmp_path):
     broken.write_text(WORKFLOW.read_text().replace("runs-on: ubuntu-latest", "runs-on: ubuntu-latest\n    stepz: 1"))
     proc = subprocess.run([actionlint(), "-no-color", str(broken)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "stepz" in proc.stdout
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
 
 
 def test_pre_commit_hook_passes_on_the_project_and_fails_on_a_stale_schema_sql(tmp_path):

@@ -5,14 +5,11 @@ database before a version, the apply through the workflow, scratch databases dro
 from __future__ import annotations
 
 import os
-import secrets
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from tests import helpers
-from tests.conftest import PASSWORDS, atlas_binary, make_project, require
+from tests.conftest import atlas_binary, make_project, require, throwaway_cluster
 from tools.errors import WorkflowError
 
 pytestmark = pytest.mark.integration
@@ -25,24 +22,9 @@ BACKFILL_FILE = "migrations/20261128234636_backfill_order_item_line_total.sql"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A throw-away PostgreSQL cluster: the dev server of the project copies below."""
-    from tools.pgcluster import Cluster, find_bindir, free_port
-
     require(atlas_binary() is not None, "the Atlas CLI is not installed (run inv setup)")
-    try:
-        find_bindir()
-    except WorkflowError:
-        require(False, "PostgreSQL server binaries are not installed")
-    base = tmp_path_factory.mktemp("datatests")
-    for parent in [base, *base.parents]:
-        if parent == Path(tempfile.gettempdir()):
-            break
-        parent.chmod(parent.stat().st_mode | 0o111)
-    password = "pw" + secrets.token_hex(8)
-    PASSWORDS.add(password)
-    cluster = Cluster(base / "data", free_port(), "postgres", password)
-    cluster.start()
-    yield cluster
-    cluster.destroy()
+    with throwaway_cluster(tmp_path_factory.mktemp("datatests")) as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ tables, and equals the golden file."""
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import running_project
+from tests.helpers import git
 
 pytestmark = pytest.mark.integration
 
@@ -19,16 +19,6 @@ CHANGE = (
     'ALTER TABLE "public"."customers" DROP COLUMN "is_active";\n'
     'CREATE INDEX "ix_orders_placed_at" ON "public"."orders" ("placed_at");\n'
 )
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
 
 
 def test_report_names_the_destructive_change_and_the_index(tmp_path):

@@ -10,13 +10,11 @@ run. Either way every scratch database is dropped when its test ends, failed or 
 from __future__ import annotations
 
 import os
-import secrets
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORDS, atlas_binary, require
+from tests.conftest import atlas_binary, require, throwaway_cluster
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -39,26 +37,8 @@ def data_tests_config(tmp_path_factory):
     if os.environ.get(ON_DEV):
         yield Config.load(ROOT)
         return
-    from tools.errors import WorkflowError
-    from tools.pgcluster import Cluster, find_bindir, free_port
-
-    try:
-        find_bindir()
-    except WorkflowError:
-        require(False, "PostgreSQL server binaries are not installed")
-    base = tmp_path_factory.mktemp("data-tests")
-    for parent in [base, *base.parents]:  # the server runs as `postgres` when the tests run as root
-        if parent == Path(tempfile.gettempdir()):
-            break
-        parent.chmod(parent.stat().st_mode | 0o111)
-    password = "pw" + secrets.token_hex(8)
-    PASSWORDS.add(password)
-    cluster = Cluster(base / "data", free_port(), "postgres", password)
-    cluster.start()
-    try:
+    with throwaway_cluster(tmp_path_factory.mktemp("data-tests")) as cluster:
         yield Config.load(ROOT, environ={**os.environ, "DEV_DATABASE_URL": cluster.url("dev")})
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture
