@@ -19,7 +19,7 @@ from tools.fidelity import drift
 from tools.migrations import check_versions, migrations_dir, statements_of
 from tools.pg import apply_lock, duration_ms, validate_duration
 from tools.signals import Interrupted, signum_of
-from tools.status import StatusReport, out_of_order, status
+from tools.status import StatusReport, require_settled, status
 
 
 @dataclass
@@ -124,13 +124,7 @@ def _apply(
     env = target.name
     before = status(config, target)
     report = ApplyReport(env=env, pending=before.pending, dry_run=dry_run)
-    if before.skipped:
-        raise out_of_order(before)
-    if before.status not in ("OK", "PENDING"):
-        raise WorkflowError(
-            f"{env} is in state {before.status} (current version {before.current})",
-            hint="a previous apply failed part-way: fix the failing file, then run inv migrate.apply again",
-        )
+    require_settled(before)
     if not before.pending:
         report.after = before
         return report

@@ -27,7 +27,7 @@ from tools.fidelity import is_alembic_bookkeeping
 from tools.migrations import check_versions, migration_files, version_of
 from tools.pg import apply_lock, connect, connection_error, duration_ms, validate_duration
 from tools.scratch import replay_migrations, scratch_databases
-from tools.status import StatusReport, out_of_order, status
+from tools.status import StatusReport, require_settled, status
 
 if TYPE_CHECKING:
     pass
@@ -121,13 +121,7 @@ def down(
         )
     with apply_lock(target.url, env, lock_timeout, log):
         before = status(config, target)
-        if before.skipped:
-            raise out_of_order(before)
-        if before.status not in ("OK", "PENDING"):
-            raise WorkflowError(
-                f"{env} is in state {before.status} (current version {before.current}); nothing was changed",
-                hint="a previous apply failed part-way: fix the failing file and apply it first",
-            )
+        require_settled(before)
         if not before.applied:
             snapshot = catalog.snapshot_url(target.url)
             if not catalog.is_empty(snapshot):

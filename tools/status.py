@@ -128,6 +128,17 @@ def status_of(env: str, data: dict) -> StatusReport:
     return report
 
 
+def require_settled(report: StatusReport) -> None:
+    """Before an apply or a down: no file below the current version, no file left half-applied."""
+    if report.skipped:
+        raise out_of_order(report)
+    if report.status not in ("OK", "PENDING"):
+        raise WorkflowError(
+            f"{report.env} is in state {report.status} (current version {report.current}); nothing was changed",
+            hint="a previous apply failed part-way: fix the failing file, then run inv migrate.apply again",
+        )
+
+
 def out_of_order(report: StatusReport) -> WorkflowError:
     return WorkflowError(
         f"{report.env}: {len(report.skipped)} file(s) have a version below the current one ({report.current}) and "

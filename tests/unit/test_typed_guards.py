@@ -44,3 +44,24 @@ def test_scalar_without_params_sends_the_query_as_written():
     assert scalar(Conn(), "SELECT 'xy' LIKE 'x%'") is True
     assert scalar(Conn(), "SELECT %s", (1,)) is True
     assert sent == [("SELECT 'xy' LIKE 'x%'", None), ("SELECT %s", (1,))]
+
+
+@pytest.mark.parametrize(
+    "status, skipped, message",
+    [
+        ("OK", [], None),
+        ("PENDING", [], None),
+        ("PENDING", ["1_below.sql"], "staging: 1 file(s) have a version below the current one (5)"),
+        ("ERROR", [], "staging is in state ERROR (current version 5); nothing was changed"),
+    ],
+)
+def test_apply_and_down_start_only_from_a_settled_target(status, skipped, message):
+    from tools.status import StatusReport, require_settled
+
+    report = StatusReport("staging", status, "5", "6", ["6_x.sql"], 5, 6, skipped=skipped)
+    if message is None:
+        require_settled(report)
+        return
+    with pytest.raises(WorkflowError) as raised:
+        require_settled(report)
+    assert message in str(raised.value)
