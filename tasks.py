@@ -196,15 +196,16 @@ def schema_dump(c, check=False) -> None:
         "schema": "Only these PostgreSQL schemas (comma-separated)",
         "tables": "Only these tables (comma-separated, name or schema.name)",
         "output": "With --schema/--tables: the files to write, without suffix (e.g. docs/orders)",
+        "force": "Overwrite an existing --output file this task did not write (never one the workflow owns)",
     }
 )
 @edge
-def schema_erd(c, schema="", tables="", output="") -> None:
+def schema_erd(c, schema="", tables="", output="", force=False) -> None:
     """Draw schema.sql as an ERD: docs/schema.md (Mermaid) and docs/schema.svg (Graphviz)."""
     from tools import erd
 
     config = _config()
-    show(erd.erd(config, _stack(config), log, schemas=schema, tables=tables, output=output))
+    show(erd.erd(config, _stack(config), log, schemas=schema, tables=tables, output=output, force=force))
 
 
 # --- migrate ---------------------------------------------------------------------------------
@@ -396,15 +397,16 @@ def migrate_check(c, base="", no_base=False) -> None:
     help={
         "base": "The branch this one merges into (default: origin/HEAD, origin/main, origin/master, main, master)",
         "output": "Write the Markdown to this file (e.g. for a pull-request comment) instead of printing it",
+        "force": "Overwrite an existing --output file this task did not write (never one the workflow owns)",
     }
 )
 @edge
-def migrate_report(c, base="", output="") -> None:
+def migrate_report(c, base="", output="", force=False) -> None:
     """Change report of the migrations this branch adds: statements, destructive, locks, renames, diagram."""
     from tools import report
 
     config = _config()
-    show(report.report(config, _stack(config), log, base=base or None, output=output))
+    show(report.report(config, _stack(config), log, base=base or None, output=output, force=force))
 
 
 @task

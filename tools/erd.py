@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import erdrender, schemagraph
+from tools import erdrender, outputs, schemagraph
 from tools.config import Config
 from tools.console import Log, Report
 from tools.errors import OUT_OF_SYNC, WorkflowError
@@ -120,9 +120,7 @@ def write(root: Path, docs: dict[str, str]) -> list[str]:
         if _read(path) == text:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        outputs.write_atomic(path, text)
         changed.append(rel)
     return changed
 
@@ -142,7 +140,9 @@ class ErdReport(Report):
         return [f"wrote {rel} ({what}, {self.seconds:.1f}s)" for rel in self.changed]
 
 
-def erd(config: Config, stack: Stack, log: Log, schemas: str = "", tables: str = "", output: str = "") -> ErdReport:
+def erd(
+    config: Config, stack: Stack, log: Log, schemas: str = "", tables: str = "", output: str = "", force: bool = False
+) -> ErdReport:
     """Draw schema.sql (or the part --schema / --tables name) into Markdown + SVG."""
     start = time.monotonic()
     wanted_schemas = tuple(s.strip() for s in schemas.split(",") if s.strip())
@@ -153,6 +153,9 @@ def erd(config: Config, stack: Stack, log: Log, schemas: str = "", tables: str =
             "a diagram of part of the schema needs --output (docs/schema.md and .svg draw all of it)",
             hint="e.g. inv schema.erd --tables orders,order_items --output docs/orders",
         )
+    if output.strip():  # every file --output names may be written, before anything is
+        for suffix in ("", ".md", ".svg") if output.strip().endswith(("/", os.sep)) else (".md", ".svg"):
+            outputs.target(config.root, base + suffix, "schema.erd", force, shown=output.strip())
     path = config.root / "schema.sql"
     if not path.exists():
         raise WorkflowError("schema.sql does not exist", hint="run inv schema.dump")
@@ -163,5 +166,7 @@ def erd(config: Config, stack: Stack, log: Log, schemas: str = "", tables: str =
         raise WorkflowError(f"schema.sql has no {', '.join(unknown)}", hint="see docs/schema.md for the names")
     graph = schemagraph.select(graph, wanted_schemas, wanted_tables)
     docs = documents(graph, base, root=config.root if base == "docs/schema" else None)
+    if output.strip():
+        docs = {rel: outputs.marked(text, "schema.erd") for rel, text in docs.items()}
     changed = write(config.root, docs)
     return ErdReport(list(docs), changed, len(graph.tables), len(graph.foreign_keys), time.monotonic() - start)

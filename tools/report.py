@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import catalog, erdrender, gitbase, safety, schemagraph
+from tools import catalog, erdrender, gitbase, outputs, safety, schemagraph
 from tools.config import Config
 from tools.console import Log, Report
 from tools.migrations import migration_files, regular_files_only, statements_of
@@ -22,6 +22,7 @@ from tools.stack import Stack
 
 # Catalog kinds that belong to a table (their name is schema.table.x; an index carries its table).
 TABLE_PARTS = ("constraint", "trigger", "policy")
+TASK = "migrate.report"  # the marker of the files --output writes
 
 
 @dataclass
@@ -116,20 +117,22 @@ def marks_of(
     return marks, other
 
 
-def report(config: Config, stack: Stack, log: Log, base: str | None = None, output: str = "") -> ChangeReport:
+def report(
+    config: Config, stack: Stack, log: Log, base: str | None = None, output: str = "", force: bool = False
+) -> ChangeReport:
+    target = outputs.target(config.root, output.strip(), TASK, force) if output.strip() else None
     regular_files_only(config)
     resolved = gitbase.resolve(config.root, base, log)
     log(f"base: {resolved.describe()}")
     known = set(gitbase.files_at(config.root, resolved.merge_base))
     files = migration_files(config)
     new = [p for p in files if p.name not in known]
-    result = ChangeReport(resolved.ref, output=config.root / output if output else None)
+    result = ChangeReport(resolved.ref, output=target)
     if new:
         stack.up(log, ("dev-db",))
         _fill(config, result, files, new, resolved.merge_base)
     if result.output:
-        result.output.parent.mkdir(parents=True, exist_ok=True)
-        result.output.write_text("\n".join(result.markdown()).rstrip() + "\n")
+        outputs.write_atomic(result.output, outputs.marked("\n".join(result.markdown()).rstrip() + "\n", TASK))
     return result
 
 

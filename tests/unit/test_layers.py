@@ -27,6 +27,7 @@ LAYERS = {
     "dump_schema": 1,
     "schemagraph": 1,
     "erdrender": 1,
+    "outputs": 1,
     "pg": 2,
     "envfile": 2,
     "ownership": 2,

@@ -507,7 +507,9 @@ CASES = [
             ("schema.erd", "--tables", "orders", "--output", "docs/orders"),
             "tools.erd.erd",
             ErdReport(["docs/orders.md", "docs/orders.svg"], ["docs/orders.md"], 1, 0, 0.5),
-            lambda p: mock.call(p.config, p.backend, tasks.log, schemas="", tables="orders", output="docs/orders"),
+            lambda p: mock.call(
+                p.config, p.backend, tasks.log, schemas="", tables="orders", output="docs/orders", force=False
+            ),
             ["wrote docs/orders.md (1 table(s)/view(s), 0 foreign key(s), 0.5s)"],
         ),
         id="schema.erd--tables--output",
@@ -517,7 +519,7 @@ CASES = [
             ("migrate.report", "--base", "origin/main", "--output", "report.md"),
             "tools.report.report",
             ChangeReport("origin/main", output=Path("report.md")),
-            lambda p: mock.call(p.config, p.backend, tasks.log, base="origin/main", output="report.md"),
+            lambda p: mock.call(p.config, p.backend, tasks.log, base="origin/main", output="report.md", force=False),
             ["wrote report.md (0 new file(s))"],
         ),
         id="migrate.report--base--output",
