@@ -167,7 +167,14 @@ def load(config: Config) -> dict[str, list[Check]]:
                 hint="rename it after the version of the migration it guards (inv migrate.status lists them), "
                 "or remove it",
             )
-        out[version] = parse(path.read_text(), rel)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise WorkflowError(
+                f"{rel} is not UTF-8 text (byte {exc.start}: {exc.reason})",
+                hint="save it as UTF-8 (e.g. iconv -f latin1 -t utf-8), then run the task again",
+            ) from None
+        out[version] = parse(text, rel)
     return out
 
 

@@ -70,3 +70,18 @@ def test_terminating_checks_are_refused_and_kill_no_backend(project):
         assert other.execute("SELECT 1").fetchone() == (1,)  # still connected
     sql(p, "DROP FUNCTION kick()")
     assert revisions(p) == versions
+
+
+def test_a_checks_file_that_is_not_utf8_is_one_line(project):
+    p = project
+    add_pending(p, {"29990101000002.sql": SLOT})
+    (p.root / CHECK).write_bytes(b"\xff\xfe SELECT true;\n")
+    dry = p.inv("migrate.apply", "--dry-run")
+    assert dry.returncode == 1 and "Traceback" not in dry.stderr, dry.stderr
+    assert errors(dry) == [
+        f"error: {CHECK} is not UTF-8 text (byte 0: invalid start byte): save it as UTF-8 "
+        "(e.g. iconv -f latin1 -t utf-8), then run the task again"
+    ]
+    check = p.inv("migrate.check", "--no-base")
+    assert check.returncode != 0 and "Traceback" not in check.stderr, check.stderr
+    assert f"error: {CHECK} is not UTF-8 text (byte 0: invalid start byte)" in check.stdout

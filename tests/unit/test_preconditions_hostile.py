@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.unit.test_preconditions import V2, project
+from tools import preconditions
 from tools.errors import WorkflowError
 from tools.preconditions import parse
 
@@ -47,3 +49,14 @@ def test_plain_checks_keep_their_function_names_for_the_catalog_lookup():
         F,
     )
     assert [c.functions for c in checks] == [(), ("count",), ("bool_and", "mine", "now")]
+
+
+def test_a_checks_file_that_is_not_utf8_is_one_line(tmp_path):
+    config = project(tmp_path, {})
+    (config.root / "migrations" / "checks" / f"{V2}.sql").write_bytes(b"\xff\xfe SELECT true;\n")
+    with pytest.raises(WorkflowError) as err:
+        preconditions.load(config)
+    assert str(err.value) == (
+        f"migrations/checks/{V2}.sql is not UTF-8 text (byte 0: invalid start byte): save it as UTF-8 "
+        "(e.g. iconv -f latin1 -t utf-8), then run the task again"
+    )
