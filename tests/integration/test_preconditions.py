@@ -83,7 +83,7 @@ def test_a_failing_check_refuses_the_whole_batch_then_a_passing_one_applies(proj
     assert helpers.catalog(p.env["DATABASE_URL"]) == before and revisions(p) == versions
 
     dry = p.inv("migrate.apply", "--dry-run")
-    assert dry.returncode == 0, dry.stderr
+    assert dry.returncode == 1, dry.stderr  # the real apply would refuse: so does the preview
     assert (
         "pre-condition FAILED: migrations/checks/29990101000002.sql check 1 (line 2): every order has been placed "
         "-> returned false, not true" in dry.stdout
@@ -114,7 +114,7 @@ def test_checks_run_read_only_and_an_error_is_a_failure(project):
     )
     orders = sql(p, "SELECT count(*) FROM orders")
     dry = p.inv("migrate.apply", "--dry-run")
-    assert dry.returncode == 0, dry.stderr
+    assert dry.returncode == 1, dry.stderr
     assert "SELECT count(*) = 0 FROM gone -> error: cannot execute SELECT in a read-only transaction" in dry.stdout
     assert "read-only transaction" in dry.stdout
     assert 'check 2 (line 2): SELECT missing_column IS NULL FROM orders -> error: column "missing_column"' in dry.stdout

@@ -85,3 +85,20 @@ def test_a_checks_file_that_is_not_utf8_is_one_line(project):
     check = p.inv("migrate.check", "--no-base")
     assert check.returncode != 0 and "Traceback" not in check.stderr, check.stderr
     assert f"error: {CHECK} is not UTF-8 text (byte 0: invalid start byte)" in check.stdout
+
+
+def test_plain_checks_pass_and_a_failed_one_fails_the_dry_run(project):
+    p = project
+    add_pending(p, {"29990101000002.sql": PLAIN})
+    dry = p.inv("migrate.apply", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert dry.stdout.count("pre-condition passed") == 2
+    sql(p, "INSERT INTO marker_free VALUES (1)")
+    dry = p.inv("migrate.apply", "--dry-run")
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    assert "pre-condition FAILED: " + CHECK + " check 2 (line 2)" in dry.stdout
+    assert errors(dry) == [
+        f"error: a pre-condition does not hold on local, the apply would refuse (dry run): {CHECK} check 2 (line 2): "
+        "SELECT count(*) = 0 FROM marker_free -> returned false, not true: fix the data (or the check) first; "
+        "every check's result is listed above"
+    ]

@@ -9,8 +9,9 @@ import pytest
 
 from tests.unit.test_preconditions import V2, project
 from tools import preconditions
+from tools.apply import ApplyReport
 from tools.errors import WorkflowError
-from tools.preconditions import parse
+from tools.preconditions import Check, Result, parse
 
 F = "migrations/checks/1.sql"
 
@@ -60,3 +61,19 @@ def test_a_checks_file_that_is_not_utf8_is_one_line(tmp_path):
         f"migrations/checks/{V2}.sql is not UTF-8 text (byte 0: invalid start byte): save it as UTF-8 "
         "(e.g. iconv -f latin1 -t utf-8), then run the task again"
     )
+
+
+def test_a_dry_run_with_a_failed_check_ends_in_an_error_naming_it():
+    check = Check(F, 1, 2, "every order is placed", "SELECT false;")
+    failed = ApplyReport(
+        env="staging", pending=["1_a.sql"], dry_run=True, checks=[Result(check, False, "returned false, not true")]
+    )
+    with pytest.raises(WorkflowError) as err:
+        failed.verdict()
+    assert str(err.value).startswith(
+        f"a pre-condition does not hold on staging, the apply would refuse (dry run): {F} check 1 (line 2): "
+        "every order is placed -> returned false, not true"
+    )
+    assert "pre-condition FAILED" in "\n".join(failed.lines())
+    ApplyReport(env="staging", pending=["1_a.sql"], dry_run=True, checks=[Result(check, True, "true")]).verdict()
+    ApplyReport(env="staging", pending=["1_a.sql"], dry_run=True).verdict()
