@@ -58,6 +58,15 @@ class ApplyReport(Report):
             out.append(f"{self.env}: already at the latest version, nothing to apply")
         return out + (self.after.lines() if self.after else [])
 
+    def verdict(self) -> None:
+        """A dry run whose pre-conditions failed ends in exit 1: the real apply would refuse."""
+        refused = preconditions.refusal(self.checks, self.env) if self.dry_run else None
+        if refused:
+            raise WorkflowError(
+                refused.message.replace("nothing was applied", "the apply would refuse (dry run)"),
+                hint="fix the data (or the check) first; every check's result is listed above",
+            )
+
     def _dry_run_lines(self) -> list[str]:
         if not self.pending:
             return [f"{self.env}: nothing pending (dry run, nothing changed)"]

@@ -11,19 +11,38 @@ A check passes when it returns exactly one row whose first column is true. It ru
 target, read-only (its own READ ONLY transaction, rolled back), with a statement timeout; false,
 NULL, no row, an error or the timeout is a failure, named by the check's comment (the `--` lines
 right above it) or its SQL.
+
+A check may call only functions that are not VOLATILE: READ ONLY does not stop a function with
+effects outside the transaction (pg_terminate_backend, pg_create_physical_replication_slot,
+pg_reload_conf, pg_advisory_lock, set_config, dblink, lo_*). Two layers: `parse` refuses the
+well-known ones by name (so `inv migrate.check` refuses them without a database), and `run` looks
+every called function up in the target's pg_proc and refuses the whole batch, running no check,
+if any overload of a called name (in any schema) is VOLATILE. Operators are not looked up.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tools.config import Config
 from tools.errors import WorkflowError
 from tools.migrations import CHECKS, checks_dir, migration_files, regular_files_only, version_of
 from tools.pg import connect, connection_error
 
+if TYPE_CHECKING:
+    import pglast
+    import psycopg
+
 TIMEOUT_MS = 60_000  # one check; a scan longer than a minute belongs in a data migration, not a guard
+# Volatile functions with effects outside a read-only transaction, refused by name (no database needed).
+DENIED = re.compile(
+    r"pg_(terminate|cancel)_backend|pg_(create|drop|copy)_\w*replication_slot|pg_replication_\w+|pg_reload_conf"
+    r"|pg_rotate_logfile|pg_switch_wal|pg_promote|pg_(try_)?advisory\w*|pg_logical_\w+|pg_stat_reset\w*|pg_sleep\w*"
+    r"|pg_file_\w+|pg_notify|set_config|nextval|setval|dblink\w*|lo_\w+|pg_backup_\w+|pg_log_backend_memory_contexts"
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +52,7 @@ class Check:
     line: int  # where its SQL starts
     name: str  # its comment, else its SQL on one line
     sql: str
+    functions: tuple[str, ...] = ()  # the names of the functions it calls, lower case, without schema
 
     def __str__(self) -> str:
         return f"{self.file} check {self.number} (line {self.line}): {self.name}"
@@ -78,12 +98,38 @@ def parse(text: str, file: str) -> list[Check]:
                 hint="checks only read: one SELECT per check, returning true when the migration may run",
             )
         name = " ".join(c for c in comments if c) or " ".join(sql.split())
-        checks.append(Check(file, number, line, name if len(name) <= 100 else name[:97] + "...", sql))
+        check = Check(file, number, line, name if len(name) <= 100 else name[:97] + "...", sql, _functions(node))
+        for function in check.functions:
+            if DENIED.fullmatch(function):
+                raise _volatile(check, function)
+        checks.append(check)
     if not checks:
         raise WorkflowError(
             f"{file} holds no check", hint="write one SELECT per check returning true, or remove the file"
         )
     return checks
+
+
+def _functions(node: pglast.ast.Node) -> tuple[str, ...]:
+    """Every function the statement calls (all FuncCall nodes: subqueries, CTEs, FROM included)."""
+    from pglast import ast
+    from pglast.visitors import Visitor
+
+    names: list[str] = []
+
+    class Calls(Visitor):
+        def visit_FuncCall(self, ancestors: object, call: ast.FuncCall) -> None:
+            names.append((call.funcname or ())[-1].sval.lower())
+
+    Calls()(node)
+    return tuple(dict.fromkeys(names))
+
+
+def _volatile(check: Check, function: str) -> WorkflowError:
+    return WorkflowError(
+        f"{check} calls {function}(), a VOLATILE function: a check may have no effect, so none was run",
+        hint="a check may call only STABLE or IMMUTABLE functions; move the call into a migration (or drop it)",
+    )
 
 
 def _comment_above(text: str) -> list[str]:
@@ -121,7 +167,14 @@ def load(config: Config) -> dict[str, list[Check]]:
                 hint="rename it after the version of the migration it guards (inv migrate.status lists them), "
                 "or remove it",
             )
-        out[version] = parse(path.read_text(), rel)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise WorkflowError(
+                f"{rel} is not UTF-8 text (byte {exc.start}: {exc.reason})",
+                hint="save it as UTF-8 (e.g. iconv -f latin1 -t utf-8), then run the task again",
+            ) from None
+        out[version] = parse(text, rel)
     return out
 
 
@@ -143,6 +196,7 @@ def run(url: str, checks: list[Check], what: str = "the target") -> list[Result]
     except psycopg.Error as exc:
         raise connection_error(exc, what) from None
     with conn:
+        _refuse_volatile(conn, checks)
         for check in checks:
             try:
                 with conn.transaction(force_rollback=True):
@@ -155,6 +209,25 @@ def run(url: str, checks: list[Check], what: str = "the target") -> list[Result]
                 continue
             results.append(Result(check, *_verdict(rows)))
     return results
+
+
+def _refuse_volatile(conn: psycopg.Connection, checks: list[Check]) -> None:
+    """Refuse the batch, before any check runs, if one calls a name with a VOLATILE overload in pg_proc."""
+    names = sorted({function for check in checks for function in check.functions})
+    if not names:
+        return
+    with conn.transaction(force_rollback=True):
+        conn.execute("SET TRANSACTION READ ONLY")
+        rows = conn.execute(
+            "SELECT DISTINCT lower(proname) FROM pg_catalog.pg_proc"
+            " WHERE provolatile = 'v' AND lower(proname) = ANY(%s)",
+            [names],
+        ).fetchall()
+    volatile = {row[0] for row in rows}
+    for check in checks:
+        for function in check.functions:
+            if function in volatile:
+                raise _volatile(check, function)
 
 
 def _verdict(rows: list[tuple[object, ...]]) -> tuple[bool, str]:
