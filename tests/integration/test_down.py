@@ -60,7 +60,7 @@ def test_down_one_step_refuses_the_data_loss_then_goes_back_and_apply_comes_forw
     assert 'ALTER TABLE "public"."notes" DROP COLUMN "priority";' in refused.stdout  # the preview
     assert "data loss: column public.notes.priority holds 2 row(s)" in refused.stdout
     assert "hazard: " in refused.stdout and "ban-drop-column" in refused.stdout
-    assert "error: the plan deletes data" in refused.stderr and "--allow-destructive" in refused.stderr
+    assert "error: the plan deletes or rewrites data" in refused.stderr and "--allow-destructive" in refused.stderr
     assert helpers.catalog(p.env["DATABASE_URL"]) == at_three and revisions(p) == versions_at_three
 
     dry = p.inv("migrate.down", "--steps", "1", "--dry-run")
