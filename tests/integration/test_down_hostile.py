@@ -154,3 +154,41 @@ def test_a_version_atlas_recorded_before_the_down_failed_is_put_back(project, tm
     assert "error: recording version 29990101000001 failed (" in proc.stderr
     assert "nothing changed" in proc.stderr
     assert state(p) == before
+
+
+def test_an_interruption_after_atlas_recorded_the_version_puts_it_back(project, tmp_path):
+    """SIGINT while `atlas migrate set` (the real one, already committed) has not returned: the
+    plan rolls back, the version is put back, and the line says the target is unchanged."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    third = 'ALTER TABLE "public"."notes" ADD COLUMN "priority" integer NULL;\n'
+    p = project
+    migrate(p, NOTES, third)
+    wrapper, mark = tmp_path / "atlas-then-wait", tmp_path / "recorded-once"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1 $2" = "migrate set" ] && [ ! -e "{mark}" ]; then\n'
+        f'  "{atlas_binary()}" "$@" || exit $?\n'
+        "  sleep 120 >/dev/null 2>&1 &\n"  # Atlas has returned; its caller waits on this script
+        f"  trap 'kill $!; exit 130' INT; touch \"{mark}\"; wait; exit 1\n"
+        "fi\n"
+        f'exec "{atlas_binary()}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    before = state(p)
+    env = {**os.environ, **p.env, "ATLAS_BIN": str(wrapper)}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    argv = [sys.executable, "-m", "invoke", "migrate.down", "--steps", "1", "--allow-destructive"]
+    with subprocess.Popen(argv, cwd=p.root, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        deadline = time.monotonic() + 300
+        while not mark.exists():  # the version is recorded and Atlas's process has not returned
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, out + err
+    assert "interrupted (SIGINT)" in err and "local is unchanged" in err, err
+    assert state(p) == before
