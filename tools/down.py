@@ -57,7 +57,7 @@ class DownReport(Report):
         if self.corrections:
             out += ["-- corrections (details Atlas v0.13.1 drops)"] + self.corrections
         out += [f"hazard: {finding}" for finding in self.hazards]
-        return out + [loss.line() for loss in self.losses if loss.rows]
+        return out + [Loss(*loss).line() for loss in self.losses if loss[1]]  # (what, rows) tuples too
 
     def lines(self) -> list[str]:
         out = self.preview()
