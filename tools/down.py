@@ -13,24 +13,22 @@ failure anywhere changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from tools import catalog, signals
-from tools.atlas import atlas_for
 from tools.config import Config, Target
 from tools.console import Log, Report, guard, progress
-from tools.downplan import Plan, data_loss, hazards, left_over, rows_text, run_all, schema_diff, verified
+from tools.downloss import Loss, count_url, layout_url, rows_text
+from tools.downplan import Plan, hazards, schema_diff, verified
+from tools.downrun import execute
 from tools.errors import NotAdopted, WorkflowError
 from tools.fidelity import is_alembic_bookkeeping
 from tools.migrations import check_versions, migration_files, version_of
-from tools.pg import apply_lock, connect, connection_error, duration_ms, validate_duration
+from tools.pg import apply_lock, validate_duration
 from tools.scratch import replay_migrations, scratch_databases
 from tools.status import StatusReport, require_settled, status
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass
@@ -42,7 +40,7 @@ class DownReport(Report):
     statements: list[str] = field(default_factory=list)  # Atlas's plan
     corrections: list[str] = field(default_factory=list)  # what Atlas drops, added (tools/corrections.py)
     hazards: list[str] = field(default_factory=list)  # squawk's lock-safety findings on the plan
-    losses: list[tuple[str, int]] = field(default_factory=list)  # (table or column dropped, rows it holds)
+    losses: list[Loss] = field(default_factory=list)  # what the plan drops or rewrites, with its rows
     dry_run: bool = False
     refused: WorkflowError | None = None
     done: bool = False
@@ -59,7 +57,7 @@ class DownReport(Report):
         if self.corrections:
             out += ["-- corrections (details Atlas v0.13.1 drops)"] + self.corrections
         out += [f"hazard: {finding}" for finding in self.hazards]
-        return out + [f"data loss: {what} holds {rows_text(rows)}" for what, rows in self.losses if rows]
+        return out + [Loss(*loss).line() for loss in self.losses if loss[1]]  # (what, rows) tuples too
 
     def lines(self) -> list[str]:
         out = self.preview()
@@ -119,7 +117,8 @@ def down(
         raise WorkflowError(
             f"no migration with version {to!r} in migrations/", hint="see the versions with inv migrate.status"
         )
-    with apply_lock(target.url, env, lock_timeout, log):
+    report = DownReport(env, "", to)
+    with _interrupt_note(env, report), apply_lock(target.url, env, lock_timeout, log):
         before = status(config, target)
         require_settled(before)
         if not before.applied:
@@ -155,21 +154,20 @@ def down(
                 hint=f"pass at most --steps {now - 1}" if now > 1 else "to start over locally: inv db.reset",
             )
         version = versions[upto - 1]
-        report = DownReport(
-            env, before.current, version, undone=[p.name for p in files[upto:now]][::-1], dry_run=dry_run
-        )
+        report.current, report.version, report.dry_run = before.current, version, dry_run
+        report.undone = [p.name for p in files[upto:now]][::-1]
         with progress(log, f"Computing and verifying the plan from {before.current} back to {version}"):
             plan = compute(config, target, now, upto, version)
         report.statements, report.corrections = plan.statements, plan.corrections
-        report.losses = data_loss(target.url, plan.current, plan.capped)
+        report.losses = count_url(target.url, plan.risks)
         report.hazards = hazards(plan.sql)
         if dry_run:
             return report
-        lost = [(what, rows) for what, rows in report.losses if rows]
+        lost = [loss for loss in report.losses if loss.rows]
         if lost and not allow_destructive:
             report.refused = WorkflowError(
-                f"the plan deletes data ({len(lost)} table(s)/column(s) holding rows, first: {lost[0][0]}, "
-                f"{rows_text(lost[0][1])}); nothing was changed",
+                f"the plan deletes or rewrites data ({len(lost)} table(s)/column(s) holding rows, first: "
+                f"{lost[0].what}, {rows_text(lost[0].rows)}); nothing was changed",
                 hint=f"back it up if needed, then pass --allow-destructive (inv migrate.down --env {env} ...)",
             )
             return report
@@ -181,10 +179,23 @@ def down(
             signals.note(f"{env} is unchanged: the plan runs in one transaction, rolled back"),
             progress(log, f"Taking {env} back to {version}"),
         ):
-            _execute(config, target, plan, version, before.current, table_timeout)
+            report.losses = execute(config, target, plan, version, before.current, table_timeout, allow_destructive)
         report.done = True
-    report.after = status(config, target)
+    with _interrupt_note(env, report):
+        report.after = status(config, target)
     return report
+
+
+@contextlib.contextmanager
+def _interrupt_note(env: str, report: DownReport) -> Iterator[None]:
+    """What an interruption leaves behind, as true at that point: nothing changed until the
+    down committed, then the version it reached (printed by the task edge)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        done = f"the down completed: {env} is at version {report.version}"
+        with signals.note(done if report.done else f"{env} is unchanged: the down changed nothing"):
+            raise
 
 
 def compute(config: Config, target: Target, now: int, upto: int, version: str) -> Plan:
@@ -196,6 +207,7 @@ def compute(config: Config, target: Target, now: int, upto: int, version: str) -
         replay_migrations(config, copy, amount=now)
         replay_migrations(config, capped_url, amount=upto)
         current, capped = catalog.snapshot_url(copy), catalog.snapshot_url(capped_url)
+        layouts = layout_url(copy), layout_url(capped_url)
         drift = [
             d
             for d in catalog.diff(
@@ -211,52 +223,4 @@ def compute(config: Config, target: Target, now: int, upto: int, version: str) -
             )
         statements = schema_diff(config, target.url, capped_url)
         fixes = verified(config, copy, statements, capped, version)
-    return Plan(statements, fixes, current, capped)
-
-
-def _execute(config: Config, target: Target, plan: Plan, version: str, current: str, table_timeout: str) -> None:
-    """The plan in one transaction on the target, its catalog compared with the capped build
-    inside it, the version recorded by `atlas migrate set`, then the commit."""
-    import psycopg
-
-    env = target.name
-    recorded = False
-    try:
-        with connect(target.url) as conn, conn.transaction():
-            if table_timeout != "0":
-                conn.execute(f"SET LOCAL lock_timeout = {duration_ms(table_timeout)}")
-            run_all(
-                conn,
-                plan.sql,
-                f"the plan on {env} (rolled back, nothing changed)",
-                hint="if a lock timed out, retry when the tables are quiet (pg_stat_activity) or raise "
-                "TABLE_LOCK_TIMEOUT",
-            )
-            left = left_over(catalog.snapshot(conn), plan.capped, version)
-            if left:
-                raise WorkflowError(
-                    f"after the plan {env} differs from what migrations/ up to {version} builds ({len(left)} "
-                    f"difference(s), first: {left[0]}); rolled back, nothing changed",
-                    hint=f"see inv migrate.drift --env {env}",
-                )
-            try:
-                record(config, env, version)
-            except WorkflowError as exc:
-                raise WorkflowError(
-                    f"recording version {version} failed ({exc.message}); the plan was rolled back, nothing changed",
-                    hint=exc.hint,
-                ) from None
-            recorded = True
-    except WorkflowError:
-        raise
-    except (psycopg.Error, KeyboardInterrupt) as exc:
-        if recorded:  # the commit itself failed or was cut short: put the recorded version back
-            record(config, env, current)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        raise connection_error(exc, f"the {env} database") from None
-
-
-def record(config: Config, env: str, version: str) -> None:
-    """Atlas's revision table: the files up to `version` applied, the later ones pending."""
-    atlas_for(config).run("migrate", "set", version, "--env", env)
+    return Plan(statements, fixes, current, capped, *layouts)

@@ -1,7 +1,7 @@
 """The plan of `inv migrate.down` (and of `inv migrate.test`'s proof): Atlas's `schema diff`
 from a database to what migrations/ up to a version builds, its passwords kept off Atlas's
-command line, verified by catalogs on a scratch copy; the data it would delete, counted; its
-lock-safety findings (squawk).
+command line, verified by catalogs on a scratch copy; its lock-safety findings (squawk). The
+data it would delete is counted by tools/downloss.py.
 """
 
 from __future__ import annotations
@@ -10,16 +10,17 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tools import catalog, corrections, safety
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
+from tools.downloss import Layout, Risks, risks
 from tools.errors import WorkflowError
 from tools.migrations import statements_of
-from tools.pg import connect, connection_error, dev_lock, scalar
+from tools.pg import connect, dev_lock
 from tools.urls import pgpass_line, without_password
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 REVISIONS = "atlas_schema_revisions"
 SYNCED = "Schemas are synced, no changes to be made."
-COUNT_CAP = 1_000_000  # rows counted at most, per table or column the plan drops
+LOCK_TIMEOUT = "55P03"  # lock_not_available: a lock_timeout expired
 BY_HAND = "write the reverse change by hand as a new migration (inv migrate.new), then apply it"
 
 
@@ -37,6 +38,13 @@ class Plan:
     corrections: list[str]
     current: catalog.Snapshot  # the target's state (what the plan starts from)
     capped: catalog.Snapshot  # what migrations/ up to the version builds
+    before: Layout = field(default_factory=Layout)  # the target's tables and column types
+    after: Layout = field(default_factory=Layout)  # the same, of what migrations/ up to the version builds
+
+    @property
+    def risks(self) -> Risks:
+        """What the plan drops or rewrites (tools/downloss.py)."""
+        return risks(self.before, self.after)
 
     @property
     def sql(self) -> list[str]:
@@ -83,7 +91,11 @@ def schema_diff(config: Config, current_url: str, wanted_url: str) -> list[str]:
     return [] if not text or text == SYNCED else statements_of(text)
 
 
-def run_all(conn: psycopg.Connection[tuple[Any, ...]], sql: list[str], what: str, hint: str = BY_HAND) -> None:
+def run_all(
+    conn: psycopg.Connection[tuple[Any, ...]], sql: list[str], what: str, hint: str = BY_HAND, lock_hint: str = ""
+) -> None:
+    """Run `sql` in order; a failing statement raises, named with its error (and `lock_hint`
+    as the hint when that error is a lock timeout)."""
     import psycopg
 
     for stmt in sql:
@@ -93,7 +105,7 @@ def run_all(conn: psycopg.Connection[tuple[Any, ...]], sql: list[str], what: str
             line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise WorkflowError(
                 f"{what} fails at `{' '.join(stmt.split())[:120]}`: {line}",
-                hint=hint,
+                hint=lock_hint if lock_hint and exc.sqlstate == LOCK_TIMEOUT else hint,
             ) from None
 
 
@@ -124,46 +136,6 @@ def verified(config: Config, copy_url: str, statements: list[str], capped: catal
             "migration (inv migrate.new), then apply it",
         )
     return details.after
-
-
-# --- what the plan would delete --------------------------------------------------------------
-
-
-def _q(name: str) -> str:
-    return corrections.q(*name.split("."))
-
-
-def data_loss(url: str, current: catalog.Snapshot, capped: catalog.Snapshot) -> list[tuple[str, int]]:
-    """Tables and columns the plan drops, with the rows that hold data in them (on `url`),
-    counted up to COUNT_CAP + 1: a preview must not scan a production table of a billion rows."""
-    gone_tables = sorted(set(current.get("table", {})) - set(capped.get("table", {})))
-    gone_columns = sorted(
-        name
-        for name in set(current.get("column", {})) - set(capped.get("column", {}))
-        if name.rsplit(".", 1)[0] in capped.get("table", {})
-    )
-    out = []
-    try:
-        with connect(url) as conn:
-            for table in gone_tables:
-                out.append((f"table {table}", scalar(conn, _capped_count(_q(table)))))
-            for column in gone_columns:
-                table, col = column.rsplit(".", 1)
-                rows = scalar(conn, _capped_count(_q(table), f"{corrections.q(col)} IS NOT NULL"))
-                out.append((f"column {column}", rows))
-    except WorkflowError:
-        raise
-    except Exception as exc:
-        raise connection_error(exc, "the target database") from None
-    return out
-
-
-def _capped_count(table: str, where: str = "TRUE") -> str:
-    return f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT {COUNT_CAP + 1}) AS rows"
-
-
-def rows_text(rows: int) -> str:
-    return f"more than {COUNT_CAP} rows" if rows > COUNT_CAP else f"{rows} row(s)"
 
 
 def hazards(sql: list[str]) -> list[str]:

@@ -60,7 +60,7 @@ def test_down_one_step_refuses_the_data_loss_then_goes_back_and_apply_comes_forw
     assert 'ALTER TABLE "public"."notes" DROP COLUMN "priority";' in refused.stdout  # the preview
     assert "data loss: column public.notes.priority holds 2 row(s)" in refused.stdout
     assert "hazard: " in refused.stdout and "ban-drop-column" in refused.stdout
-    assert "error: the plan deletes data" in refused.stderr and "--allow-destructive" in refused.stderr
+    assert "error: the plan deletes or rewrites data" in refused.stderr and "--allow-destructive" in refused.stderr
     assert helpers.catalog(p.env["DATABASE_URL"]) == at_three and revisions(p) == versions_at_three
 
     dry = p.inv("migrate.down", "--steps", "1", "--dry-run")
@@ -76,7 +76,8 @@ def test_down_one_step_refuses_the_data_loss_then_goes_back_and_apply_comes_forw
 
     status = p.inv("migrate.status")
     assert status.returncode == 2
-    assert "local: PENDING; current version 29990101000001; 2 applied, 1 pending of 3" in status.stdout
+    total = len(list((p.root / "migrations").glob("*.sql")))
+    assert f"local: PENDING; current version 29990101000001; {total - 1} applied, 1 pending of {total}" in status.stdout
     assert f"  pending {THIRD}" in status.stdout
 
     forward = p.inv("migrate.apply")
@@ -88,14 +89,14 @@ def test_down_one_step_refuses_the_data_loss_then_goes_back_and_apply_comes_forw
 
 def test_down_to_a_version_drops_what_came_after(project):
     p = project
-    initial = sorted(x.name for x in (p.root / "migrations").glob("*.sql"))[0].split("_", 1)[0]
+    initial = sorted(x.name for x in (p.root / "migrations").glob("*.sql"))[-3].split("_", 1)[0]  # before SECOND
     done = p.inv("migrate.down", "--to", initial, "--allow-destructive")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"undoes 2 file(s): {THIRD}, {SECOND}" in done.stdout
     assert 'DROP TABLE "public"."notes";' in done.stdout
     assert "data loss: table public.notes holds 3 row(s)" in done.stdout
     assert sql(p, "SELECT to_regclass('public.notes')") == [(None,)]
-    assert [v for (v,) in revisions(p)] == [initial]
+    assert [v for (v,) in revisions(p)][-1] == initial  # the versions up to it
 
 
 def test_a_plan_that_fails_on_the_target_changes_nothing(project):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import down, downplan
+from tools import down, downloss, downplan
 from tools.errors import WorkflowError
 from tools.urls import without_password
 
@@ -65,7 +65,7 @@ def test_the_report_previews_then_refuses_in_its_verdict():
         statements=['ALTER TABLE "public"."notes" DROP COLUMN "priority"'],
         corrections=['ALTER TABLE "public"."t" RENAME CONSTRAINT "t_pkey" TO "pk_t";'],
         hazards=["down_plan.sql:1: [squawk ban-drop-column] Dropping a column may break existing clients."],
-        losses=[("column public.notes.priority", 2), ("column public.notes.empty", 0)],
+        losses=[downloss.Loss("column public.notes.priority", 2), downloss.Loss("column public.notes.empty", 0)],
         refused=WorkflowError("the plan deletes data"),
     )
     assert report.lines() == [
@@ -89,10 +89,10 @@ def test_the_plan_runs_atlas_statements_then_corrections_without_doubled_semicol
 
 
 def test_row_counts_stop_at_the_cap():
-    assert downplan.rows_text(3) == "3 row(s)"
-    assert downplan.rows_text(downplan.COUNT_CAP) == f"{downplan.COUNT_CAP} row(s)"
-    assert downplan.rows_text(downplan.COUNT_CAP + 1) == f"more than {downplan.COUNT_CAP} rows"
-    assert f"LIMIT {downplan.COUNT_CAP + 1}" in downplan._capped_count('"public"."t"')
+    assert downloss.rows_text(3) == "3 row(s)"
+    assert downloss.rows_text(downloss.COUNT_CAP) == f"{downloss.COUNT_CAP} row(s)"
+    assert downloss.rows_text(downloss.COUNT_CAP + 1) == f"more than {downloss.COUNT_CAP} rows"
+    assert f"LIMIT {downloss.COUNT_CAP + 1}" in downloss._count(("public", "t")).as_string(None)
 
 
 def test_migrate_test_reports_the_data_tests_and_fails_on_them():
@@ -113,3 +113,17 @@ def test_migrate_test_reports_the_data_tests_and_fails_on_them():
     with pytest.raises(WorkflowError, match=r"2_view.sql; migration data tests failed too"):
         both.verdict()
     assert ProveReport([], data=DataTestsReport(passed=1)).lines()[-1] == "data tests (tests/migrations/): 1 passed"
+
+
+def test_an_interrupted_down_says_what_is_true_at_that_point():
+    from tools import signals
+
+    report = down.DownReport("local", "3", "2")
+    with pytest.raises(signals.Interrupted) as before, down._interrupt_note("local", report):
+        raise KeyboardInterrupt  # computing the plan: nothing changed yet
+    assert signals.line(before.value).endswith("; local is unchanged: the down changed nothing")
+    assert "apply" not in signals.line(before.value)
+    report.done = True  # committed: what an interruption leaves is the version reached
+    with pytest.raises(signals.Interrupted) as after, down._interrupt_note("local", report):
+        raise signals.Interrupted()
+    assert signals.line(after.value).endswith("; the down completed: local is at version 2")
