@@ -58,6 +58,8 @@ LAYERS = {
     "baseline": 4,
     "downplan": 4,
     "down": 4,
+    "downloss": 4,
+    "downrun": 4,
     "prove": 4,
     "renumber": 4,
     "setup": 4,
