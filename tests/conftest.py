@@ -136,6 +136,22 @@ class Project:
         assert_no_secret(proc.stdout + proc.stderr)
         return proc
 
+    def start(self, *args: str, new_session: bool = False) -> subprocess.Popen:
+        """`inv ARGS` running in the background, output captured (in its own session when
+        `new_session`, so that a whole-group signal reaches only it and its children)."""
+        env = {**os.environ, **self.env}
+        env.pop("PYTEST_CURRENT_TEST", None)
+        return subprocess.Popen(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=self.root,
+            env=env,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=new_session,
+        )
+
     def inv_on_terminal(self, *args: str, typed: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
         """`inv ARGS` with a pseudo-terminal on stdin (a typed confirmation), typing `typed`."""
         master, slave = os.openpty()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -42,18 +41,7 @@ def sql(p, query: str, params=None, url_var: str = "DATABASE_URL", dbname: str |
 
 def start(p, *args: str) -> subprocess.Popen:
     """`inv ARGS` in its own session (so a whole-group signal reaches only it and its children)."""
-    env = {**os.environ, **p.env}
-    env.pop("PYTEST_CURRENT_TEST", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=p.root,
-        env=env,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    return p.start(*args, new_session=True)
 
 
 def wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 60.0):

@@ -285,20 +285,7 @@ def test_an_error_or_exit_drops_the_runs_scratch_databases(project, mode, code):
 
 def test_two_runs_in_parallel_on_one_dev_server(project):
     p = project
-    env = {**os.environ, **p.env}
-    env.pop("PYTEST_CURRENT_TEST", None)
-    runs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "invoke", task],
-            cwd=p.root,
-            env=env,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for task in ("migrate.verify", "migrate.verify", "migrate.validate")
-    ]
+    runs = [p.start(task) for task in ("migrate.verify", "migrate.verify", "migrate.validate")]
     results = [run.communicate(timeout=300) for run in runs]
     for run, (out, err) in zip(runs, results, strict=True):
         assert_no_secret(out + err)
