@@ -13,7 +13,7 @@ from typing import Never, cast
 
 from invoke import Collection, Exit, Task, task
 
-from tools import migrations, signals, status
+from tools import migrations, signals, status, timings
 from tools.config import Config, masked_output, require_dotenv
 from tools.errors import WorkflowError
 
@@ -42,6 +42,15 @@ def edge(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        timings.reset()
+        try:
+            return masked(*args, **kwargs)
+        finally:
+            if timings.enabled(bool(kwargs.get("timings"))):
+                for line in timings.lines():
+                    log(line)
+
+    def masked(*args, **kwargs):
         with masked_output() as mask:  # every line printed, errors included, has its passwords masked
             try:
                 with signals.interruptible():
@@ -211,9 +220,14 @@ def schema_erd(c, schema="", tables="", output="", force=False) -> None:
 # --- migrate ---------------------------------------------------------------------------------
 
 
-@task(help={"name": "Name of the migration, e.g. add_user_preferences (snake_case)"})
+@task(
+    help={
+        "name": "Name of the migration, e.g. add_user_preferences (snake_case)",
+        "timings": "After the output, print where the time went, step by step (any task: SCHEMAFLOW_TIMINGS=1)",
+    }
+)
 @edge
-def migrate_diff(c, name="") -> None:
+def migrate_diff(c, name="", timings=False) -> None:
     """Dump the models, diff them against migrations/ with Atlas, write the new migration."""
     from tools import diff
 
@@ -231,6 +245,7 @@ def migrate_diff(c, name="") -> None:
         "lock_timeout": "How long to wait for the apply lock held by a concurrent apply (default 10s)",
         "table_lock_timeout": "How long a statement may wait for a table lock before the file is rolled back "
         "(default TABLE_LOCK_TIMEOUT or 5s; 0 waits forever)",
+        "timings": "After the output, print where the time went, step by step (any task: SCHEMAFLOW_TIMINGS=1)",
     }
 )
 @edge
@@ -243,6 +258,7 @@ def migrate_apply(
     ignore_drift=False,
     lock_timeout="",
     table_lock_timeout="",
+    timings=False,
 ) -> None:
     """Apply pending migrations: drift check, lint, confirmation for protected envs, apply, status."""
     from tools import apply

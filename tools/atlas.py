@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools import console, signals
+from tools import children, console, signals
 from tools.config import Config, env_var_for
 from tools.console import Log
 from tools.errors import NotAdopted, WorkflowError
@@ -176,38 +176,49 @@ class Atlas:
         Atlas v0.13.1 cancels its context on SIGINT only, so the running file's transaction is
         rolled back and the connection closed; SIGTERM would kill it at once and leave the
         statement running on the server. The interruption carries Atlas's `Result`."""
-        argv = self.argv(*args)
-        proc: subprocess.Popen[str] | None = None
+        with self.start(*args, timeout=timeout) as running:
+            return running.wait(check=check)
+
+    def start(self, *args: str, timeout: float = 600) -> AtlasRun:
+        """Atlas started in the background: `.wait()` for its Result (as `run` returns it)."""
+        label = f"atlas {' '.join(a for a in args[:2] if not a.startswith('-'))}"
+        return AtlasRun(
+            self,
+            args,
+            children.Child(self.argv(*args), label, cwd=self.root, env=self.environ, timeout=timeout, label=label),
+        )
+
+
+class AtlasRun:
+    """An Atlas process running in the background (Atlas.start)."""
+
+    def __init__(self, atlas: Atlas, args: tuple[str, ...], child: children.Child) -> None:
+        self.atlas, self.args, self.child = atlas, args, child
+
+    def __enter__(self) -> AtlasRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.child.__exit__(*exc)  # type: ignore[arg-type]
+
+    def _result(self, code: int, stdout: str, stderr: str) -> Result:
+        mask = self.atlas.mask
+        return Result(argv=list(self.child.proc.args), code=code, stdout=mask(stdout), stderr=mask(stderr))  # type: ignore[arg-type]
+
+    def wait(self, check: bool = True) -> Result:
+        args = self.args
         try:
-            with signals.shielded():  # a signal now waits until `proc` is known
-                proc = subprocess.Popen(
-                    argv,
-                    cwd=self.root,
-                    env=self.environ,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            assert proc is not None  # only communicate() times out
-            proc.kill()
-            proc.communicate()
+            proc = self.child.wait()
+        except children.ChildTimeout:
             raise WorkflowError(
-                f"atlas {args[0]} {args[1] if len(args) > 1 else ''} timed out after {timeout:.0f}s",
+                f"atlas {args[0]} {args[1] if len(args) > 1 else ''} timed out after {self.child.timeout:.0f}s",
                 hint="check that the database answers (inv db.status)",
             ) from None
         except KeyboardInterrupt as exc:
-            if proc is None:
-                raise
-            stdout, stderr = signals.stop_child(proc, f"atlas {' '.join(args[:2])}")
             # Atlas's Result rides on the interruption (tools.apply.interrupted_apply reads it).
-            exc.result = Result(  # type: ignore[attr-defined]
-                argv=argv, code=proc.returncode, stdout=self.mask(stdout), stderr=self.mask(stderr)
-            )
+            exc.result = self._result(self.child.proc.returncode, *self.child.output_so_far())  # type: ignore[attr-defined]
             raise
-        result = Result(argv=argv, code=proc.returncode, stdout=self.mask(stdout), stderr=self.mask(stderr))
+        result = self._result(proc.returncode, proc.stdout, proc.stderr)
         if result.code != 0 and (result.canceled or result.killed_by):
             # Atlas was interrupted alone (a signal to it, or its statement canceled on the
             # server): an interruption, not a broken file.

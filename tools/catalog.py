@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tools import timings
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -163,6 +165,7 @@ def snapshot(conn: psycopg.Connection) -> Snapshot:
     return snap
 
 
+@timings.timed("catalogs read")
 def snapshot_url(url: str) -> Snapshot:
     import psycopg
 

@@ -13,10 +13,10 @@ import shutil
 import subprocess
 from urllib.parse import urlsplit
 
-from tools import console, docker_setup
+from tools import console, docker_setup, timings
 from tools.config import Config
 from tools.console import Log
-from tools.dump_runner import dump_result
+from tools.dump_runner import DumpRun
 from tools.errors import WorkflowError
 from tools.stack_common import ServiceState, check_stored_password, require_password
 
@@ -59,15 +59,16 @@ class ComposeStack:
 
     def _run(self, *args: str, timeout: float = 300, capture: bool = True) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run(
-                self.argv(*args),
-                cwd=self.root,
-                env=self.config.child_environ(APP_IMAGE=app_image(self.config)),
-                capture_output=capture,
-                text=True,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-            )
+            with timings.step(f"docker compose {args[0]}"):
+                return subprocess.run(
+                    self.argv(*args),
+                    cwd=self.root,
+                    env=self.config.child_environ(APP_IMAGE=app_image(self.config)),
+                    capture_output=capture,
+                    text=True,
+                    timeout=timeout,
+                    stdin=subprocess.DEVNULL,
+                )
         except FileNotFoundError:
             raise WorkflowError(
                 "the docker CLI is not installed", hint="install Docker, or use the local backend (STACK=local)"
@@ -170,14 +171,18 @@ class ComposeStack:
             raise self._fail(proc, "docker compose down")
 
     def states(self) -> list[ServiceState]:
-        proc = self._run("ps", "--all", "--format", "json", timeout=60)
-        if proc.returncode != 0:
-            if not docker_answers():
-                return [ServiceState(s, "no Docker engine") for s in SERVICES]
-            raise self._fail(proc, "docker compose ps")
-        text = proc.stdout.strip()
-        rows = json.loads(text) if text.startswith("[") else [json.loads(ln) for ln in text.splitlines() if ln.strip()]
-        found = {r.get("Service"): r for r in rows}
+        found = self._containers()
+        if found is None:
+            proc = self._run("ps", "--all", "--format", "json", timeout=60)
+            if proc.returncode != 0:
+                if not docker_answers():
+                    return [ServiceState(s, "no Docker engine") for s in SERVICES]
+                raise self._fail(proc, "docker compose ps")
+            text = proc.stdout.strip()
+            rows = (
+                json.loads(text) if text.startswith("[") else [json.loads(ln) for ln in text.splitlines() if ln.strip()]
+            )
+            found = {r.get("Service"): r for r in rows}
         out = []
         for service in SERVICES:
             row = found.get(service)
@@ -190,12 +195,66 @@ class ComposeStack:
             )
         return out
 
+    def _containers(self) -> dict[str, dict[str, str]] | None:
+        """{service: its row as `docker compose ps` gives it}, read with `docker ps` and the
+        labels Compose puts on its containers: the same answer in a tenth of the time (Compose's
+        CLI loads the whole project first; about 100 ms against 10). None when that cannot be
+        asked (no project name, no engine): the caller asks Compose."""
+        project = self.config.get("COMPOSE_PROJECT_NAME").strip()
+        docker = shutil.which("docker")
+        if not project or not docker:
+            return None
+        with timings.step("docker ps"):
+            try:
+                proc = subprocess.run(
+                    [
+                        docker,
+                        "ps",
+                        "--all",
+                        "--no-trunc",
+                        "--format",
+                        "{{json .}}",
+                        "--filter",
+                        f"label=com.docker.compose.project={project}",
+                        "--filter",
+                        "label=com.docker.compose.oneoff=False",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    stdin=subprocess.DEVNULL,
+                )
+            except (OSError, subprocess.TimeoutExpired):
+                return None
+        if proc.returncode != 0:
+            return None
+        found: dict[str, dict[str, str]] = {}
+        for line in proc.stdout.splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            labels = dict(item.partition("=")[::2] for item in (row.get("Labels") or "").split(",") if item)
+            service = labels.get("com.docker.compose.service")
+            if service:
+                found[service] = {
+                    "State": row.get("State", "?"),
+                    "Health": _health(row.get("Status") or ""),
+                    "Image": row.get("Image", ""),
+                }
+        return found
+
     def dump_schema(self, log: Log) -> str:
+        with self.start_dump(log) as running:
+            return running.text()
+
+    def start_dump(self, log: Log) -> DumpRun:
+        """The dump started in the app container, in the background (DumpRun.text() waits for it)."""
         states = {s.name: s.state for s in self.states()}
         if not states.get("app", "").startswith("running"):
             self.up(log, ("app",))
-        proc = self._run("exec", "-T", "app", "python", "tools/dump_schema.py", timeout=300)
-        return dump_result(proc, log)
+        argv = self.argv("exec", "-T", "app", "python", "tools/dump_schema.py")
+        env = self.config.child_environ(APP_IMAGE=app_image(self.config))
+        return DumpRun(argv, "compose", self.root, env, log, timeout=300)
 
     def psql_argv(self, target: str) -> tuple[list[str], dict[str, str]]:
         service, url = ("dev-db", self.config.dev_url()) if target == "dev" else ("db", self.config.url_for("local"))
@@ -203,3 +262,11 @@ class ComposeStack:
         return self.argv(
             "exec", service, "psql", "-U", parts.username or "postgres", "-d", parts.path.strip("/")
         ), self.config.child_environ(APP_IMAGE=app_image(self.config))
+
+
+def _health(status: str) -> str:
+    """The health in `docker ps`'s Status text ("Up 2 minutes (healthy)"), as Compose names it."""
+    for text, health in (("(healthy)", "healthy"), ("(unhealthy)", "unhealthy"), ("(health: starting)", "starting")):
+        if text in status:
+            return health
+    return ""

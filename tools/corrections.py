@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from tools import timings
 from tools.catalog import Difference, Snapshot
 from tools.schema_statements import BEFORE_KINDS, IGNORED_KINDS, idempotent, ignored_statements
 
@@ -40,6 +41,7 @@ def _find(snapshot: dict, kind: str, name: str) -> str | None:
     return name if name in objects else None
 
 
+@timings.timed("corrections planned")
 def plan_ignored(history: Snapshot, models: Snapshot, schema_sql: str) -> Plan:
     """SQL for the ignored-kind objects the models have and the history lacks; refusals for the rest."""
     plan = Plan()
@@ -110,6 +112,7 @@ def _split(name: str, parts: int) -> list[str]:
     return name.split(".", parts - 1)
 
 
+@timings.timed("corrections planned")
 def plan_details(replayed: Snapshot, models: Snapshot, differences: list[Difference]) -> Plan:
     """SQL for the differences Atlas's own output gets wrong; refusals for everything left."""
     plan = Plan()

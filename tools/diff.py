@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import catalog, corrections, erd, signals, staging
+from tools import catalog, corrections, erd, schema, schemagraph, signals, staging, timings
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
 from tools.console import Log, Report
@@ -23,10 +23,9 @@ from tools.migrations import (
     statements_of,
     validate_name,
 )
-from tools.pg import dev_lock
-from tools.safety import lint
-from tools.schema import dump
-from tools.scratch import desired_state, execute_sql, fresh_dev, replay_migrations, scratch_databases
+from tools.pg import connect, dev_lock
+from tools.safety import lint_started
+from tools.scratch import desired_state, execute_sql, fresh_dev, replay_migrations, scratch_databases, tidy_dev
 from tools.stack import Stack
 
 
@@ -74,65 +73,104 @@ def diff(config: Config, stack: Stack, name: str, log: Log) -> DiffReport:
 def _diff(config: Config, stack: Stack, name: str, log: Log) -> DiffReport:
     """Atomic: Atlas writes, we correct, verify and lint in a staged copy of migrations/; only
     the finished file and its atlas.sum are moved into migrations/, with schema.sql
-    (tools/staging.py). Interrupted or failed before that, all three stay as they were."""
-    dumped = dump(config, stack, log, write=False)
-    report = DiffReport(schema_changed=dumped.changed)
-    with staging.staged(config.root, migrations_dir(config)) as work:
-        new = _write_staged(config, name, dumped.text, work.directory, report, log)
-        schema = ((config.root / "schema.sql", dumped.text),) if report.schema_changed else ()
-        diagrams = erd.refreshed(config, dumped.text)  # docs/schema.md and .svg, when they changed
+    (tools/staging.py). Interrupted or failed before that, all three stay as they were.
+
+    What does not depend on each other runs at the same time: the schema dump (a child
+    process) while the history is replayed into a scratch database; Atlas's diff while the
+    models' database is built; Atlas's lint while the result is verified. The history is
+    replayed once; the checks of a new file run on copies of that database."""
+    with stack.start_dump(log) as dumping, staging.staged(config.root, migrations_dir(config)) as work:
+        history = [p.name for p in migration_files(config, work.directory)]
+        with scratch_databases(config, "history", "models") as (hist, models):
+            replayed = _replay_history(config, hist, len(history), work.directory)
+            dumped = schema.report_of(config, dumping.text(), write=False)
+            report = DiffReport(schema_changed=dumped.changed)
+            run = _Run(config, name, log, work.directory, history, dumped.text, hist, models)
+            new, graph = run.atlas_diff(replayed)
+            run.write(new, report)
+        files = ((config.root / "schema.sql", dumped.text),) if report.schema_changed else ()
+        diagrams = erd.refreshed(config, graph)  # docs/schema.md and .svg, when they changed
         report.diagrams = [path.relative_to(config.root).as_posix() for path, _ in diagrams]
-        report.files = staging.publish(work, new, also=schema + diagrams)
+        report.files = staging.publish(work, run.new, also=files + diagrams)
     return report
 
 
-def _write_staged(
-    config: Config, name: str, schema_sql: str, directory: Path, report: DiffReport, log: Log
-) -> list[Path]:
-    """Atlas's diff into `directory`, renumbered, corrected and verified, then linted."""
-    fresh_dev(config)
-    history = [p.name for p in migration_files(config, directory)]
+def _replay_history(config: Config, url: str, amount: int, directory: Path) -> catalog.Snapshot | WorkflowError:
+    """The catalogs of the history replayed into `url`; a failure is returned, not raised:
+    the dump's error, then Atlas's own about the same files, come first (_Run.atlas_diff)."""
     try:
-        with desired_state(schema_sql) as desired:
-            atlas_for(config).run("migrate", "diff", name, "--env", GUIDE_ENV, *dir_args(directory), "--to", desired)
-    finally:
-        fresh_dev(config)  # Atlas leaves what it could not carry behind: never reuse it
-    new = [p for p in migration_files(config, directory) if p.name not in history]
-    if new:
-        new, report.renumbered = ensure_increasing(config, set(history), new)
-        if report.renumbered:
-            rehash(config, directory)
-    new, report.corrections, report.renames = correct(config, name, history, new, schema_sql, log, directory=directory)
-    for path in new:
-        report.statements += statements_of(path.read_text())
-    if new:
-        report.lint = lint(config, latest=len(new), directory=directory).finding_lines()
-    return new
+        if amount:
+            replay_migrations(config, url, amount=amount, directory=directory)
+        return catalog.snapshot_url(url)
+    except WorkflowError as exc:
+        return exc
 
 
-def correct(
-    config: Config,
-    name: str,
-    history: list[str],
-    new: list[Path],
-    schema_sql: str,
-    log: Log,
-    directory: Path | None = None,
-) -> tuple[list[Path], list[str], list[str]]:
-    """Make the new migration build exactly what schema.sql builds, by catalogs; else refuse.
+@dataclass
+class _Run:
+    """One diff's state, from Atlas's output to the verified, linted file."""
 
-    Adds what Atlas leaves out (objects of kinds it ignores, primary-key names, UNIQUE
-    constraints, deferrability, declared sequences) under a comment, re-hashes atlas.sum and
-    verifies again. Returns the new files, the corrective statements it added, and the drops +
-    adds that look like renames (catalog.possible_renames). Works on `directory` (a staged copy
-    of migrations/, see _diff) when given.
-    """
-    with scratch_databases(config, "history", "models", "replay", "verify") as (hist, models, replay, check):
-        if history:
-            replay_migrations(config, hist, amount=len(history), directory=directory)
-        execute_sql(models, schema_sql, "schema.sql")
-        h_snap, m_snap = catalog.snapshot_url(hist), catalog.snapshot_url(models)
-        ignored = corrections.plan_ignored(h_snap, m_snap, schema_sql)
+    config: Config
+    name: str
+    log: Log
+    directory: Path
+    history: list[str]
+    schema_sql: str
+    hist: str  # scratch database: the history replayed
+    models: str  # scratch database: schema.sql built
+    new: list[Path] = field(default_factory=list)
+    lint: list[str] = field(default_factory=list)
+    h_snap: catalog.Snapshot = field(default_factory=dict)  # the history's catalogs
+    m_snap: catalog.Snapshot = field(default_factory=dict)  # the models' catalogs
+
+    def atlas_diff(self, replayed: catalog.Snapshot | WorkflowError) -> tuple[list[Path], schemagraph.Graph]:
+        """Atlas's diff into the staged directory (in the background) while the models'
+        database is built and read: the new files, and the graph of the models."""
+        config = self.config
+        fresh_dev(config)
+        built: tuple[catalog.Snapshot, schemagraph.Graph] | WorkflowError
+        with desired_state(self.schema_sql) as desired:
+            args = ("migrate", "diff", self.name, "--env", GUIDE_ENV, *dir_args(self.directory), "--to", desired)
+            try:
+                with atlas_for(config).start(*args) as running:
+                    built = _build_models(self.models, self.schema_sql)
+                    running.wait()
+            except BaseException:
+                fresh_dev(config)  # Atlas leaves what it could not carry behind: never reuse it
+                raise
+        if isinstance(replayed, WorkflowError):
+            raise replayed
+        if isinstance(built, WorkflowError):
+            raise built
+        self.h_snap, (self.m_snap, graph) = replayed, built
+        new = [p for p in migration_files(config, self.directory) if p.name not in self.history]
+        if not new:
+            tidy_dev(config)
+        return new, graph
+
+    def write(self, new: list[Path], report: DiffReport) -> None:
+        """Renumber, correct and verify Atlas's new files, then lint them (into `report`)."""
+        config = self.config
+        if new:
+            new, report.renumbered = ensure_increasing(config, set(self.history), new)
+            if report.renumbered:
+                rehash(config, self.directory)
+        self.new = new
+        report.corrections = self.correct()
+        report.lint = self.lint
+        report.renames = catalog.possible_renames(self.h_snap, self.m_snap) if self.new else []
+        for path in self.new:
+            report.statements += statements_of(path.read_text())
+
+    def correct(self) -> list[str]:
+        """Make the new migration build exactly what schema.sql builds, by catalogs; else refuse.
+
+        Adds what Atlas leaves out (objects of kinds it ignores, primary-key names, UNIQUE
+        constraints, deferrability, declared sequences) under a comment, re-hashes atlas.sum and
+        verifies again, on copies of the replayed history. Returns the statements it added.
+        """
+        config, directory, h_snap, m_snap = self.config, self.directory, self.h_snap, self.m_snap
+        ignored = corrections.plan_ignored(h_snap, m_snap, self.schema_sql)
         if ignored.unfixable:
             raise WorkflowError(
                 "the models have changes no migration can be generated for (no file was written):\n  "
@@ -141,45 +179,69 @@ def correct(
             )
         added: list[str] = []
         if not ignored.empty:
-            new = new or [new_file(config, name, directory)]
+            self.new = self.new or [new_file(config, self.name, directory)]
             _add(
-                new[-1], ignored.before, ignored.after, "Atlas ignores these object kinds in schema.sql: copied from it"
+                self.new[-1],
+                ignored.before,
+                ignored.after,
+                "Atlas ignores these object kinds in schema.sql: copied from it",
             )
             added += ignored.before + ignored.after
             rehash(config, directory)
-        if new:
-            replay_migrations(config, replay, directory=directory)
-            r_snap = catalog.snapshot_url(replay)
-        else:
+        if not self.new:
+            details = corrections.plan_details(h_snap, m_snap, catalog.diff(h_snap, m_snap))
+            self._refuse_unfixable(details)
+            if details.empty:
+                return []
+        with scratch_databases(config, "replay", "verify", template=self.hist) as (replay, check):
             r_snap = h_snap
-        details = corrections.plan_details(r_snap, m_snap, catalog.diff(r_snap, m_snap))
+            if self.new:
+                replay_migrations(config, replay, directory=directory)
+                r_snap = catalog.snapshot_url(replay)
+            details = corrections.plan_details(r_snap, m_snap, catalog.diff(r_snap, m_snap))
+            self._refuse_unfixable(details)
+            if not details.empty:
+                self.new = self.new or [new_file(config, self.name, directory)]
+                _add(
+                    self.new[-1],
+                    [],
+                    details.after,
+                    "Corrections: Atlas v0.13.1 drops these details; they make the database match the models exactly",
+                )
+                added += details.after
+                rehash(config, directory)
+            with lint_started(config, latest=len(self.new), directory=directory) as linted:
+                replay_migrations(config, check, directory=directory)
+                left = catalog.diff(catalog.snapshot_url(check), m_snap)
+                if left:
+                    raise WorkflowError(
+                        "after corrections the migrations still differ from the models (no file was written):\n  "
+                        + "\n  ".join(map(str, left)),
+                        hint="write the change by hand: inv migrate.new, then inv migrate.hash",
+                    )
+                self.lint = linted().finding_lines()
+        return added
+
+    @staticmethod
+    def _refuse_unfixable(details: corrections.Plan) -> None:
         if details.unfixable:
             raise WorkflowError(
                 "the generated migration would not build what the models declare (no file was written):\n  "
                 + "\n  ".join(details.unfixable),
                 hint="write the change by hand: inv migrate.new, then inv migrate.hash",
             )
-        if not details.empty:
-            new = new or [new_file(config, name, directory)]
-            _add(
-                new[-1],
-                [],
-                details.after,
-                "Corrections: Atlas v0.13.1 drops these details; they make the database match the models exactly",
-            )
-            added += details.after
-            rehash(config, directory)
-        if not new:
-            return [], [], []
-        replay_migrations(config, check, directory=directory)
-        left = catalog.diff(catalog.snapshot_url(check), m_snap)
-        if left:
-            raise WorkflowError(
-                "after corrections the migrations still differ from the models (no file was written):\n  "
-                + "\n  ".join(map(str, left)),
-                hint="write the change by hand: inv migrate.new, then inv migrate.hash",
-            )
-    return new, added, catalog.possible_renames(h_snap, m_snap)
+
+
+@timings.timed("models built and read (schema.sql, catalogs, graph)")
+def _build_models(url: str, schema_sql: str) -> tuple[catalog.Snapshot, schemagraph.Graph] | WorkflowError:
+    """schema.sql built in the scratch database `url`: its catalogs and its graph (for the
+    diagrams); a failure is returned, not raised (Atlas's error about the same SQL comes first)."""
+    try:
+        execute_sql(url, schema_sql, "schema.sql")
+        with connect(url) as conn:
+            return catalog.snapshot(conn), schemagraph.read(conn)
+    except WorkflowError as exc:
+        return exc
 
 
 def _add(path: Path, before: list[str], after: list[str], why: str) -> None:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import erdrender, outputs, schemagraph
+from tools import erdrender, outputs, schemagraph, timings
 from tools.config import Config
 from tools.console import Log, Report
 from tools.errors import OUT_OF_SYNC, WorkflowError
@@ -44,6 +44,7 @@ def renderer() -> str:
     return found
 
 
+@timings.timed("diagram drawn (graphviz)")
 def svg(dot_text: str) -> str:
     try:
         proc = subprocess.run(
@@ -101,10 +102,11 @@ def stale_problem(config: Config, schema_sql: str) -> list[tuple[int, str]]:
     ]
 
 
-def refreshed(config: Config, schema_sql: str) -> tuple[tuple[Path, str], ...]:
-    """For migrate.diff: (path, text) of the diagrams that differ from what `schema_sql` draws."""
+def refreshed(config: Config, graph: schemagraph.Graph) -> tuple[tuple[Path, str], ...]:
+    """For migrate.diff: (path, text) of the diagrams that differ from what `graph` (read from a
+    database schema.sql built) draws."""
     (config.root / "docs").mkdir(exist_ok=True)
-    expected = documents(graph_of(config, schema_sql), root=config.root)
+    expected = documents(graph, root=config.root)
     return tuple((config.root / rel, text) for rel, text in expected.items() if _read(config.root / rel) != text)
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from tools import timings
 from tools.config import Config
 from tools.errors import WorkflowError
 from tools.pg import connect, connection_error
@@ -210,6 +211,7 @@ def claim(config: Config, url: str, variable: str = "DEV_DATABASE_URL", kind: st
         raise connection_error(exc, f"the server {variable} names") from None
 
 
+@timings.timed("dev database recreated")
 def recreate(
     config: Config,
     url: str,

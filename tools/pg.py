@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from tools import timings
 from tools.console import Log
 from tools.errors import WorkflowError
 from tools.urls import libpq_url
@@ -27,7 +28,8 @@ def connect(url: str, dbname: str | None = None, timeout: int = 5) -> psycopg.Co
     kwargs: dict[str, Any] = {"connect_timeout": timeout, "autocommit": True}
     if dbname:
         kwargs["dbname"] = dbname
-    return psycopg.connect(libpq_url(url, "database URL"), **kwargs)
+    with timings.step("connections opened"):
+        return psycopg.connect(libpq_url(url, "database URL"), **kwargs)
 
 
 def connection_error(exc: Exception, what: str) -> WorkflowError:

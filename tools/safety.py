@@ -13,21 +13,23 @@ lock findings are reported with their safe alternative and do not block.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import gitbase, signals
-from tools.atlas import JSON, atlas_for, json_or_none, map_error
+from tools import gitbase, signals, timings
+from tools.atlas import JSON, Result, atlas_for, json_or_none, map_error
 from tools.config import GUIDE_ENV, Config
 from tools.console import Log, Report
 from tools.errors import WorkflowError
 from tools.migrations import dir_args, migration_files, migrations_dir, regular_files_only
 from tools.pg import connect
-from tools.scratch import fresh_dev, using_dev
+from tools.scratch import fresh_dev, tidy_dev, using_dev
 
 # Atlas analyzers whose findings mean data loss or a statement that fails on existing data.
 BLOCKING_ATLAS = ("DS", "MF")
@@ -108,6 +110,16 @@ class LintReport(Report):
 
 @using_dev
 def lint(config: Config, latest: int = 1, base: str | None = None, directory: Path | None = None) -> LintReport:
+    with lint_started(config, latest, base, directory) as finish:
+        return finish()
+
+
+@contextlib.contextmanager
+def lint_started(
+    config: Config, latest: int = 1, base: str | None = None, directory: Path | None = None
+) -> Iterator[Callable[[], LintReport]]:
+    """Atlas's lint started on the dev database (the caller holds its lock); the block may do
+    other work meanwhile, and calls what it yields for the report."""
     regular_files_only(config)
     args = ["migrate", "lint", "--env", GUIDE_ENV, "--format", JSON, *dir_args(directory)]
     if base:
@@ -118,9 +130,13 @@ def lint(config: Config, latest: int = 1, base: str | None = None, directory: Pa
     args += ["--git-base", base] if base else ["--latest", str(latest)]
     fresh_dev(config)
     try:
-        result = atlas_for(config).run(*args, check=False)
+        with atlas_for(config).start(*args) as running:
+            yield lambda: _lint_result(running.wait(check=False))
     finally:
-        fresh_dev(config)
+        tidy_dev(config)
+
+
+def _lint_result(result: Result) -> LintReport:
     data = json_or_none(result)
     if data is None:
         if result.code != 0:
@@ -160,6 +176,7 @@ def squawk_binary() -> str | None:
     )
 
 
+@timings.timed("squawk")
 def squawk(files: list[Path]) -> list[Finding]:
     if not files:
         return []

@@ -31,7 +31,11 @@ class DumpReport(Report):
 
 
 def dump(config: Config, stack: Stack, log: Log, write: bool = True) -> DumpReport:
-    text = stack.dump_schema(log)
+    return report_of(config, stack.dump_schema(log), write)
+
+
+def report_of(config: Config, text: str, write: bool = True) -> DumpReport:
+    """The report of a dump that printed `text` (schema.sql written when it changed and `write`)."""
     if not text.strip():
         raise WorkflowError("the schema dump printed nothing", hint="check that app/models defines tables")
     path = config.root / "schema.sql"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from tools import ownership, scratch_runs
+from tools import ownership, scratch_runs, timings
 from tools.atlas import atlas_for
 from tools.config import GUIDE_ENV, Config
 from tools.errors import WorkflowError
@@ -34,6 +34,15 @@ def fresh_dev(config: Config) -> str:
     return dev
 
 
+def tidy_dev(config: Config) -> None:
+    """After Atlas used the dev database: recreate it only when something stayed behind (Atlas
+    v0.13.1 leaves the object kinds it does not know, e.g. functions). Every use recreates it
+    first anyway (fresh_dev); this keeps it clean for the guide's plain `atlas` commands."""
+    dev = config.dev_url()
+    if ownership.inventory(dev, "DEV_DATABASE_URL"):
+        ownership.recreate(config, dev)
+
+
 def using_dev(fn: Callable[Concatenate[Config, P], R]) -> Callable[Concatenate[Config, P], R]:
     """Run `fn` holding the dev database's lock: concurrent runs must not share it."""
 
@@ -54,11 +63,14 @@ def desired_state(schema_sql: str) -> Iterator[str]:
         yield f"file://{path}"
 
 
-def scratch_databases(config: Config, *labels: str) -> contextlib.AbstractContextManager[list[str]]:
-    """Fresh databases next to the dev database; yields their URLs; drops them afterwards
+def scratch_databases(
+    config: Config, *labels: str, template: str | None = None
+) -> contextlib.AbstractContextManager[list[str]]:
+    """Fresh databases next to the dev database (copies of `template`, one of this run's
+    scratch databases, when given); yields their URLs; drops them afterwards
     (tools/scratch_runs.py: unique per run, marked, dropped on error and Ctrl-C, leftovers of killed runs
     dropped by the next run)."""
-    return scratch_runs.scratch(config, *labels)
+    return scratch_runs.scratch(config, *labels, template=template)
 
 
 def replay_migrations(config: Config, url: str, amount: int | None = None, directory: Path | None = None) -> None:
@@ -79,6 +91,7 @@ def replay_migrations(config: Config, url: str, amount: int | None = None, direc
         ) from None
 
 
+@timings.timed("SQL executed (schema.sql, checks)")
 def execute_sql(url: str, sql: str, what: str) -> None:
     with connect(url) as conn:
         try:

@@ -14,15 +14,16 @@ import secrets
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from tools import signals
+from tools import signals, timings
 from tools.config import Config
 from tools.console import Log
 from tools.errors import WorkflowError
-from tools.ownership import WORKFLOW, Mark, _sql, claim, owned, parse_mark, project_of, url_with_db
+from tools.ownership import WORKFLOW, Mark, _sql, claim, dbname_of, owned, parse_mark, project_of, url_with_db
 from tools.pg import connect, connection_error, dev_lock, scalar
 
 if TYPE_CHECKING:
     import psycopg
+    import psycopg.sql
 
 SCRATCH_PREFIX = f"{WORKFLOW}_scratch_"
 RUN_LOCK_CLASS = 0x5C4E_3A13  # advisory lock (class, run token) held by a run that owns scratch databases
@@ -63,9 +64,12 @@ def drop_leftovers(conn: psycopg.Connection, log: Log | None = None) -> list[str
 
 
 @contextlib.contextmanager
-def scratch(config: Config, *labels: str, log: Log | None = None) -> Iterator[list[str]]:
+def scratch(config: Config, *labels: str, log: Log | None = None, template: str | None = None) -> Iterator[list[str]]:
     """Fresh databases next to the dev database (yields their URLs), dropped at the end even
-    on an error or Ctrl-C; a run killed before that leaves them to the next run's cleanup."""
+    on an error or Ctrl-C; a run killed before that leaves them to the next run's cleanup.
+
+    `template`: the URL of a database on the same server (one of this run's, with no session
+    open on it) to copy instead of an empty one: a history replayed once serves several checks."""
     dev = config.dev_url()
     run = secrets.token_hex(4)
     names = [scratch_name(run, label) for label in labels]
@@ -78,12 +82,12 @@ def scratch(config: Config, *labels: str, log: Log | None = None) -> Iterator[li
         )  # pg_stat_activity
         holder.execute("SELECT pg_advisory_lock(%s, %s)", (RUN_LOCK_CLASS, run_key(run)))  # ours: never taken
         # CREATE DATABASE copies template1, which must not be in use: one creator at a time.
-        with dev_lock(dev):
+        with dev_lock(dev), timings.step("scratch databases created"):
             claim(config, dev)  # the dev server is the dev database's: never beside a real one
             drop_leftovers(holder, log)
             for name in names:
                 created.append(name)  # before: an interrupted CREATE leaves nothing unaccounted for
-                holder.execute(_sql("CREATE DATABASE {db}", name))
+                holder.execute(_create_sql(name, template))
                 holder.execute(
                     _sql("COMMENT ON DATABASE {db} IS {comment}", name, Mark("scratch", project_of(config), run).text())
                 )
@@ -98,12 +102,39 @@ def scratch(config: Config, *labels: str, log: Log | None = None) -> Iterator[li
         _drop_all(dev, holder, created, log)
 
 
+def _create_sql(name: str, template: str | None) -> psycopg.sql.Composed:
+    from psycopg import sql
+
+    if not template:
+        return _sql("CREATE DATABASE {db}", name)
+    return sql.SQL("CREATE DATABASE {db} TEMPLATE {template}").format(
+        db=sql.Identifier(name), template=sql.Identifier(dbname_of(template))
+    )
+
+
 def _drop_all(
     dev: str, holder: psycopg.Connection[tuple[Any, ...]] | None, names: list[str], log: Log | None = None
 ) -> None:
     """Drop this run's scratch databases (on the lock holder's session, or a new one if that
     broke), then end the holder's session, which frees the run's lock. What cannot be dropped
     is reported (on `log`, else stderr): the next run drops it, once this one is gone."""
+    with timings.step("scratch databases dropped"):
+        failure = _drop(dev, holder, names)
+    if names:
+        reason = (
+            str(failure).strip().splitlines()[0] if failure is not None and str(failure).strip() else "no connection"
+        )
+        (log or signals.log)(
+            f"note: could not drop scratch database(s) {', '.join(names)} ({reason}); "
+            "the next run drops them once this one is gone"
+        )
+    if holder is not None:
+        with contextlib.suppress(Exception):
+            holder.close()
+
+
+def _drop(dev: str, holder: psycopg.Connection[tuple[Any, ...]] | None, names: list[str]) -> Exception | None:
+    """Drop `names` (emptying the list as they go); the last error when some are left."""
     failure = None
     for attempt in ("holder", "new"):
         if not names:
@@ -119,14 +150,4 @@ def _drop_all(
         except Exception as exc:
             failure = exc
             continue  # the next run drops what is left, once this one is gone
-    if names:
-        reason = (
-            str(failure).strip().splitlines()[0] if failure is not None and str(failure).strip() else "no connection"
-        )
-        (log or signals.log)(
-            f"note: could not drop scratch database(s) {', '.join(names)} ({reason}); "
-            "the next run drops them once this one is gone"
-        )
-    if holder is not None:
-        with contextlib.suppress(Exception):
-            holder.close()
+    return failure

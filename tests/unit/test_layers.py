@@ -28,6 +28,8 @@ LAYERS = {
     "schemagraph": 1,
     "erdrender": 1,
     "outputs": 1,
+    "children": 1,
+    "timings": 1,
     "pg": 2,
     "envfile": 2,
     "ownership": 2,
@@ -179,6 +181,7 @@ def test_the_menu_loads_only_what_list_and_status_need():
     assert loaded == [
         "tools",
         "tools.atlas",
+        "tools.children",
         "tools.config",
         "tools.console",
         "tools.errors",
@@ -186,6 +189,7 @@ def test_the_menu_loads_only_what_list_and_status_need():
         "tools.migrations",
         "tools.signals",
         "tools.status",
+        "tools.timings",
         "tools.urls",
     ]
 
