@@ -376,11 +376,11 @@ def migrate_status(c, env="local", all=False) -> None:
 @edge
 def migrate_lint(c, latest=1, base="") -> None:
     """Lint migration files with Atlas on the dev database; exit 1 on findings that are errors."""
-    from tools import safety
+    from tools import atlaslint
 
     config = _config()
     _stack(config).up(log, ("dev-db",))
-    show(safety.lint(config, latest=int(latest), base=base or None))
+    show(atlaslint.lint(config, latest=int(latest), base=base or None))
 
 
 @task

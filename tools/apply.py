@@ -141,16 +141,11 @@ def _apply(
     refused = None if dry_run else preconditions.refusal(report.checks, env)
     if refused:
         raise refused
-    if check_drift and before.applied:
-        report.drift = drift(config, target, applied=before.applied)
-        if report.drift and not (ignore_drift or dry_run):
-            first = str(report.drift[0])
-            raise WorkflowError(
-                f"{env} has drifted from its migrations ({len(report.drift)} difference(s), first: {first})",
-                hint=f"see inv migrate.drift --env {env}; pass --ignore-drift to apply anyway",
-            )
     if before.applied or dry_run:
-        report.safety = safety.analyze(config, before.pending, target_url=target.url, log=log)
+        # Atlas's lint runs on the dev database while the drift check replays on a scratch one.
+        with safety.analysis_started(config, before.pending, target_url=target.url, log=log) as analysis:
+            _check_drift(config, target, before, report, check_drift, ignore_drift or dry_run)
+            report.safety = analysis()
     else:
         # Nothing applied yet and nothing there: no file can lose data or hold a lock on a table
         # anyone uses. Linting 500 files there only costs time (most of a first deploy);
@@ -213,6 +208,22 @@ def _apply(
         raise map_error(result)
     report.after = status(config, target)
     return report
+
+
+def _check_drift(
+    config: Config, target: Target, before: StatusReport, report: ApplyReport, check: bool, tolerate: bool
+) -> None:
+    """The target compared with what its applied migrations build; drift refuses the apply
+    unless `tolerate` (--ignore-drift, a dry run)."""
+    if not (check and before.applied):
+        return
+    report.drift = drift(config, target, applied=before.applied)
+    if report.drift and not tolerate:
+        first = str(report.drift[0])
+        raise WorkflowError(
+            f"{target.name} has drifted from its migrations ({len(report.drift)} difference(s), first: {first})",
+            hint=f"see inv migrate.drift --env {target.name}; pass --ignore-drift to apply anyway",
+        )
 
 
 def _preconditions(config: Config, target: Target, before: StatusReport, log: Log) -> list[preconditions.Result]:

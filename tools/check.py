@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tools import erd, fidelity, gitbase, preconditions, prove
 from tools.atlas import atlas_for
+from tools.atlaslint import lint
 from tools.config import GUIDE_ENV, Config
 from tools.console import Log, Report
 from tools.errors import ERROR, OK, OUT_OF_SYNC, WorkflowError, exit_with
@@ -24,7 +25,6 @@ from tools.migrations import (
     version_of,
 )
 from tools.pg import dev_lock
-from tools.safety import lint
 from tools.scratch import desired_state, fresh_dev, using_dev
 from tools.stack import Stack
 

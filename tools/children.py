@@ -10,6 +10,8 @@ leaving the `with` block on an error, so no child outlives the step that started
 
 from __future__ import annotations
 
+import os
+import select
 import subprocess
 import tempfile
 import time
@@ -65,7 +67,7 @@ class Child:
             return self.result
         with timings.step(self.label):
             try:
-                self.proc.wait(timeout=max(0.0, self.deadline - time.monotonic()))
+                _wait(self.proc, max(0.0, self.deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -101,3 +103,21 @@ class Child:
         for f in (self._out, self._err):
             if not f.closed:
                 f.close()
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Popen.wait(timeout), woken the moment the child ends: Popen polls with sleeps of up to
+    50 ms when given a timeout, which a task that waits for a dozen children pays a dozen times.
+    Linux's pidfd turns the wait into one select(); elsewhere, Popen.wait."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        proc.wait(timeout=timeout)
+        return
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready and proc.poll() is None:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        proc.wait()
+    finally:
+        os.close(fd)

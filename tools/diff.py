@@ -4,13 +4,17 @@ by catalogs in a staged copy of migrations/, then published with schema.sql (too
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import catalog, corrections, erd, schema, schemagraph, signals, staging, timings
+from tools import catalog, corrections, erd, schema, schemagraph, signals, snapcache, staging, timings
 from tools.atlas import atlas_for
+from tools.atlaslint import lint_started
 from tools.config import GUIDE_ENV, Config
 from tools.console import Log, Report
+from tools.dump_runner import DumpRun
 from tools.errors import WorkflowError
 from tools.migrations import (
     check_versions,
@@ -23,9 +27,16 @@ from tools.migrations import (
     statements_of,
     validate_name,
 )
-from tools.pg import connect, dev_lock
-from tools.safety import lint_started
-from tools.scratch import desired_state, execute_sql, fresh_dev, replay_migrations, scratch_databases, tidy_dev
+from tools.pg import connect, dev_lock, server_version
+from tools.scratch import (
+    desired_state,
+    execute_sql,
+    fresh_dev,
+    replay_migrations,
+    replay_started,
+    scratch_databases,
+    tidy_dev,
+)
 from tools.stack import Stack
 
 
@@ -65,12 +76,13 @@ class DiffReport(Report):
 def diff(config: Config, stack: Stack, name: str, log: Log) -> DiffReport:
     name = validate_name(config, name)
     check_versions(config)
-    stack.up(log, ("dev-db", "app") if stack.name == "compose" else ("dev-db",))
-    with signals.note("migrations/, atlas.sum and schema.sql are unchanged"), dev_lock(config.dev_url(), log=log):
-        return _diff(config, stack, name, log)
+    with signals.note("migrations/, atlas.sum and schema.sql are unchanged"), stack.start_dump(log) as dumping:
+        stack.up(log, ("dev-db", "app") if stack.name == "compose" else ("dev-db",))
+        with dev_lock(config.dev_url(), log=log):
+            return _diff(config, stack, name, log, dumping)
 
 
-def _diff(config: Config, stack: Stack, name: str, log: Log) -> DiffReport:
+def _diff(config: Config, stack: Stack, name: str, log: Log, dumping: DumpRun) -> DiffReport:
     """Atomic: Atlas writes, we correct, verify and lint in a staged copy of migrations/; only
     the finished file and its atlas.sum are moved into migrations/, with schema.sql
     (tools/staging.py). Interrupted or failed before that, all three stay as they were.
@@ -79,13 +91,13 @@ def _diff(config: Config, stack: Stack, name: str, log: Log) -> DiffReport:
     process) while the history is replayed into a scratch database; Atlas's diff while the
     models' database is built; Atlas's lint while the result is verified. The history is
     replayed once; the checks of a new file run on copies of that database."""
-    with stack.start_dump(log) as dumping, staging.staged(config.root, migrations_dir(config)) as work:
+    with staging.staged(config.root, migrations_dir(config)) as work:
         history = [p.name for p in migration_files(config, work.directory)]
         with scratch_databases(config, "history", "models") as (hist, models):
-            replayed = _replay_history(config, hist, len(history), work.directory)
+            replayed, hist_built = _history(config, hist, len(history), work.directory)
             dumped = schema.report_of(config, dumping.text(), write=False)
             report = DiffReport(schema_changed=dumped.changed)
-            run = _Run(config, name, log, work.directory, history, dumped.text, hist, models)
+            run = _Run(config, name, log, work.directory, history, dumped.text, hist, models, hist_built=hist_built)
             new, graph = run.atlas_diff(replayed)
             run.write(new, report)
         files = ((config.root / "schema.sql", dumped.text),) if report.schema_changed else ()
@@ -95,15 +107,44 @@ def _diff(config: Config, stack: Stack, name: str, log: Log) -> DiffReport:
     return report
 
 
+def _history(config: Config, url: str, amount: int, directory: Path) -> tuple[catalog.Snapshot | WorkflowError, bool]:
+    """The history's catalogs: remembered (tools/snapcache.py), else replayed into `url`
+    (and remembered); and whether `url` holds the replayed history."""
+    remembered = snapcache.key(config, amount, server_version(config.dev_url()), directory)
+    cached = snapcache.load(config, remembered)
+    if cached is not None:
+        fresh_dev(config)  # as _replay_history does meanwhile
+        return cached, False
+    replayed = _replay_history(config, url, amount, directory)
+    if not isinstance(replayed, WorkflowError):
+        snapcache.store(config, remembered, replayed)
+    return replayed, True
+
+
 def _replay_history(config: Config, url: str, amount: int, directory: Path) -> catalog.Snapshot | WorkflowError:
     """The catalogs of the history replayed into `url`; a failure is returned, not raised:
     the dump's error, then Atlas's own about the same files, come first (_Run.atlas_diff)."""
-    try:
-        if amount:
-            replay_migrations(config, url, amount=amount, directory=directory)
-        return catalog.snapshot_url(url)
-    except WorkflowError as exc:
-        return exc
+    with replay_started(config, url, amount=amount, directory=directory) if amount else _nothing() as replaying:
+        fresh_dev(config)  # meanwhile: Atlas's diff needs it (a refusal here is raised at once)
+        _warm_up()
+        try:
+            if replaying:
+                replaying.wait()
+            return catalog.snapshot_url(url)
+        except WorkflowError as exc:
+            return exc
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
+
+
+@timings.timed("imports while the history replays")
+def _warm_up() -> None:
+    """Import what the next steps need while a child works (pglast for the desired state,
+    about 40 ms): the wait costs nothing then."""
+    import pglast  # noqa: F401
 
 
 @dataclass
@@ -118,6 +159,7 @@ class _Run:
     schema_sql: str
     hist: str  # scratch database: the history replayed
     models: str  # scratch database: schema.sql built
+    hist_built: bool = True  # False: `hist` is empty, the history's catalogs came from tools/snapcache.py
     new: list[Path] = field(default_factory=list)
     lint: list[str] = field(default_factory=list)
     h_snap: catalog.Snapshot = field(default_factory=dict)  # the history's catalogs
@@ -127,7 +169,6 @@ class _Run:
         """Atlas's diff into the staged directory (in the background) while the models'
         database is built and read: the new files, and the graph of the models."""
         config = self.config
-        fresh_dev(config)
         built: tuple[catalog.Snapshot, schemagraph.Graph] | WorkflowError
         with desired_state(self.schema_sql) as desired:
             args = ("migrate", "diff", self.name, "--env", GUIDE_ENV, *dir_args(self.directory), "--to", desired)
@@ -193,6 +234,9 @@ class _Run:
             self._refuse_unfixable(details)
             if details.empty:
                 return []
+        if not self.hist_built:  # its catalogs were remembered (tools/snapcache.py): the copies need it built
+            replay_migrations(config, self.hist, amount=len(self.history), directory=directory)
+            self.hist_built = True
         with scratch_databases(config, "replay", "verify", template=self.hist) as (replay, check):
             r_snap = h_snap
             if self.new:

@@ -102,6 +102,7 @@ def stale_problem(config: Config, schema_sql: str) -> list[tuple[int, str]]:
     ]
 
 
+@timings.timed("diagrams compared")
 def refreshed(config: Config, graph: schemagraph.Graph) -> tuple[tuple[Path, str], ...]:
     """For migrate.diff: (path, text) of the diagrams that differ from what `graph` (read from a
     database schema.sql built) draws."""

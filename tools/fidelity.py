@@ -14,7 +14,8 @@ from tools import catalog
 from tools.config import Config, Target
 from tools.console import Report
 from tools.errors import OutOfSync
-from tools.scratch import execute_sql, replay_migrations, scratch_databases
+from tools.migrations import migration_files
+from tools.scratch import execute_sql, history_snapshot, scratch_databases
 from tools.status import status
 
 # The previous tool's bookkeeping: not a difference (drop it once Alembic is gone for good).
@@ -75,23 +76,20 @@ class DriftReport(Report):
 def verify(config: Config, schema_sql: str | None = None) -> list[catalog.Difference]:
     """Differences between the database migrations/ builds and the one schema.sql builds."""
     schema_sql = schema_sql if schema_sql is not None else (config.root / "schema.sql").read_text()
-    with scratch_databases(config, "replay", "models") as (replayed, models):
-        replay_migrations(config, replayed)
+    replayed = history_snapshot(config, len(migration_files(config)))
+    with scratch_databases(config, "models") as (models,):
         execute_sql(models, schema_sql, "schema.sql")
-        return catalog.diff(catalog.snapshot_url(replayed), catalog.snapshot_url(models))
+        return catalog.diff(replayed, catalog.snapshot_url(models))
 
 
 def drift(config: Config, target: Target, applied: int | None = None) -> list[catalog.Difference]:
     """Differences between the target's database and what its applied migrations build."""
     if applied is None:
         applied = status(config, target).applied
-    with scratch_databases(config, "expected") as (expected,):
-        if applied:
-            replay_migrations(config, expected, amount=applied)
-        differences = catalog.diff(
-            catalog.snapshot_url(expected),
-            catalog.snapshot_url(target.url),
-            left_label="its migrations",
-            right_label=f"the {target.name} database",
-        )
+    differences = catalog.diff(
+        history_snapshot(config, applied),
+        catalog.snapshot_url(target.url),
+        left_label="its migrations",
+        right_label=f"the {target.name} database",
+    )
     return [d for d in differences if not is_alembic_bookkeeping(d)]  # the previous tool's table

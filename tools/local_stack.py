@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tools import pg, pgcluster
+from tools import pg, pgcluster, timings
 from tools.config import Config
 from tools.console import Log
 from tools.dump_runner import DumpRun, dump_on_host, start_on_host
@@ -45,6 +45,10 @@ class LocalStack:
         }
 
     def up(self, log: Log, services: tuple[str, ...] = ()) -> None:
+        with timings.step("stack checked (local clusters)"):
+            self._up(log, services)
+
+    def _up(self, log: Log, services: tuple[str, ...]) -> None:
         clusters = self.clusters()
         wanted = [s for s in (services or tuple(clusters)) if s in clusters]
         started = time.monotonic()

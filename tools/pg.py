@@ -204,3 +204,12 @@ def validate_duration(value: str, allow_zero: bool = False, what: str = "lock ti
             hint="use a duration such as 10s, 500ms or 2m" + (" (0: wait forever)" if allow_zero else ""),
         )
     return value.strip()
+
+
+def server_version(url: str, what: str = "the dev database server") -> str:
+    """The full version number of the server at `url` (SHOW server_version_num, e.g. 150018)."""
+    try:
+        with connect(url, dbname="postgres") as conn:
+            return str(scalar(conn, "SHOW server_version_num"))
+    except Exception as exc:
+        raise connection_error(exc, what) from None

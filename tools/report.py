@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import catalog, erdrender, gitbase, outputs, safety, schemagraph
+from tools import atlaslint, catalog, erdrender, gitbase, outputs, safety, schemagraph
 from tools.config import Config
 from tools.console import Log, Report
 from tools.migrations import migration_files, regular_files_only, statements_of
@@ -138,7 +138,7 @@ def report(
 
 def _fill(config: Config, result: ChangeReport, files: list[Path], new: list[Path], merge_base: str) -> None:
     newest = files[-len(new) :] == new  # else Atlas lints what git says is new since the merge base
-    lint = safety.lint(config, latest=len(new)) if newest else safety.lint(config, base=merge_base)
+    lint = atlaslint.lint(config, latest=len(new)) if newest else atlaslint.lint(config, base=merge_base)
     findings = safety.atlas_findings(lint) + safety.type_change_findings(new, None) + safety.squawk(new)
     for path in new:
         mine = [f for f in findings if f.file.partition(":")[0] == path.name]

@@ -1,9 +1,8 @@
-"""`inv migrate.lint`, and before an apply: what the pending files would do that a user should
-know first.
+"""Before an apply: what the pending files would do that a user should know first.
 
 Two linters, one report:
-- Atlas's `migrate lint` (destructive changes DS*, data-dependent changes MF*, backward
-  incompatible changes BC*), replayed on the dev database;
+- Atlas's `migrate lint` (tools/atlaslint.py: destructive changes DS*, data-dependent changes
+  MF*, backward incompatible changes BC*), replayed on the dev database;
 - squawk (https://squawkhq.com), the field's linter for lock safety: index builds without
   CONCURRENTLY, table-rewriting type changes, constraints added without NOT VALID, ...
 
@@ -22,20 +21,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools import gitbase, signals, timings
-from tools.atlas import JSON, Result, atlas_for, json_or_none, map_error
-from tools.config import GUIDE_ENV, Config
-from tools.console import Log, Report
+from tools import lintscope, signals, timings
+from tools.atlaslint import FAILING_ATLAS, LintReport, lint_started
+from tools.config import Config
+from tools.console import Log
 from tools.errors import WorkflowError
-from tools.migrations import dir_args, migration_files, migrations_dir, regular_files_only
-from tools.pg import connect
-from tools.scratch import fresh_dev, tidy_dev, using_dev
+from tools.migrations import migration_files, migrations_dir
+from tools.pg import connect, dev_lock
 
 # Atlas analyzers whose findings mean data loss or a statement that fails on existing data.
 BLOCKING_ATLAS = ("DS", "MF")
-# Atlas analyzers whose findings mean the file cannot run as written (PG103: an index built
-# CONCURRENTLY inside the file's transaction; the fix is the `-- atlas:txmode none` header).
-FAILING_ATLAS = ("PG103",)
 # squawk rules that mean data loss.
 BLOCKING_SQUAWK = {"ban-drop-column", "ban-drop-table", "ban-drop-database", "ban-truncate-cascade"}
 # squawk rules about style rather than safety: not reported.
@@ -85,89 +80,7 @@ class SafetyReport:
         return [f for f in self.findings if not f.blocking]
 
 
-# --- Atlas's lint --------------------------------------------------------------------------
-
-
-@dataclass
-class LintReport(Report):
-    findings: list[tuple[str, str, str]] = field(default_factory=list)  # (file, code, text)
-    errors: list[str] = field(default_factory=list)
-
-    def finding_lines(self) -> list[str]:
-        return [f"{f}: {c + ': ' if c else ''}{t}" for f, c, t in self.findings] + self.errors
-
-    def lines(self) -> list[str]:
-        if self.errors:
-            return self.finding_lines()
-        return self.finding_lines() + [
-            "lint: no errors" + (f" ({len(self.findings)} finding(s))" if self.findings else "")
-        ]
-
-    def verdict(self) -> None:
-        if self.errors:
-            raise WorkflowError(f"lint found {len(self.errors)} error(s)")
-
-
-@using_dev
-def lint(config: Config, latest: int = 1, base: str | None = None, directory: Path | None = None) -> LintReport:
-    with lint_started(config, latest, base, directory) as finish:
-        return finish()
-
-
-@contextlib.contextmanager
-def lint_started(
-    config: Config, latest: int = 1, base: str | None = None, directory: Path | None = None
-) -> Iterator[Callable[[], LintReport]]:
-    """Atlas's lint started on the dev database (the caller holds its lock); the block may do
-    other work meanwhile, and calls what it yields for the report."""
-    regular_files_only(config)
-    args = ["migrate", "lint", "--env", GUIDE_ENV, "--format", JSON, *dir_args(directory)]
-    if base:
-        gitbase.require_repository(config.root)
-        base = gitbase.require_commit(
-            config.root, base
-        )  # Atlas runs `git diff <base> HEAD` itself: a commit, never a guess
-    args += ["--git-base", base] if base else ["--latest", str(latest)]
-    fresh_dev(config)
-    try:
-        with atlas_for(config).start(*args) as running:
-            yield lambda: _lint_result(running.wait(check=False))
-    finally:
-        tidy_dev(config)
-
-
-def _lint_result(result: Result) -> LintReport:
-    data = json_or_none(result)
-    if data is None:
-        if result.code != 0:
-            raise map_error(result)
-        return LintReport()
-    return lint_report_of(data)
-
-
-def lint_report_of(data: dict) -> LintReport:
-    """The report of Atlas's `migrate lint` JSON: findings, and errors (a file that cannot run
-    as written counts as one)."""
-    report = LintReport()
-    for f in data.get("Files") or []:
-        for r in f.get("Reports") or []:
-            for d in r.get("Diagnostics") or []:
-                report.findings.append((f.get("Name", "?"), d.get("Code", ""), d.get("Text", "")))
-        if f.get("Error"):
-            report.errors.append(f"{f.get('Name', '?')}: {f['Error']}")
-    for step in data.get("Steps") or []:
-        if step.get("Error"):
-            report.errors.append(f"{step.get('Name')}: {step['Error']}")
-    failing = {name for name, code, _ in report.findings if code in FAILING_ATLAS}
-    report.errors += [
-        f"{name}: cannot run as written (see {', '.join(FAILING_ATLAS)} above)"
-        for name in sorted(failing)
-        if not any(e.startswith(f"{name}: ") for e in report.errors)
-    ]
-    return report
-
-
-# --- squawk, and both together -----------------------------------------------------------
+# --- Atlas's lint: tools/atlaslint.py; squawk ----------------------------------------------------
 
 
 def squawk_binary() -> str | None:
@@ -225,16 +138,41 @@ def atlas_findings(lint_report: LintReport) -> list[Finding]:
 
 def analyze(config: Config, pending: list[str], target_url: str | None = None, log: Log | None = None) -> SafetyReport:
     """Lint the pending files (the newest len(pending) files of migrations/) with both linters."""
+    with analysis_started(config, pending, target_url, log) as finish:
+        return finish()
+
+
+@contextlib.contextmanager
+def analysis_started(
+    config: Config, pending: list[str], target_url: str | None = None, log: Log | None = None
+) -> Iterator[Callable[[], SafetyReport]]:
+    """`analyze` with Atlas's lint started at once on the dev database: the block does other
+    work (the drift check) meanwhile, and calls what it yields for the report. Atlas inspects
+    only the files its analyzers can report on (tools/lintscope.py); it still runs them all."""
     if not pending:
-        return SafetyReport()
+        yield SafetyReport
+        return
     files = [migrations_dir(config) / name for name in pending]
     newest = [p.name for p in migration_files(config)][-len(pending) :]
-    report = SafetyReport()
-    if newest == list(pending):
-        report.findings += atlas_findings(lint(config, latest=len(pending)))
-    report.findings += type_change_findings(files, target_url, log)
-    report.findings += squawk(files)
-    return report
+    with (
+        dev_lock(config.dev_url()),
+        lint_started(config, latest=lintscope.window(files)) if newest == list(pending) else _no_lint() as linted,
+    ):
+
+        def finish() -> SafetyReport:
+            report = SafetyReport()
+            if linted is not None:
+                report.findings += atlas_findings(linted())
+            report.findings += type_change_findings(files, target_url, log)
+            report.findings += squawk(files)
+            return report
+
+        yield finish
+
+
+@contextlib.contextmanager
+def _no_lint() -> Iterator[None]:
+    yield None
 
 
 # --- type changes, judged against the target's current column types -----------------------------

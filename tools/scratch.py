@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from tools import ownership, scratch_runs, timings
-from tools.atlas import atlas_for
+from tools import catalog, ownership, scratch_runs, snapcache, timings
+from tools.atlas import AtlasRun, atlas_for
 from tools.config import GUIDE_ENV, Config
 from tools.errors import WorkflowError
 from tools.migrations import dir_args, regular_files_only
-from tools.pg import connect, dev_lock
+from tools.pg import connect, dev_lock, server_version
 from tools.schema_statements import desired_state_for_atlas
 
 P = ParamSpec("P")
@@ -59,8 +59,24 @@ def desired_state(schema_sql: str) -> Iterator[str]:
     """A file:// URL of schema.sql as Atlas should read it (see schema_statements.desired_state_for_atlas)."""
     with tempfile.TemporaryDirectory(prefix="desired-") as tmp:
         path = Path(tmp) / "schema.sql"
-        path.write_text(desired_state_for_atlas(schema_sql))
+        with timings.step("desired state for Atlas (pglast)"):
+            path.write_text(desired_state_for_atlas(schema_sql))
         yield f"file://{path}"
+
+
+def history_snapshot(config: Config, amount: int, directory: Path | None = None) -> catalog.Snapshot:
+    """The catalogs of the first `amount` migration files replayed into an empty database,
+    remembered under a key of their bytes, the server and the tools (tools/snapcache.py)."""
+    name = snapcache.key(config, amount, server_version(config.dev_url()), directory)
+    cached = snapcache.load(config, name)
+    if cached is not None:
+        return cached
+    with scratch_databases(config, "history") as (url,):
+        if amount:
+            replay_migrations(config, url, amount=amount, directory=directory)
+        snapshot = catalog.snapshot_url(url)
+    snapcache.store(config, name, snapshot)
+    return snapshot
 
 
 def scratch_databases(
@@ -77,18 +93,40 @@ def replay_migrations(config: Config, url: str, amount: int | None = None, direc
     """Apply migrations/ (or `directory`, a staged copy; or its first `amount` files) to the
     empty database at `url`. An interruption (Atlas's "context canceled") stays one: it is
     not a failing file (tools/atlas.py)."""
+    with replay_started(config, url, amount, directory) as replaying:
+        replaying.wait()
+
+
+class Replay:
+    """A replay running in the background (replay_started); `wait()` raises what it failed with."""
+
+    def __init__(self, running: AtlasRun) -> None:
+        self.running = running
+
+    def __enter__(self) -> Replay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.running.__exit__(*exc)
+
+    def wait(self) -> None:
+        try:
+            self.running.wait()
+        except WorkflowError as exc:
+            raise WorkflowError(
+                f"replaying migrations/ failed: {exc.message}", hint=exc.hint or "fix the failing migration file"
+            ) from None
+
+
+def replay_started(config: Config, url: str, amount: int | None = None, directory: Path | None = None) -> Replay:
+    """replay_migrations started in the background."""
     regular_files_only(config)
     atlas = atlas_for(config)
     atlas.environ = config.child_environ(DATABASE_URL=url)
     args = ["migrate", "apply", "--env", GUIDE_ENV, *dir_args(directory)]
     if amount is not None:
         args.append(str(amount))
-    try:
-        atlas.run(*args)
-    except WorkflowError as exc:
-        raise WorkflowError(
-            f"replaying migrations/ failed: {exc.message}", hint=exc.hint or "fix the failing migration file"
-        ) from None
+    return Replay(atlas.start(*args))
 
 
 @timings.timed("SQL executed (schema.sql, checks)")

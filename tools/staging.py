@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import signals
+from tools import signals, timings
 from tools.errors import WorkflowError
 
 PREFIX = ".migrate-diff-"
@@ -67,15 +67,16 @@ def _read(directory: Path) -> dict[str, bytes]:
 @contextlib.contextmanager
 def staged(root: Path, target: Path) -> Iterator[Staged]:
     """A copy of `target` (migrations/) in the project directory; removed on the way out."""
-    clean_leftovers(root)
     work = root / f"{PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
     try:
-        work.mkdir()
-        directory = work / target.name
-        snapshot = _read(target)
-        directory.mkdir()
-        for name, content in snapshot.items():
-            (directory / name).write_bytes(content)
+        with timings.step("migrations/ staged"):
+            clean_leftovers(root)
+            work.mkdir()
+            directory = work / target.name
+            snapshot = _read(target)
+            directory.mkdir()
+            for name, content in snapshot.items():
+                (directory / name).write_bytes(content)
         yield Staged(target=target, directory=directory, snapshot=snapshot)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -98,3 +98,25 @@ def test_the_dev_cluster_lives_in_ram_and_an_old_one_on_disk_is_retired(tmp_path
             assert diff.returncode == 0 and "no changes" in diff.stdout, diff.stderr
         finally:
             old.destroy()
+
+
+def test_a_remembered_history_never_hides_drift_and_an_edited_file_is_replayed_again(tmp_path):
+    with running_project(tmp_path, apply=True) as p:
+        first = p.inv("migrate.drift", "--env", "local", extra_env={"SCHEMAFLOW_TIMINGS": "1"})
+        assert first.returncode == 0, first.stderr
+        assert "atlas migrate apply" in steps(first.stderr)[1], "the first drift check replays the history"
+        second = p.inv("migrate.drift", "--env", "local", extra_env={"SCHEMAFLOW_TIMINGS": "1"})
+        assert second.returncode == 0 and "atlas migrate apply" not in steps(second.stderr)[1], second.stderr
+
+        sql(p.env["DATABASE_URL"], "ALTER TABLE customers ADD COLUMN sneaky int")  # by hand, on the target
+        drifted = p.inv("migrate.drift", "--env", "local")
+        assert drifted.returncode == 2 and "sneaky" in drifted.stdout, drifted.stdout
+        sql(p.env["DATABASE_URL"], "ALTER TABLE customers DROP COLUMN sneaky")
+
+        # an applied file edited afterwards: its history is replayed again (and differs from the target)
+        oldest = sorted((p.root / "migrations").glob("*.sql"))[0]
+        oldest.write_text(oldest.read_text() + "\nCREATE TABLE edited_later (id int);\n")
+        assert p.inv("migrate.hash").returncode == 0
+        edited = p.inv("migrate.drift", "--env", "local", extra_env={"SCHEMAFLOW_TIMINGS": "1"})
+        assert "atlas migrate apply" in steps(edited.stderr)[1], edited.stderr
+        assert edited.returncode == 2 and "edited_later" in edited.stdout, edited.stdout

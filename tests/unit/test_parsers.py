@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tools.apply import _apply_failure
+from tools.atlaslint import lint_report_of
 from tools.config import Config
 from tools.errors import WorkflowError
 from tools.migrations import ensure_increasing, validate_name
-from tools.safety import lint_report_of
 from tools.status import status_of
 
 

@@ -23,6 +23,7 @@ from invoke import Program
 import tasks
 from tools import config as config_mod
 from tools.apply import ApplyReport
+from tools.atlaslint import LintReport
 from tools.baseline import BaselineReport
 from tools.check import CheckReport, ValidateReport
 from tools.compose_stack import ComposeStack
@@ -34,7 +35,6 @@ from tools.erd import ErdReport
 from tools.errors import NotAdopted, OutOfSync, WorkflowError
 from tools.prove import ProveReport
 from tools.report import ChangeReport
-from tools.safety import LintReport
 from tools.schema import DumpReport
 from tools.signals import Interrupted
 from tools.status import AllStatusReport, StatusReport
@@ -418,7 +418,7 @@ CASES = [
     pytest.param(
         Case(
             ("migrate.lint",),
-            "tools.safety.lint",
+            "tools.atlaslint.lint",
             LintReport(),
             lambda p: mock.call(p.config, latest=1, base=None),
             ["lint: no errors"],
@@ -428,7 +428,7 @@ CASES = [
     pytest.param(
         Case(
             ("migrate.lint", "--latest", "3", "--base", "origin/main"),
-            "tools.safety.lint",
+            "tools.atlaslint.lint",
             LintReport(
                 findings=[("20240101000003_x.sql", "DS103", "dropping non-virtual column")],
                 errors=["20240101000003_x.sql: syntax error"],
