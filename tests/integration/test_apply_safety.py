@@ -26,7 +26,7 @@ def project(tmp_path):
 def add_files(p, *bodies: str) -> list[str]:
     names = []
     for i, body in enumerate(bodies, start=1):
-        name = f"2999010100000{i}_step{i}.sql"
+        name = f"{29990101000000 + i}_step{i}.sql"  # fixed width: ten files still sort in order
         (p.root / "migrations" / name).write_text(body)
         names.append(name)
     proc = subprocess.run(

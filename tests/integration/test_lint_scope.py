@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import running_project
+from tests.integration.test_apply_safety import add_files
 from tests.unit.test_lintscope import CREATIONS
 
 pytestmark = pytest.mark.integration
@@ -31,29 +32,6 @@ RUNNABLE = [
 def project(tmp_path_factory):
     with running_project(tmp_path_factory.mktemp("lintscope"), apply=True) as p:
         yield p
-
-
-def add_files(p, *bodies: str) -> list[str]:
-    """Pending files after the project's own, in this order (fixed-width versions), re-hashed."""
-    import os
-    import subprocess
-
-    from tests.conftest import atlas_binary
-
-    names = []
-    for i, body in enumerate(bodies, start=1):
-        name = f"{29990101000000 + i}_step{i}.sql"
-        (p.root / "migrations" / name).write_text(body)
-        names.append(name)
-    hashed = subprocess.run(
-        [atlas_binary(), "migrate", "hash", "--env", "sqlalchemy"],
-        cwd=p.root,
-        env={**os.environ, **p.env},
-        capture_output=True,
-        text=True,
-    )
-    assert hashed.returncode == 0, hashed.stderr
-    return names
 
 
 def remove(p, names: list[str]) -> None:
