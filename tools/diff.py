@@ -234,9 +234,9 @@ class _Run:
             self._refuse_unfixable(details)
             if details.empty:
                 return []
-        if not self.hist_built:  # its catalogs were remembered (tools/snapcache.py): the copies need it built
+        if not self.hist_built and self.history:  # its catalogs were remembered (tools/snapcache.py): build it
             replay_migrations(config, self.hist, amount=len(self.history), directory=directory)
-            self.hist_built = True
+        self.hist_built = True
         with scratch_databases(config, "replay", "verify", template=self.hist) as (replay, check):
             r_snap = h_snap
             if self.new:

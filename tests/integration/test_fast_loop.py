@@ -120,3 +120,20 @@ def test_a_remembered_history_never_hides_drift_and_an_edited_file_is_replayed_a
         edited = p.inv("migrate.drift", "--env", "local", extra_env={"SCHEMAFLOW_TIMINGS": "1"})
         assert "atlas migrate apply" in steps(edited.stderr)[1], edited.stderr
         assert edited.returncode == 2 and "edited_later" in edited.stdout, edited.stdout
+
+
+def test_a_first_migration_written_twice_from_a_remembered_empty_history(tmp_path):
+    """An empty history's catalogs are remembered too; the next first diff must not replay '0' files."""
+    from tests.conftest import make_project
+
+    p = make_project(tmp_path, "local", migrations=False)
+    try:
+        assert p.inv("db.up").returncode == 0
+        for attempt in ("first", "again"):
+            diff = p.inv("migrate.diff", "--name", "initial")
+            assert diff.returncode == 0, (attempt, diff.stderr)
+            assert "new migration: " in diff.stdout, (attempt, diff.stdout)
+            for path in (p.root / "migrations").iterdir():
+                path.unlink()
+    finally:
+        p.inv("db.down", "--volumes")
