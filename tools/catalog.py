@@ -151,10 +151,14 @@ def _normalise(kind: str, field: str, value: Any) -> Any:
 
 
 def snapshot(conn: psycopg.Connection) -> Snapshot:
-    """Every user object of the connected database: {kind: {qualified name: {field: value}}}."""
+    """Every user object of the connected database: {kind: {qualified name: {field: value}}}.
+
+    The queries go in one round trip (psycopg's pipeline mode), not one each."""
     snap = {}
-    for kind, sql in QUERIES.items():
-        rows = conn.execute(sql.replace("%%", "%")).fetchall()
+    with conn.pipeline():
+        cursors = [(kind, conn.execute(sql.replace("%%", "%"))) for kind, sql in QUERIES.items()]
+        results = [(kind, cursor.fetchall()) for kind, cursor in cursors]
+    for kind, rows in results:
         objects = {}
         for row in rows:
             name, values = row[0], row[1:]
