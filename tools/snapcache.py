@@ -19,6 +19,7 @@ is remembered: the target's own catalogs are read every time, so drift is always
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -71,7 +72,8 @@ def load(config: Config, name: str | None) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("snapshot"), dict):
         return None
-    path.touch()  # the newest-used entries are the ones kept
+    with contextlib.suppress(OSError):  # read-only, or removed meanwhile: never made again empty
+        os.utime(path)  # the newest-used entries are the ones kept
     return data["snapshot"]
 
 
