@@ -78,7 +78,8 @@ def lint_started(
             def finish() -> LintReport:
                 report = _lint_result(running.wait(check=False))
                 if not report.errors:  # a failure is never remembered: it is rerun and reported again
-                    snapcache.store(config, remembered, {"findings": report.findings, "errors": []})
+                    findings = [list(f) for f in report.findings]  # as JSON gives them back (snapcache.store)
+                    snapcache.store(config, remembered, {"findings": findings, "errors": []})
                 return report
 
             yield finish

@@ -1,5 +1,5 @@
-"""tools/snapcache.py attacked: a cache that cannot be written (a read-only .state, an entry removed
-by another run) is never an error."""
+"""tools/snapcache.py attacked: every input of a result is in its key, and a cache that cannot be
+written (a read-only .state, an entry removed by another run) is never an error."""
 
 from __future__ import annotations
 
@@ -11,6 +11,16 @@ import pytest
 
 from tests.unit.test_snapcache import config  # noqa: F401 (the fixture)
 from tools import snapcache
+
+
+def test_the_key_follows_atlas_hcl(config):  # noqa: F811 (the fixture)
+    base = snapcache.key(config, 2, "150018", purpose="lint 1")
+    hcl = config.root / "atlas.hcl"
+    original = hcl.read_text()
+    hcl.write_text("lint {\n  data_depend {\n    error = true\n  }\n}\n" + original)
+    assert snapcache.key(config, 2, "150018", purpose="lint 1") != base, "a lint rule turned into an error"
+    hcl.write_text(original)
+    assert snapcache.key(config, 2, "150018", purpose="lint 1") == base
 
 
 def test_an_entry_removed_meanwhile_is_not_made_again(config, monkeypatch):  # noqa: F811 (the fixture)
