@@ -66,3 +66,63 @@ def test_a_remembered_lint_does_not_hide_a_rule_turned_into_an_error_in_atlas_hc
     finally:
         hcl.write_text(original)
         remove(project, names)
+
+
+def test_a_replay_of_files_changed_meanwhile_is_never_remembered_for_the_files_as_they_are(project, monkeypatch):
+    """A branch switched while the drift check replays, then switched back (`git checkout` and back):
+    the replay ran other bytes than its key was made of; remembered, it would hide drift until evicted."""
+    import shutil
+
+    from tools import catalog, scratch, snapcache
+
+    config = config_of(project)
+    files = sorted((project.root / "migrations").glob("*.sql"))
+    last, original = files[-1], files[-1].read_text()
+    real = scratch.replay_migrations
+
+    def switched_meanwhile(*args, **kwargs):
+        last.write_text(original + "CREATE TABLE from_another_branch (id int);\n")
+        add_files(project)  # re-hash, as a checkout brings its atlas.sum
+        try:
+            return real(*args, **kwargs)
+        finally:
+            last.write_text(original)
+            add_files(project)
+
+    shutil.rmtree(snapcache.cache_dir(config), ignore_errors=True)
+    monkeypatch.setattr(scratch, "replay_migrations", switched_meanwhile)
+    scratch.history_snapshot(config, len(files))
+    monkeypatch.undo()
+    remembered = scratch.history_snapshot(config, len(files))
+    shutil.rmtree(snapcache.cache_dir(config))
+    fresh = scratch.history_snapshot(config, len(files))
+    assert catalog.diff(fresh, remembered) == [], "a replay of other bytes remembered under this history's key"
+
+
+def test_a_lint_of_files_changed_meanwhile_never_hides_a_finding_later(project, monkeypatch):
+    """As above for Atlas's lint: a harmless file linted under the key of one Atlas reports on (MF101,
+    which refuses an apply) would let that file through on every later apply."""
+    import shutil
+
+    from tools import atlaslint, snapcache
+
+    names = add_files(project, UNIQUE)
+    pending = project.root / "migrations" / names[0]
+    real = atlaslint.fresh_dev
+
+    def switched_meanwhile(config):
+        pending.write_text("CREATE TABLE harmless (id int);\n")
+        add_files(project)
+        return real(config)
+
+    try:
+        shutil.rmtree(snapcache.cache_dir(config_of(project)), ignore_errors=True)
+        monkeypatch.setattr(atlaslint, "fresh_dev", switched_meanwhile)
+        atlaslint.lint(config_of(project), latest=1)
+        monkeypatch.undo()
+        pending.write_text(UNIQUE)  # switched back
+        add_files(project)
+        again = atlaslint.lint(config_of(project), latest=1)
+        assert "MF101" in {code for _, code, _ in again.findings}, again.finding_lines()
+    finally:
+        remove(project, names)
