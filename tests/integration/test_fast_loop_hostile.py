@@ -126,3 +126,33 @@ def test_a_lint_of_files_changed_meanwhile_never_hides_a_finding_later(project, 
         assert "MF101" in {code for _, code, _ in again.findings}, again.finding_lines()
     finally:
         remove(project, names)
+
+
+def test_a_checkout_moved_with_its_dev_cluster_up_takes_it_down_and_up_again(tmp_path):
+    """The dev cluster lives in /dev/shm under a hash of the checkout's path: a checkout moved
+    (renamed) while it runs must still stop it (and free its RAM), and start again on DEV_DB_PORT."""
+    import dataclasses
+
+    from tests.conftest import make_project
+    from tools.config import Config
+    from tools.local_stack import LocalStack, throwaway_dir
+
+    p = make_project(tmp_path / "before", "local")
+    old_ram = throwaway_dir(p.root)
+    if old_ram is None:
+        pytest.skip("no writable /dev/shm: the dev cluster moves with .state")
+    assert p.inv("db.up").returncode == 0
+    # The target's cluster stopped first: its server, moved under its feet, is another matter.
+    LocalStack(Config.load(p.root, environ=p.env)).clusters()["db"].stop()
+    moved = dataclasses.replace(p, root=tmp_path / "after")
+    p.root.rename(moved.root)
+    try:
+        down = moved.inv("db.down")
+        assert down.returncode == 0, down.stderr
+        assert not old_ram.exists(), "the moved checkout's dev cluster left running in RAM"
+        up = moved.inv("db.up")
+        assert up.returncode == 0, up.stderr
+    finally:
+        moved.inv("db.down", "--volumes")
+        moved.root.rename(p.root)
+        p.inv("db.down", "--volumes")
