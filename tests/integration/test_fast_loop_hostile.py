@@ -156,3 +156,37 @@ def test_a_checkout_moved_with_its_dev_cluster_up_takes_it_down_and_up_again(tmp
         moved.inv("db.down", "--volumes")
         moved.root.rename(p.root)
         p.inv("db.down", "--volumes")
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_apply_interrupted_while_atlas_lints_in_the_background(project, sig):
+    """The lint runs on the dev database during the drift check: a signal then stops Atlas,
+    leaves no statement running on the dev server and the dev database as it was."""
+    import signal
+
+    from tests.helpers import sql
+    from tests.integration.test_fast_loop import user_objects
+    from tests.integration.test_interruptions import atlas_processes, finish, interrupted_line, wait_for
+
+    p = project
+    dev = p.env["DEV_DATABASE_URL"]
+    sleeping = "SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep(%' AND pid <> pg_backend_pid()"
+    names = add_files(
+        p, "CREATE TABLE linted (id int);\nSELECT pg_sleep(CASE WHEN current_database() = 'dev' THEN 30 ELSE 0 END);\n"
+    )
+    try:
+        proc = p.start("migrate.apply", new_session=True)
+        wait_for(lambda: sql(dev, sleeping, dbname="postgres"), proc, "Atlas's lint runs the file on the dev database")
+        proc.send_signal(getattr(signal, sig))
+        code, out, err = finish(proc)
+        assert code == 128 + getattr(signal, sig), (code, out, err)
+        interrupted_line(err, getattr(signal, sig))
+        assert not atlas_processes(p.root), "atlas goes on alone"
+        assert not sql(dev, sleeping, dbname="postgres"), "the file goes on running on the dev server"
+        assert user_objects(dev) == 0, "the dev database is left dirty"
+        assert not sql(
+            dev, "SELECT datname FROM pg_database WHERE datname LIKE 'schemaflow_scratch_%'", dbname="postgres"
+        )
+        assert "linted" not in {r[0] for r in sql(p.env["DATABASE_URL"], "SELECT tablename FROM pg_tables")}
+    finally:
+        remove(p, names)
