@@ -190,3 +190,44 @@ def test_apply_interrupted_while_atlas_lints_in_the_background(project, sig):
         assert "linted" not in {r[0] for r in sql(p.env["DATABASE_URL"], "SELECT tablename FROM pg_tables")}
     finally:
         remove(p, names)
+
+
+def _servers_of(datadir) -> list[int]:
+    """Pids of PostgreSQL servers started on `datadir` (their command line names it)."""
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if entry.name.isdigit() and b"-D" in argv and str(datadir).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the target's cluster (.state/pg/db) of a checkout moved while it runs: db.down judges its "
+    "postmaster.pid stale (the server's -D names the old path) and deletes it, never stopping the server",
+)
+def test_a_checkout_moved_with_its_target_cluster_up_stops_it(tmp_path):
+    import dataclasses
+    import os
+    import signal
+
+    from tests.conftest import make_project
+
+    p = make_project(tmp_path / "before", "local")
+    assert p.inv("db.up").returncode == 0
+    old_datadir = p.root / ".state" / "pg" / "db"
+    moved = dataclasses.replace(p, root=tmp_path / "after")
+    p.root.rename(moved.root)
+    try:
+        moved.inv("db.down")
+        assert not _servers_of(old_datadir), "the target's server left running, its pid file removed"
+    finally:
+        for pid in _servers_of(old_datadir):  # this test's own server, by its pid
+            os.kill(pid, signal.SIGINT)
+        moved.inv("db.down", "--volumes")
