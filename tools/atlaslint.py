@@ -19,7 +19,7 @@ from tools.console import Report
 from tools.errors import WorkflowError
 from tools.migrations import dir_args, migration_files, regular_files_only
 from tools.pg import server_version
-from tools.scratch import fresh_dev, tidy_dev, using_dev
+from tools.scratch import fresh_dev, private_copy, tidy_dev, using_dev
 
 # Atlas analyzers whose findings mean the file cannot run as written (PG103: an index built
 # CONCURRENTLY inside the file's transaction; the fix is the `-- atlas:txmode none` header).
@@ -59,26 +59,39 @@ def lint_started(
     """Atlas's lint started on the dev database (the caller holds its lock); the block may do
     other work meanwhile, and calls what it yields for the report."""
     regular_files_only(config)
-    args = ["migrate", "lint", "--env", GUIDE_ENV, "--format", JSON, *dir_args(directory)]
     if base:
         gitbase.require_repository(config.root)
         base = gitbase.require_commit(
             config.root, base
         )  # Atlas runs `git diff <base> HEAD` itself: a commit, never a guess
-    args += ["--git-base", base] if base else ["--latest", str(latest)]
-    remembered = None if base else _lint_key(config, latest, directory)
-    cached = snapcache.load(config, remembered)
+        with _linting(config, ["--git-base", base], directory, None) as finish:
+            yield finish
+        return
+    cached = snapcache.load(config, _lint_key(config, latest, directory))
     if cached is not None:
         yield lambda: LintReport([(f[0], f[1], f[2]) for f in cached["findings"]], list(cached["errors"]))
         return
+    with (
+        private_copy(config, directory) as copy,  # remembered under the key of the very bytes linted
+        _linting(config, ["--latest", str(latest)], copy, _lint_key(config, latest, copy)) as finish,
+    ):
+        yield finish
+
+
+@contextlib.contextmanager
+def _linting(
+    config: Config, window: list[str], directory: Path | None, remembered: str | None
+) -> Iterator[Callable[[], LintReport]]:
     fresh_dev(config)
     try:
+        args = ["migrate", "lint", "--env", GUIDE_ENV, "--format", JSON, *dir_args(directory), *window]
         with atlas_for(config).start(*args) as running:
 
             def finish() -> LintReport:
                 report = _lint_result(running.wait(check=False))
                 if not report.errors:  # a failure is never remembered: it is rerun and reported again
-                    snapcache.store(config, remembered, {"findings": report.findings, "errors": []})
+                    findings = [list(f) for f in report.findings]  # as JSON gives them back (snapcache.store)
+                    snapcache.store(config, remembered, {"findings": findings, "errors": []})
                 return report
 
             yield finish

@@ -54,6 +54,7 @@ class LocalStack:
         started = time.monotonic()
         if "dev-db" in wanted:
             self._retire_disk_dev_cluster(log)
+            self._retire_moved_dev_cluster(log)
         for name in wanted:
             cluster = clusters[name]
             if cluster.running():
@@ -77,6 +78,10 @@ class LocalStack:
                 clusters["dev-db"].destroy(log=log)
                 clusters["dev-db"].start(log=log)
                 pg.ensure_database(self.config.dev_url(), "the dev database")
+        if "dev-db" in wanted and self.dev_dir != self.state_dir / "dev":
+            with contextlib.suppress(OSError):
+                self.state_dir.mkdir(parents=True, exist_ok=True)
+                (self.state_dir / DEV_ROOT).write_text(str(self.root.resolve()))
         if time.monotonic() - started > 2:
             log(f"local clusters ready in {time.monotonic() - started:.1f}s")
 
@@ -88,6 +93,22 @@ class LocalStack:
             user, password = self.config.get("POSTGRES_USER", "app"), require_password(self.config)
             pgcluster.Cluster(old, _port(self.config, "DEV_DB_PORT"), user, password).destroy(log=log)
 
+    def _retire_moved_dev_cluster(self, log: Log) -> None:
+        """The dev cluster in RAM of this checkout at the path it had when its stack came up
+        (.state/pg/dev-root), when it was moved or renamed since: destroyed, so that it does not
+        hold DEV_DB_PORT (and RAM). Never while a checkout is at that path again (a copy)."""
+        try:
+            former = Path((self.state_dir / DEV_ROOT).read_text())
+        except OSError:
+            return
+        old = throwaway_dir(former)
+        if former == self.root.resolve() or former.exists() or old is None or old == self.dev_dir or not old.exists():
+            return
+        user, password = self.config.get("POSTGRES_USER", "app"), require_password(self.config)
+        pgcluster.Cluster(old, _port(self.config, "DEV_DB_PORT"), user, password).destroy(log=log)
+        with contextlib.suppress(OSError):
+            old.parent.rmdir()
+
     def down(self, log: Log, volumes: bool = False) -> None:
         clusters = self.clusters()
         clusters["db"].stop(log=log)
@@ -96,6 +117,7 @@ class LocalStack:
             with contextlib.suppress(OSError):
                 self.dev_dir.parent.rmdir()  # its folder under /dev/shm, once empty
         self._retire_disk_dev_cluster(log)
+        self._retire_moved_dev_cluster(log)
         if volumes:
             clusters["db"].destroy(log=log)
 
@@ -147,6 +169,7 @@ class LocalStack:
 
 
 RAM_DIR = Path("/dev/shm")
+DEV_ROOT = "dev-root"  # in .state/pg: the checkout's path when its dev cluster in RAM was started
 
 
 def throwaway_dir(root: Path, ram: Path = RAM_DIR) -> Path | None:

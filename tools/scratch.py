@@ -15,7 +15,7 @@ from tools import catalog, ownership, scratch_runs, snapcache, timings
 from tools.atlas import AtlasRun, atlas_for
 from tools.config import GUIDE_ENV, Config
 from tools.errors import WorkflowError
-from tools.migrations import dir_args, regular_files_only
+from tools.migrations import dir_args, migrations_dir, regular_files_only
 from tools.pg import connect, dev_lock, server_version
 from tools.schema_statements import desired_state_for_atlas
 
@@ -67,16 +67,34 @@ def desired_state(schema_sql: str) -> Iterator[str]:
 def history_snapshot(config: Config, amount: int, directory: Path | None = None) -> catalog.Snapshot:
     """The catalogs of the first `amount` migration files replayed into an empty database,
     remembered under a key of their bytes, the server and the tools (tools/snapcache.py)."""
-    name = snapcache.key(config, amount, server_version(config.dev_url()), directory)
-    cached = snapcache.load(config, name)
+    version = server_version(config.dev_url())
+    cached = snapcache.load(config, snapcache.key(config, amount, version, directory))
     if cached is not None:
         return cached
-    with scratch_databases(config, "history") as (url,):
+    with private_copy(config, directory) as copy, scratch_databases(config, "history") as (url,):
+        name = snapcache.key(config, amount, version, copy)  # the very bytes replayed
         if amount:
-            replay_migrations(config, url, amount=amount, directory=directory)
+            replay_migrations(config, url, amount=amount, directory=copy)
         snapshot = catalog.snapshot_url(url)
     snapcache.store(config, name, snapshot)
     return snapshot
+
+
+@contextlib.contextmanager
+def private_copy(config: Config, directory: Path | None) -> Iterator[Path]:
+    """`directory` (a staged copy, private already), else a copy of migrations/ made now: a file
+    changed meanwhile (a branch switched and back) never makes a result remembered under a key
+    of other bytes than those it was made of (tools/snapcache.py)."""
+    if directory is not None:
+        yield directory
+        return
+    with tempfile.TemporaryDirectory(prefix="history-") as tmp:
+        copy = Path(tmp) / "migrations"
+        copy.mkdir()
+        for path in migrations_dir(config).iterdir():
+            if path.is_file() and not path.is_symlink():
+                (copy / path.name).write_bytes(path.read_bytes())
+        yield copy
 
 
 def scratch_databases(

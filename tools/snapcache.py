@@ -10,7 +10,8 @@ SHA-256 of:
   changes it);
 - the PostgreSQL server that replays them (its full version number: catalogs read differently
   across versions);
-- the Atlas binary that runs them (its path, size and modification time);
+- the Atlas binary that runs them (its path, size and modification time), and atlas.hcl (its
+  lint rules decide which findings are errors; its environments, how files are applied);
 - the code that reads the catalogs (tools/catalog.py) and this file's format;
 - what is remembered (a replay's catalogs, or a lint of the newest K files).
 A cache entry that cannot be read is a miss; one that cannot be written is skipped. Nothing else
@@ -19,6 +20,7 @@ is remembered: the target's own catalogs are read every time, so drift is always
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,7 +29,7 @@ from typing import Any
 
 from tools import catalog
 from tools.atlas import find_binary
-from tools.config import Config
+from tools.config import ATLAS_HCL, Config
 from tools.migrations import migration_files
 
 FORMAT = "1"
@@ -54,7 +56,11 @@ def key(
     except OSError:
         atlas = binary
     catalog_code = hashlib.sha256(Path(catalog.__file__).read_bytes()).hexdigest()
-    for part in (FORMAT, purpose, server_version, atlas, catalog_code, str(amount)):
+    try:
+        project = hashlib.sha256((config.root / ATLAS_HCL).read_bytes()).hexdigest()
+    except OSError:
+        project = ""
+    for part in (FORMAT, purpose, server_version, atlas, project, catalog_code, str(amount)):
         digest.update(part.encode() + b"\0")
     for path in files:
         digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
@@ -71,7 +77,8 @@ def load(config: Config, name: str | None) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("snapshot"), dict):
         return None
-    path.touch()  # the newest-used entries are the ones kept
+    with contextlib.suppress(OSError):  # read-only, or removed meanwhile: never made again empty
+        os.utime(path)  # the newest-used entries are the ones kept
     return data["snapshot"]
 
 
