@@ -126,8 +126,11 @@ class Cluster:
             return None, pid  # the server died
         except PermissionError:
             pass  # alive, owned by another user (e.g. we are not root and it is not ours)
-        if len(lines) > 1 and lines[1].strip() and not _same_dir(lines[1].strip(), self.datadir):
+        written = lines[1].strip() if len(lines) > 1 else ""
+        if written and os.path.exists(written) and not _same_dir(written, self.datadir):
             return None, pid  # a pid file written by another cluster
+        # (a path that no longer exists: the checkout was moved while its server ran; the
+        # process's working directory, which follows the move, decides below)
         serves = process_datadir(pid)
         if serves is None:
             return (pid, None) if self._pid_from_pg_ctl() == pid else (None, pid)

@@ -207,11 +207,6 @@ def _servers_of(datadir) -> list[int]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the target's cluster (.state/pg/db) of a checkout moved while it runs: db.down judges its "
-    "postmaster.pid stale (the server's -D names the old path) and deletes it, never stopping the server",
-)
 def test_a_checkout_moved_with_its_target_cluster_up_stops_it(tmp_path):
     import dataclasses
     import os
