@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,5 +99,8 @@ def store(config: Config, name: str | None, snapshot: dict[str, Any]) -> None:
         entries = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
         for old in entries[KEEP:]:
             old.unlink(missing_ok=True)
+        for left in folder.glob(".*.tmp"):  # a run killed while writing; no write takes an hour
+            if time.time() - left.stat().st_mtime > 3600:
+                left.unlink(missing_ok=True)
     except OSError:
         return

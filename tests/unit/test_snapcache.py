@@ -63,3 +63,17 @@ def test_only_the_newest_entries_are_kept(config, monkeypatch):
     for i in range(6):
         snapcache.store(config, f"k{i}", {"n": i})
     assert len(list(snapcache.cache_dir(config).glob("*.json"))) == 3
+
+
+def test_a_write_left_by_a_killed_run_is_cleaned_once_old(config):
+    import os
+    import time
+
+    folder = snapcache.cache_dir(config)
+    folder.mkdir(parents=True)
+    old, fresh = folder / ".k.1.tmp", folder / ".k.2.tmp"
+    old.write_text("{")
+    fresh.write_text("{")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    snapcache.store(config, "k", {"n": 1})
+    assert not old.exists() and fresh.exists(), "an hour-old partial write stays; one being written is removed"
