@@ -76,4 +76,4 @@ def test_a_write_left_by_a_killed_run_is_cleaned_once_old(config):
     fresh.write_text("{")
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     snapcache.store(config, "k", {"n": 1})
-    assert not old.exists() and fresh.exists(), "an hour-old partial write stays; one being written is removed"
+    assert not old.exists() and fresh.exists(), "an hour-old partial write is removed; one being written stays"
