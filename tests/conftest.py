@@ -49,6 +49,31 @@ def pytest_configure(config):
     config.option.basetemp = config._private_basetemp = tempfile.mkdtemp(prefix="shop-tests-")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """`inv migrate.test` runs tests/migrations with pytest on the project's dev server: there, the
+    few data tests run in its one process, as before the suite ran in parallel (pyproject's -n)."""
+    from tools.datatests import ON_DEV
+
+    if os.environ.get(ON_DEV) and getattr(config.option, "numprocesses", None) is not None:
+        config.option.numprocesses = 0
+
+
+# The order the tests are handed to xdist's workers: the slowest folders first, so that a long test
+# never starts last while the other workers sit idle (the fidelity scenarios alone are a third of
+# the time). Within a folder, pytest's order (module fixtures are set up once per worker).
+SLOW_FIRST = ("fidelity", "e2e", "integration", "migrations", "unit")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        parts = Path(str(item.path)).resolve().relative_to(ROOT).parts
+        folder = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+        return SLOW_FIRST.index(folder) if folder in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Remove the private base temp directory of a run that passed (a failed one is kept to read)."""
     path = getattr(session.config, "_private_basetemp", None)
