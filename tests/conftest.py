@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,31 @@ def pytest_configure(config):
     if config.option.basetemp:
         return
     config.option.basetemp = config._private_basetemp = tempfile.mkdtemp(prefix="shop-tests-")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """`inv migrate.test` runs tests/migrations with pytest on the project's dev server: there, the
+    few data tests run in its one process, as before the suite ran in parallel (pyproject's -n)."""
+    from tools.datatests import ON_DEV
+
+    if os.environ.get(ON_DEV) and getattr(config.option, "numprocesses", None) is not None:
+        config.option.numprocesses = 0
+
+
+# The order the tests are handed to xdist's workers: the slowest folders first, so that a long test
+# never starts last while the other workers sit idle (the fidelity scenarios alone are a third of
+# the time). Within a folder, pytest's order (module fixtures are set up once per worker).
+SLOW_FIRST = ("fidelity", "e2e", "integration", "migrations", "unit")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        parts = Path(str(item.path)).resolve().relative_to(ROOT).parts
+        folder = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+        return SLOW_FIRST.index(folder) if folder in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -100,10 +126,69 @@ def throwaway_cluster(base: Path):
         cluster.destroy()
 
 
+# Ports handed out by free_port(), each held as a lock on a file of PORT_LOCKS for the life of the
+# process: the kernel's "free port" is free until someone binds it, and a parallel worker (or another
+# test session) asking meanwhile is handed the same one.
+PORT_LOCKS = Path(tempfile.gettempdir()) / f"shop-tests-ports-{os.getuid()}"
+_held_ports: dict[int, int] = {}  # port -> the descriptor holding its lock
+
+
 def free_port() -> int:
+    """A port nothing listens on at 127.0.0.1, never handed out twice on this machine while the
+    process that got it lives (every pytest process, xdist's workers included, takes its own)."""
     from tools.pgcluster import free_port as fp
 
-    return fp()
+    for _ in range(100):
+        port = fp()
+        if reserve_port(port):
+            return port
+    raise RuntimeError(f"no free port could be reserved: see {PORT_LOCKS}")
+
+
+def reserve_port(port: int) -> bool:
+    """Take `port` for this process (False when this or another live process holds it)."""
+    import fcntl
+
+    if port in _held_ports:
+        return False
+    while True:
+        PORT_LOCKS.mkdir(mode=0o700, exist_ok=True)
+        path = PORT_LOCKS / str(port)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+        except FileNotFoundError:  # the folder was removed meanwhile by a process ending
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        try:
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            _held_ports[port] = fd
+            return True
+        os.close(fd)  # its holder removed the file between our open and our lock: take the new one
+
+
+def release_ports(ports: Iterable[int] | None = None) -> None:
+    """Give back this process's ports, or those of `ports` (the kernel also drops the locks of a
+    process that dies)."""
+    for port in list(_held_ports if ports is None else ports):
+        fd = _held_ports.pop(port, None)
+        if fd is None:
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(PORT_LOCKS / str(port))  # while still holding it: a waiter re-checks the inode
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        PORT_LOCKS.rmdir()  # the last one out (fails while other processes hold ports)
+
+
+def pytest_unconfigure(config):
+    release_ports()
 
 
 def assert_no_secret(text: str) -> None:
